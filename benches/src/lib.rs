@@ -1,0 +1,1 @@
+//! Shared fixtures for the side-by-side benchmarks in `benches/benches/`.

@@ -1,0 +1,252 @@
+//! The set of proxies whose forwarding headers are believed.
+
+use std::{
+    fmt,
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
+    str::FromStr,
+    sync::Arc,
+};
+
+use ipnet::IpNet;
+
+/// The networks of the reverse proxies in front of the service (nginx, a load
+/// balancer). A forwarding header is believed only when the peer that sent it
+/// is inside one of them; everything else is a client that may lie.
+///
+/// The default is empty: no header is believed, the client address is the
+/// peer address. That is the safe choice for a service that listens on the
+/// internet directly.
+///
+/// # Example
+///
+/// ```
+/// use rampart_core::TrustedProxies;
+///
+/// let proxies: TrustedProxies = "10.0.0.0/8, 127.0.0.1, ::1".parse()?;
+/// assert!(proxies.contains("10.1.2.3".parse()?));
+/// assert!(proxies.contains("::ffff:127.0.0.1".parse()?)); // IPv4-mapped IPv6
+/// assert!(!proxies.contains("192.0.2.1".parse()?));
+///
+/// // A typo names the entry at fault.
+/// let err = "10.0.0.0/8,10.0.0.1/33".parse::<TrustedProxies>().unwrap_err();
+/// assert!(err.to_string().contains("10.0.0.1/33"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct TrustedProxies {
+    networks: Arc<[IpNet]>,
+}
+
+/// Why a list of trusted proxies was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TrustedProxiesError {
+    /// The entry is neither an IP address nor a CIDR network.
+    #[error(
+        "trusted proxy entry {entry:?} is not an IP address or a CIDR network such as 10.0.0.0/8"
+    )]
+    Invalid {
+        /// The entry as written.
+        entry: String,
+    },
+    /// The network has bits set after its prefix (`10.0.0.1/8`), which is
+    /// usually a typo for a different network.
+    #[error("trusted proxy entry {entry:?} has host bits set; did you mean {network}?")]
+    HostBitsSet {
+        /// The entry as written.
+        entry: String,
+        /// The network the prefix describes.
+        network: IpNet,
+    },
+}
+
+impl TrustedProxies {
+    /// No trusted proxies: forwarding headers are never believed.
+    pub fn none() -> Self {
+        Self::default()
+    }
+
+    /// The loopback networks `127.0.0.0/8` and `::1/128`: a proxy on the same host.
+    pub fn loopback() -> Self {
+        Self::from_networks([
+            IpNet::V4(ipnet::Ipv4Net::new_assert(Ipv4Addr::new(127, 0, 0, 0), 8)),
+            IpNet::V6(ipnet::Ipv6Net::new_assert(Ipv6Addr::LOCALHOST, 128)),
+        ])
+    }
+
+    /// These networks. IPv4-mapped IPv6 networks are stored as IPv4.
+    pub fn from_networks(networks: impl IntoIterator<Item = IpNet>) -> Self {
+        let networks: Vec<IpNet> = networks.into_iter().map(normalize_net).collect();
+        Self {
+            networks: networks.into(),
+        }
+    }
+
+    /// Reads a comma-separated list from the environment variable `name`
+    /// (`TRUSTED_PROXIES=10.0.0.0/8,127.0.0.1/32`). Unset or empty: none.
+    pub fn from_env(name: &str) -> Result<Self, TrustedProxiesError> {
+        match std::env::var(name) {
+            Ok(value) => value.parse(),
+            Err(_) => Ok(Self::none()),
+        }
+    }
+
+    /// Whether `ip` is inside one of the trusted networks.
+    #[inline]
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = crate::normalize_ip(ip);
+        self.networks.iter().any(|net| net.contains(&ip))
+    }
+
+    /// Whether no proxy is trusted.
+    pub fn is_empty(&self) -> bool {
+        self.networks.is_empty()
+    }
+
+    /// The trusted networks.
+    pub fn networks(&self) -> &[IpNet] {
+        &self.networks
+    }
+}
+
+impl FromStr for TrustedProxies {
+    type Err = TrustedProxiesError;
+
+    fn from_str(list: &str) -> Result<Self, Self::Err> {
+        let mut networks = Vec::new();
+        for entry in list.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            networks.push(parse_entry(entry)?);
+        }
+        Ok(Self::from_networks(networks))
+    }
+}
+
+fn parse_entry(entry: &str) -> Result<IpNet, TrustedProxiesError> {
+    if let Ok(ip) = entry.parse::<IpAddr>() {
+        return Ok(IpNet::from(ip));
+    }
+    let net: IpNet = entry.parse().map_err(|_| TrustedProxiesError::Invalid {
+        entry: entry.to_owned(),
+    })?;
+    if net.addr() != net.network() {
+        return Err(TrustedProxiesError::HostBitsSet {
+            entry: entry.to_owned(),
+            network: net.trunc(),
+        });
+    }
+    Ok(net)
+}
+
+fn normalize_net(net: IpNet) -> IpNet {
+    match net {
+        IpNet::V6(v6) if v6.prefix_len() >= 96 => match v6.addr().to_ipv4_mapped() {
+            Some(v4) => ipnet::Ipv4Net::new(v4, v6.prefix_len() - 96)
+                .map(IpNet::V4)
+                .unwrap_or(net),
+            None => net,
+        },
+        _ => net,
+    }
+}
+
+impl fmt::Debug for TrustedProxies {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.networks.iter()).finish()
+    }
+}
+
+impl fmt::Display for TrustedProxies {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, net) in self.networks.iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            write!(f, "{net}")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn parses_cidrs_and_bare_addresses() {
+        let p: TrustedProxies = "10.0.0.0/8,127.0.0.1/32, 2001:db8::/32 ,::1"
+            .parse()
+            .unwrap();
+        assert_eq!(p.networks().len(), 4);
+        assert!(p.contains(ip("10.255.0.1")));
+        assert!(p.contains(ip("127.0.0.1")));
+        assert!(!p.contains(ip("127.0.0.2")));
+        assert!(p.contains(ip("2001:db8:1::5")));
+        assert!(p.contains(ip("::1")));
+        assert!(!p.contains(ip("2001:db9::1")));
+        assert_eq!(
+            p.to_string(),
+            "10.0.0.0/8,127.0.0.1/32,2001:db8::/32,::1/128"
+        );
+    }
+
+    #[test]
+    fn empty_list_trusts_nobody() {
+        for list in ["", " ", ",", " , "] {
+            let p: TrustedProxies = list.parse().unwrap();
+            assert!(p.is_empty());
+            assert!(!p.contains(ip("127.0.0.1")));
+        }
+    }
+
+    #[test]
+    fn ipv4_mapped_addresses_match_ipv4_networks() {
+        let p: TrustedProxies = "192.168.0.0/16".parse().unwrap();
+        assert!(p.contains(ip("::ffff:192.168.1.1")));
+        let mapped: TrustedProxies = "::ffff:10.0.0.0/104".parse().unwrap();
+        assert!(mapped.contains(ip("10.1.1.1")));
+    }
+
+    #[test]
+    fn garbage_is_a_typed_error_naming_the_entry() {
+        for bad in [
+            "10.0.0.0/8,nonsense",
+            "10.0.0.0/33",
+            "1.2.3",
+            "10.0.0.0/",
+            "*",
+            "::1/129",
+        ] {
+            let err = bad.parse::<TrustedProxies>().unwrap_err();
+            assert!(
+                matches!(err, TrustedProxiesError::Invalid { .. }),
+                "{bad}: {err:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn host_bits_are_refused_with_a_suggestion() {
+        let err = "10.0.0.1/8".parse::<TrustedProxies>().unwrap_err();
+        assert_eq!(
+            err,
+            TrustedProxiesError::HostBitsSet {
+                entry: "10.0.0.1/8".into(),
+                network: "10.0.0.0/8".parse().unwrap()
+            }
+        );
+        assert!(err.to_string().contains("did you mean 10.0.0.0/8"));
+    }
+
+    #[test]
+    fn loopback_preset() {
+        let p = TrustedProxies::loopback();
+        assert!(p.contains(ip("127.0.0.1")));
+        assert!(p.contains(ip("127.1.2.3")));
+        assert!(p.contains(ip("::1")));
+        assert!(!p.contains(ip("10.0.0.1")));
+    }
+}

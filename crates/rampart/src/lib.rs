@@ -1,0 +1,26 @@
+//! Production middleware for Tower HTTP services.
+//!
+//! `rampart` re-exports each Rampart crate behind a feature of the same name,
+//! and a [`prelude`] with the types an application names most.
+//!
+//! | feature | crate | what it gives |
+//! |---|---|---|
+//! | `core` (default) | [`rampart-core`](core) | client IP behind trusted proxies, problem+json, clock |
+//! | `axum` | | reads axum's `ConnectInfo` in every enabled crate |
+
+#[cfg(feature = "core")]
+#[doc(inline)]
+pub use rampart_core as core;
+
+/// The types an application names most, in one `use`.
+///
+/// ```
+/// use rampart::prelude::*;
+///
+/// let proxies: TrustedProxies = "10.0.0.0/8".parse().unwrap();
+/// assert!(proxies.contains("10.0.0.1".parse().unwrap()));
+/// ```
+pub mod prelude {
+    #[cfg(feature = "core")]
+    pub use rampart_core::{Problem, TrustedProxies};
+}

@@ -1,0 +1,3 @@
+//! operator-demo: the reference backend assembled from every Rampart crate.
+
+fn main() {}
