@@ -7,7 +7,9 @@ mod problem;
 
 pub use self::{
     body::ResponseBody,
-    client_ip::{TrustedProxies, TrustedProxiesError, normalize_ip, peer_addr},
+    client_ip::{
+        ClientIp, ClientIpSource, TrustedProxies, TrustedProxiesError, normalize_ip, peer_addr,
+    },
     clock::{Clock, ManualClock, SystemClock},
     problem::{PROBLEM_JSON, Problem},
 };

@@ -6,11 +6,27 @@
 //! | feature | crate | what it gives |
 //! |---|---|---|
 //! | `core` (default) | [`rampart-core`](core) | client IP behind trusted proxies, problem+json, clock |
+//! | `ratelimit` | [`rampart-ratelimit`](ratelimit) | GCRA rate limiting on memory or Redis |
+//! | `cors` | [`rampart-cors`](cors) | allow-list CORS |
+//! | `headers` | [`rampart-headers`](headers) | security headers and CSP |
+//! | `full` | | all of the above |
 //! | `axum` | | reads axum's `ConnectInfo` in every enabled crate |
 
 #[cfg(feature = "core")]
 #[doc(inline)]
 pub use rampart_core as core;
+
+#[cfg(feature = "ratelimit")]
+#[doc(inline)]
+pub use rampart_ratelimit as ratelimit;
+
+#[cfg(feature = "cors")]
+#[doc(inline)]
+pub use rampart_cors as cors;
+
+#[cfg(feature = "headers")]
+#[doc(inline)]
+pub use rampart_headers as headers;
 
 /// The types an application names most, in one `use`.
 ///

@@ -4,10 +4,12 @@
 //!
 //! (Placeholder: the resolver, layer and service are being written.)
 
+mod extension;
 mod peer;
 mod trusted_proxies;
 
 pub use self::{
+    extension::{ClientIp, ClientIpSource},
     peer::{normalize_ip, peer_addr},
     trusted_proxies::{TrustedProxies, TrustedProxiesError},
 };

@@ -1,0 +1,3 @@
+//! Benchmark of rampart-cors beside its peer (being written).
+
+fn main() {}

@@ -1,0 +1,3 @@
+//! Benchmark of rampart-headers beside its peer (being written).
+
+fn main() {}

@@ -1,0 +1,3 @@
+//! Benchmark of rampart-ratelimit beside its peer (being written).
+
+fn main() {}
