@@ -1,1 +1,25 @@
 #![doc = include_str!("../README.md")]
+
+mod allowed;
+mod config;
+mod decide;
+mod error;
+mod future;
+mod handle;
+mod layer;
+mod origin;
+mod pattern;
+mod policy;
+mod service;
+
+pub use self::{
+    allowed::AllowedOrigins,
+    config::Config,
+    error::{ConfigError, ConfigIssue},
+    future::ResponseFuture,
+    handle::CorsHandle,
+    layer::CorsLayer,
+    origin::{Origin, OriginError, Scheme},
+    pattern::{OriginPattern, PatternError},
+    service::Cors,
+};
