@@ -1,14 +1,16 @@
 #![doc = include_str!("../README.md")]
 
 mod body;
-mod client_ip;
+pub mod client_ip;
 mod clock;
 mod problem;
 
 pub use self::{
     body::ResponseBody,
     client_ip::{
-        ClientIp, ClientIpSource, TrustedProxies, TrustedProxiesError, normalize_ip, peer_addr,
+        ClientIp, ClientIpConfig, ClientIpConfigError, ClientIpLayer, ClientIpResolver,
+        ClientIpService, ClientIpSource, ForwardedHeader, ParseForwardedHeaderError,
+        TrustedProxies, TrustedProxiesError, normalize_ip, peer_addr,
     },
     clock::{Clock, ManualClock, SystemClock},
     problem::{PROBLEM_JSON, Problem},

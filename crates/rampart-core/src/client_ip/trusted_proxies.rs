@@ -58,6 +58,12 @@ pub enum TrustedProxiesError {
         /// The network the prefix describes.
         network: IpNet,
     },
+    /// The environment variable is set but not valid Unicode.
+    #[error("{variable} is not valid Unicode")]
+    NotUnicode {
+        /// The variable.
+        variable: String,
+    },
 }
 
 impl TrustedProxies {
@@ -83,11 +89,20 @@ impl TrustedProxies {
     }
 
     /// Reads a comma-separated list from the environment variable `name`
-    /// (`TRUSTED_PROXIES=10.0.0.0/8,127.0.0.1/32`). Unset or empty: none.
+    /// (`TRUSTED_PROXIES=10.0.0.0/8,127.0.0.1/32`). Unset or empty: none. Set
+    /// but not Unicode: an error, not a silent "none".
+    ///
+    /// ```no_run
+    /// let proxies = rampart_core::TrustedProxies::from_env("TRUSTED_PROXIES")?;
+    /// # Ok::<(), rampart_core::TrustedProxiesError>(())
+    /// ```
     pub fn from_env(name: &str) -> Result<Self, TrustedProxiesError> {
         match std::env::var(name) {
             Ok(value) => value.parse(),
-            Err(_) => Ok(Self::none()),
+            Err(std::env::VarError::NotPresent) => Ok(Self::none()),
+            Err(std::env::VarError::NotUnicode(_)) => Err(TrustedProxiesError::NotUnicode {
+                variable: name.to_owned(),
+            }),
         }
     }
 
@@ -164,6 +179,48 @@ impl fmt::Display for TrustedProxies {
             write!(f, "{net}")?;
         }
         Ok(())
+    }
+}
+
+/// Deserializes from a comma-separated string (`"10.0.0.0/8, 127.0.0.1"`) or a
+/// list of entries, each validated as [`FromStr`] does.
+#[cfg(feature = "serde")]
+impl<'de> serde::Deserialize<'de> for TrustedProxies {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = TrustedProxies;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a comma-separated string or a list of IP addresses and CIDR networks")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, list: &str) -> Result<Self::Value, E> {
+                list.parse().map_err(E::custom)
+            }
+
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut networks = Vec::new();
+                while let Some(entry) = seq.next_element::<String>()? {
+                    networks.push(parse_entry(entry.trim()).map_err(serde::de::Error::custom)?);
+                }
+                Ok(TrustedProxies::from_networks(networks))
+            }
+        }
+
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+/// Serializes as a list of networks (`["10.0.0.0/8", "127.0.0.1/32"]`).
+#[cfg(feature = "serde")]
+impl serde::Serialize for TrustedProxies {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.networks.iter().map(ToString::to_string))
     }
 }
 
