@@ -1,1 +1,25 @@
 #![doc = include_str!("../README.md")]
+
+mod key;
+mod layer;
+mod policy;
+mod quota;
+mod stats;
+mod store;
+
+#[cfg(feature = "redis")]
+pub use self::store::{FallbackStore, RedisStore};
+pub use self::{
+    key::{ClientIpAnd, ClientIpKey, FnKey, Key, KeyExtractor, PrincipalExtractor, PrincipalKey},
+    layer::{
+        ConfigError, HeaderMode, PROBLEM_TYPE_LIMITED, RateLimit, RateLimitLayer,
+        RateLimitLayerBuilder, ResponseFuture,
+    },
+    policy::{Fallback, Mode, Policy, PolicyError},
+    quota::{MAX_COUNT, MAX_PERIOD, Quota, QuotaError},
+    stats::{Counter, RateLimitStats},
+    store::{
+        AtCapacity, BreakerStats, Demand, MemoryStore, MemoryStoreBuilder, Outcome, Store,
+        StoreError, StoreFuture, Verdict,
+    },
+};

@@ -1,0 +1,153 @@
+//! The response future: waits for the store when it must, then calls the
+//! inner service or answers the rejection.
+
+use std::{
+    fmt,
+    future::Future,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll, ready},
+};
+
+use http::{Request, Response};
+use pin_project_lite::pin_project;
+use rampart_core::ResponseBody;
+use tower_service::Service;
+
+use super::{
+    Shared,
+    respond::{self, Decision, HeaderSet},
+};
+use crate::StoreFuture;
+
+pin_project! {
+    /// The response future of [`RateLimit`](super::RateLimit).
+    pub struct ResponseFuture<F, S, ReqB, ResB> {
+        #[pin]
+        state: State<F, S, ReqB, ResB>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<F, S, ReqB, ResB> {
+        Waiting {
+            decision: StoreFuture,
+            service: Option<S>,
+            request: Option<Request<ReqB>>,
+            applied: Vec<usize>,
+            shared: Arc<Shared>,
+        },
+        Inner {
+            #[pin]
+            future: F,
+            headers: Option<HeaderSet>,
+        },
+        Rejected {
+            response: Option<Response<ResponseBody<ResB>>>,
+        },
+    }
+}
+
+impl<F, S, ReqB, ResB> ResponseFuture<F, S, ReqB, ResB> {
+    pub(crate) fn inner(future: F, headers: HeaderSet) -> Self {
+        Self {
+            state: State::Inner {
+                future,
+                headers: Some(headers),
+            },
+        }
+    }
+
+    pub(crate) fn rejected(response: Response<ResponseBody<ResB>>) -> Self {
+        Self {
+            state: State::Rejected {
+                response: Some(response),
+            },
+        }
+    }
+
+    pub(crate) fn waiting(
+        decision: StoreFuture,
+        service: S,
+        request: Request<ReqB>,
+        applied: Vec<usize>,
+        shared: Arc<Shared>,
+    ) -> Self {
+        Self {
+            state: State::Waiting {
+                decision,
+                service: Some(service),
+                request: Some(request),
+                applied,
+                shared,
+            },
+        }
+    }
+}
+
+impl<F, S, ReqB, ResB> fmt::Debug for ResponseFuture<F, S, ReqB, ResB> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self.state {
+            State::Waiting { .. } => "ResponseFuture::Waiting",
+            State::Inner { .. } => "ResponseFuture::Inner",
+            State::Rejected { .. } => "ResponseFuture::Rejected",
+        })
+    }
+}
+
+impl<F, S, ReqB, ResB, E> Future for ResponseFuture<F, S, ReqB, ResB>
+where
+    F: Future<Output = Result<Response<ResB>, E>>,
+    S: Service<Request<ReqB>, Response = Response<ResB>, Error = E, Future = F>,
+{
+    type Output = Result<Response<ResponseBody<ResB>>, E>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        loop {
+            match self.as_mut().project().state.project() {
+                StateProj::Waiting {
+                    decision,
+                    service,
+                    request,
+                    applied,
+                    shared,
+                } => {
+                    let result = ready!(Pin::new(decision).poll(cx));
+                    match respond::decide(shared, applied, result) {
+                        Decision::Reject(response) => {
+                            self.as_mut().project().state.set(State::Rejected {
+                                response: Some(response),
+                            });
+                        }
+                        Decision::Pass(headers) => {
+                            let (Some(mut service), Some(request)) =
+                                (service.take(), request.take())
+                            else {
+                                panic!("rate limit future polled after completion");
+                            };
+                            let future = service.call(request);
+                            self.as_mut().project().state.set(State::Inner {
+                                future,
+                                headers: Some(headers),
+                            });
+                        }
+                    }
+                }
+                StateProj::Inner { future, headers } => {
+                    let mut response = ready!(future.poll(cx))?;
+                    if let Some(headers) = headers.take() {
+                        headers.apply(response.headers_mut());
+                    }
+                    return Poll::Ready(Ok(response.map(ResponseBody::new)));
+                }
+                StateProj::Rejected { response } => {
+                    let response = response
+                        .take()
+                        .expect("rate limit future polled after completion");
+                    return Poll::Ready(Ok(response));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,245 @@
+//! Middleware which limits request rates by policy and answers 429 with
+//! `Retry-After`, the IETF `RateLimit-Policy`/`RateLimit` fields and a
+//! problem+json body.
+
+mod future;
+mod respond;
+mod service;
+
+use std::{collections::HashSet, fmt, sync::Arc};
+
+use tower_layer::Layer;
+
+pub use self::{future::ResponseFuture, respond::PROBLEM_TYPE_LIMITED, service::RateLimit};
+use crate::{Policy, RateLimitStats, Store};
+
+/// When the `RateLimit-Policy` and `RateLimit` fields are sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HeaderMode {
+    /// On every response to a request that a policy applied to (default).
+    #[default]
+    Always,
+    /// Only on 429 responses.
+    OnRejection,
+    /// Never (`Retry-After` is still sent on 429).
+    Never,
+}
+
+/// Why a [`RateLimitLayer`] could not be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// No policy was given.
+    #[error("a rate limit layer needs at least one policy")]
+    NoPolicies,
+    /// Two policies share a name (their counts would mix in the store).
+    #[error("two policies are named `{0}`")]
+    DuplicateName(String),
+    /// A policy costs 0 per request.
+    #[error("policy `{0}` costs 0 per request: it would limit nothing")]
+    ZeroCost(String),
+    /// A policy costs more per request than its burst: no request could pass.
+    #[error(
+        "policy `{policy}` costs {cost} per request but its burst is {burst}: nothing could pass"
+    )]
+    CostAboveBurst {
+        /// The policy.
+        policy: String,
+        /// Its cost.
+        cost: u32,
+        /// Its burst.
+        burst: u64,
+    },
+}
+
+pub(crate) struct Shared {
+    pub(crate) policies: Box<[Compiled]>,
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) headers: HeaderMode,
+    pub(crate) legacy: bool,
+    pub(crate) stats: Arc<RateLimitStats>,
+}
+
+pub(crate) struct Compiled {
+    pub(crate) policy: Policy,
+    /// This policy's `RateLimit-Policy` item, made once.
+    pub(crate) item: String,
+}
+
+impl fmt::Debug for Shared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RateLimit")
+            .field(
+                "policies",
+                &self.policies.iter().map(|c| &c.policy).collect::<Vec<_>>(),
+            )
+            .field("store", &self.store)
+            .field("headers", &self.headers)
+            .field("legacy", &self.legacy)
+            .finish()
+    }
+}
+
+/// Builds a [`RateLimitLayer`].
+#[derive(Debug)]
+#[must_use]
+pub struct RateLimitLayerBuilder {
+    store: Arc<dyn Store>,
+    policies: Vec<Policy>,
+    headers: HeaderMode,
+    legacy: bool,
+}
+
+impl RateLimitLayerBuilder {
+    /// Adds a policy. A request passes only if every enforcing policy that
+    /// applies to it admits it.
+    pub fn policy(mut self, policy: Policy) -> Self {
+        self.policies.push(policy);
+        self
+    }
+
+    /// Adds several policies.
+    pub fn policies(mut self, policies: impl IntoIterator<Item = Policy>) -> Self {
+        self.policies.extend(policies);
+        self
+    }
+
+    /// When to send the `RateLimit-Policy` and `RateLimit` fields
+    /// ([draft-ietf-httpapi-ratelimit-headers-10]). Default: always.
+    ///
+    /// [draft-ietf-httpapi-ratelimit-headers-10]: https://datatracker.ietf.org/doc/draft-ietf-httpapi-ratelimit-headers/10/
+    pub fn headers(mut self, mode: HeaderMode) -> Self {
+        self.headers = mode;
+        self
+    }
+
+    /// Also sends `X-RateLimit-Limit`, `X-RateLimit-Remaining` and
+    /// `X-RateLimit-Reset` (seconds from now) for the tightest policy, for
+    /// clients that read only those (default: off).
+    pub fn legacy_headers(mut self, on: bool) -> Self {
+        self.legacy = on;
+        self
+    }
+
+    /// Checks the policies and builds the layer.
+    pub fn build(self) -> Result<RateLimitLayer, ConfigError> {
+        if self.policies.is_empty() {
+            return Err(ConfigError::NoPolicies);
+        }
+        let mut names = HashSet::new();
+        for policy in &self.policies {
+            if !names.insert(policy.name()) {
+                return Err(ConfigError::DuplicateName(policy.name().to_owned()));
+            }
+            if policy.cost == 0 {
+                return Err(ConfigError::ZeroCost(policy.name().to_owned()));
+            }
+            if u64::from(policy.cost) > policy.quota.burst() {
+                return Err(ConfigError::CostAboveBurst {
+                    policy: policy.name().to_owned(),
+                    cost: policy.cost,
+                    burst: policy.quota.burst(),
+                });
+            }
+        }
+        let stats = Arc::new(RateLimitStats::new(
+            self.policies.iter().map(|p| Arc::clone(&p.name)),
+        ));
+        let policies = self
+            .policies
+            .into_iter()
+            .map(|policy| Compiled {
+                item: format!(
+                    "\"{}\";q={};w={}",
+                    policy.name,
+                    policy.quota.count(),
+                    policy.quota.period().as_secs()
+                ),
+                policy,
+            })
+            .collect();
+        Ok(RateLimitLayer {
+            shared: Arc::new(Shared {
+                policies,
+                store: self.store,
+                headers: self.headers,
+                legacy: self.legacy,
+                stats,
+            }),
+        })
+    }
+}
+
+/// Applies rate limit [`Policy`]s to every request, deciding them in a
+/// [`Store`] that every clone of the service shares (so it limits even when
+/// a server clones the service per connection).
+///
+/// See the [crate docs](crate) for the whole picture.
+///
+/// # Example
+///
+/// ```
+/// use std::convert::Infallible;
+/// use bytes::Bytes;
+/// use http::{Request, Response, StatusCode};
+/// use http_body_util::Full;
+/// use rampart_core::{ClientIp, ClientIpSource};
+/// use rampart_ratelimit::{MemoryStore, Policy, RateLimitLayer};
+/// use tower::{ServiceBuilder, ServiceExt, service_fn};
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let layer = RateLimitLayer::builder(MemoryStore::new())
+///     .policy(Policy::parse("api", "2/minute").unwrap())
+///     .build()
+///     .unwrap();
+/// let service = ServiceBuilder::new()
+///     .layer(layer)
+///     .service(service_fn(|_req: Request<Full<Bytes>>| async {
+///         Ok::<_, Infallible>(Response::new(Full::new(Bytes::from("ok"))))
+///     }));
+///
+/// let request = || {
+///     let mut request = Request::new(Full::default());
+///     request.extensions_mut().insert(ClientIp::new("192.0.2.1".parse().unwrap(), ClientIpSource::Peer));
+///     request
+/// };
+/// let first = service.clone().oneshot(request()).await.unwrap();
+/// assert_eq!(first.headers()["ratelimit-policy"], "\"api\";q=2;w=60");
+/// assert_eq!(first.headers()["ratelimit"], "\"api\";r=1;t=30");
+/// service.clone().oneshot(request()).await.unwrap();
+/// let third = service.clone().oneshot(request()).await.unwrap();
+/// assert_eq!(third.status(), StatusCode::TOO_MANY_REQUESTS);
+/// assert_eq!(third.headers()["retry-after"], "30");
+/// assert_eq!(third.headers()["ratelimit"], "\"api\";r=0;t=30");
+/// # });
+/// ```
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct RateLimitLayer {
+    shared: Arc<Shared>,
+}
+
+impl RateLimitLayer {
+    /// A builder deciding in `store`.
+    pub fn builder(store: impl Store) -> RateLimitLayerBuilder {
+        RateLimitLayerBuilder {
+            store: Arc::new(store),
+            policies: Vec::new(),
+            headers: HeaderMode::default(),
+            legacy: false,
+        }
+    }
+
+    /// The counters of this layer's policies.
+    pub fn stats(&self) -> Arc<RateLimitStats> {
+        Arc::clone(&self.shared.stats)
+    }
+}
+
+impl<S> Layer<S> for RateLimitLayer {
+    type Service = RateLimit<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RateLimit::from_shared(inner, Arc::clone(&self.shared))
+    }
+}

@@ -1,0 +1,175 @@
+//! A primary store (Redis) behind a circuit breaker, with each policy's
+//! fallback when it fails or is slow.
+
+use std::{fmt, sync::Arc, time::Duration};
+
+use super::{
+    Demand, MemoryStore, Outcome, RedisStore, Store, StoreError, StoreFuture, Verdict,
+    breaker::{Breaker, BreakerStats, Route},
+};
+use crate::Fallback;
+
+/// A primary store with a circuit breaker in front.
+///
+/// When the primary errs or does not answer within the timeout (default
+/// 50 ms), that same request is decided by each policy's [`Fallback`]: a
+/// local [`MemoryStore`] (quota divided by the expected replicas), allow, or
+/// reject with 503. The breaker then stays open: requests go straight to the
+/// fallback, and every `probe_every` (default 1 s) one request probes the
+/// primary; when a probe succeeds, all requests go back to the primary. Each
+/// switch is logged once (`tracing`, target `rampart_ratelimit`) and counted
+/// in [`BreakerStats`]; each fallback decision is counted per policy.
+///
+/// # Example
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use rampart_ratelimit::{FallbackStore, RedisStore};
+///
+/// # async fn run() -> redis::RedisResult<()> {
+/// let client = redis::Client::open("redis://127.0.0.1/")?;
+/// let connection = redis::aio::ConnectionManager::new(client).await?;
+/// let store = FallbackStore::new(RedisStore::new(connection))
+///     .timeout(Duration::from_millis(50))
+///     .probe_every(Duration::from_secs(1));
+/// let stats = store.stats();
+/// assert_eq!(stats.trips(), 0);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct FallbackStore<P = RedisStore> {
+    primary: P,
+    local: MemoryStore,
+    breaker: Arc<Breaker>,
+    timeout: Duration,
+}
+
+impl<P: fmt::Debug> fmt::Debug for FallbackStore<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FallbackStore")
+            .field("primary", &self.primary)
+            .field("local", &self.local)
+            .field("breaker", &self.breaker)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+impl<P: Store> FallbackStore<P> {
+    /// `primary` with a 50 ms timeout, probes every second, and a default
+    /// [`MemoryStore`] for policies that fall back locally.
+    pub fn new(primary: P) -> Self {
+        Self {
+            primary,
+            local: MemoryStore::new(),
+            breaker: Arc::new(Breaker::new(Duration::from_secs(1))),
+            timeout: Duration::from_millis(50),
+        }
+    }
+
+    /// How long to wait for the primary before falling back (default 50 ms).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// How long the breaker stays open before a probe (default 1 s).
+    pub fn probe_every(mut self, every: Duration) -> Self {
+        self.breaker = Arc::new(Breaker::new(every));
+        self
+    }
+
+    /// The memory store used by policies with [`Fallback::Local`].
+    pub fn local(mut self, local: MemoryStore) -> Self {
+        self.local = local;
+        self
+    }
+
+    /// Switch counts and the breaker's state.
+    pub fn stats(&self) -> Arc<BreakerStats> {
+        self.breaker.stats()
+    }
+}
+
+fn decide_fallback(local: &MemoryStore, demands: &[Demand]) -> Vec<Verdict> {
+    let reject = demands
+        .iter()
+        .any(|d| d.enforce && d.fallback == Fallback::Reject);
+    let mut verdicts: Vec<Verdict> = demands
+        .iter()
+        .map(|d| match d.fallback {
+            Fallback::Reject => Verdict::unavailable(),
+            _ => Verdict::allowed_blind(d.quota),
+        })
+        .collect();
+    if reject {
+        return verdicts;
+    }
+    let mut index = Vec::new();
+    let locals: Vec<Demand> = demands
+        .iter()
+        .enumerate()
+        .filter_map(|(i, d)| match d.fallback {
+            Fallback::Local { replicas } => {
+                index.push(i);
+                Some(Demand {
+                    quota: d.quota.divided_among(replicas),
+                    ..d.clone()
+                })
+            }
+            _ => None,
+        })
+        .collect();
+    if !locals.is_empty() {
+        for (i, mut v) in index.into_iter().zip(local.decide_now(&locals)) {
+            v.fallback = true;
+            verdicts[i] = v;
+        }
+    }
+    verdicts
+}
+
+impl<P: Store> Store for FallbackStore<P> {
+    fn decide(&self, demands: &[Demand]) -> StoreFuture {
+        let route = self.breaker.route();
+        if route == Route::Fallback {
+            return StoreFuture::ready(Ok(decide_fallback(&self.local, demands)));
+        }
+        let mut primary = self.primary.decide(demands);
+        if let Some(result) = primary.take_ready() {
+            return StoreFuture::ready(Ok(match result {
+                Ok(verdicts) => {
+                    self.breaker.success(route);
+                    verdicts
+                }
+                Err(error) => {
+                    self.breaker.failure(route, &error);
+                    decide_fallback(&self.local, demands)
+                }
+            }));
+        }
+        let demands = demands.to_vec();
+        let breaker = Arc::clone(&self.breaker);
+        let local = self.local.clone();
+        let timeout = self.timeout;
+        StoreFuture::pending(async move {
+            let error = match tokio::time::timeout(timeout, primary).await {
+                Ok(Ok(verdicts)) => {
+                    breaker.success(route);
+                    return Ok(verdicts);
+                }
+                Ok(Err(error)) => error,
+                Err(_) => StoreError::Timeout(timeout),
+            };
+            breaker.failure(route, &error);
+            Ok(decide_fallback(&local, &demands))
+        })
+    }
+}
+
+impl Verdict {
+    /// `true` when this verdict lets the request through.
+    pub fn admits(&self) -> bool {
+        self.outcome == Outcome::Admitted
+    }
+}

@@ -1,0 +1,217 @@
+//! Where the counts live: [`MemoryStore`] (one process), [`RedisStore`]
+//! (shared by replicas) and [`FallbackStore`] (Redis with a circuit breaker
+//! and a per-policy fallback).
+
+mod breaker;
+#[cfg(feature = "redis")]
+mod fallback;
+mod gcra;
+mod memory;
+#[cfg(feature = "redis")]
+mod redis;
+
+use std::{
+    fmt,
+    future::Future,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+    time::Duration,
+};
+
+pub use self::{
+    breaker::BreakerStats,
+    memory::{AtCapacity, MemoryStore, MemoryStoreBuilder},
+};
+#[cfg(feature = "redis")]
+pub use self::{fallback::FallbackStore, redis::RedisStore};
+use crate::{Fallback, Key, Quota};
+
+/// One policy's claim on one key, as the layer hands it to a store.
+#[derive(Debug, Clone)]
+pub struct Demand {
+    /// The policy's name (part of the store key).
+    pub policy: Arc<str>,
+    /// The quota to decide with.
+    pub quota: Quota,
+    /// Whose quota.
+    pub key: Key,
+    /// Units to spend.
+    pub cost: u32,
+    /// `true` for an enforcing policy: all enforcing demands of a request are
+    /// charged together or not at all. A shadow demand (`false`) is charged on
+    /// its own, only if the enforcing ones all pass and it would pass itself.
+    pub enforce: bool,
+    /// What a [`FallbackStore`](crate::FallbackStore) does with this demand
+    /// while its primary store is away.
+    pub fallback: Fallback,
+}
+
+/// A store's answer for one [`Demand`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verdict {
+    /// What happened.
+    pub outcome: Outcome,
+    /// Units left after this request (0 when limited).
+    pub remaining: u64,
+    /// Time until the whole burst is available again.
+    pub reset: Duration,
+    /// When limited: time until this demand would be admitted (zero otherwise).
+    pub retry_after: Duration,
+    /// `true` when a fallback, not the primary store, decided.
+    pub fallback: bool,
+}
+
+/// The outcome of one [`Demand`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Within quota (charged if every enforcing demand of the request was).
+    Admitted,
+    /// Over quota.
+    Limited,
+    /// The store is away and the policy's fallback is [`Fallback::Reject`].
+    Unavailable,
+}
+
+impl Verdict {
+    /// An admitted verdict that reports nothing useful (fallback `Allow`).
+    pub(crate) fn allowed_blind(quota: Quota) -> Self {
+        Self {
+            outcome: Outcome::Admitted,
+            remaining: quota.burst(),
+            reset: Duration::ZERO,
+            retry_after: Duration::ZERO,
+            fallback: true,
+        }
+    }
+
+    /// The verdict of a fallback `Reject`.
+    pub(crate) fn unavailable() -> Self {
+        Self {
+            outcome: Outcome::Unavailable,
+            remaining: 0,
+            reset: Duration::ZERO,
+            retry_after: Duration::ZERO,
+            fallback: true,
+        }
+    }
+}
+
+/// Why a store could not decide.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The backend answered with an error or could not be reached.
+    #[error("rate limit store error: {0}")]
+    Backend(String),
+    /// The backend did not answer in time.
+    #[error("rate limit store timed out after {0:?}")]
+    Timeout(Duration),
+    /// The backend answered something the store did not expect.
+    #[error("rate limit store answered unexpectedly: {0}")]
+    Protocol(String),
+}
+
+type BoxFuture = Pin<Box<dyn Future<Output = Result<Vec<Verdict>, StoreError>> + Send>>;
+
+/// What [`Store::decide`] returns: an answer at once (memory) or a boxed
+/// future (network). The layer takes a ready answer synchronously, so the
+/// memory store's path neither boxes nor clones the inner service.
+#[must_use = "a store future does nothing until polled"]
+pub struct StoreFuture {
+    state: FutureState,
+}
+
+enum FutureState {
+    Ready(Option<Result<Vec<Verdict>, StoreError>>),
+    Pending(BoxFuture),
+}
+
+impl StoreFuture {
+    /// An answer that is already known.
+    pub fn ready(result: Result<Vec<Verdict>, StoreError>) -> Self {
+        Self {
+            state: FutureState::Ready(Some(result)),
+        }
+    }
+
+    /// An answer that needs I/O.
+    pub fn pending<F>(future: F) -> Self
+    where
+        F: Future<Output = Result<Vec<Verdict>, StoreError>> + Send + 'static,
+    {
+        Self {
+            state: FutureState::Pending(Box::pin(future)),
+        }
+    }
+
+    /// Takes the answer if it is already known.
+    pub(crate) fn take_ready(&mut self) -> Option<Result<Vec<Verdict>, StoreError>> {
+        match &mut self.state {
+            FutureState::Ready(result) => result.take(),
+            FutureState::Pending(_) => None,
+        }
+    }
+}
+
+impl Future for StoreFuture {
+    type Output = Result<Vec<Verdict>, StoreError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match &mut self.state {
+            FutureState::Ready(result) => Poll::Ready(
+                result
+                    .take()
+                    .unwrap_or_else(|| Err(StoreError::Protocol("polled after completion".into()))),
+            ),
+            FutureState::Pending(future) => future.as_mut().poll(cx),
+        }
+    }
+}
+
+impl fmt::Debug for StoreFuture {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self.state {
+            FutureState::Ready(_) => "StoreFuture::Ready",
+            FutureState::Pending(_) => "StoreFuture::Pending",
+        })
+    }
+}
+
+/// A place where GCRA state lives.
+///
+/// A store decides all the demands of one request together: enforcing
+/// demands are charged all or none (see [`Demand::enforce`]). It answers one
+/// [`Verdict`] per demand, in order.
+///
+/// # Example
+///
+/// ```
+/// use rampart_ratelimit::{Demand, Fallback, Key, MemoryStore, Outcome, Store};
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let store = MemoryStore::new();
+/// let demand = Demand {
+///     policy: "login".into(),
+///     quota: "2/minute".parse().unwrap(),
+///     key: Key::text("ada"),
+///     cost: 1,
+///     enforce: true,
+///     fallback: Fallback::default(),
+/// };
+/// let demands = [demand];
+/// assert_eq!(store.decide(&demands).await.unwrap()[0].outcome, Outcome::Admitted);
+/// assert_eq!(store.decide(&demands).await.unwrap()[0].outcome, Outcome::Admitted);
+/// assert_eq!(store.decide(&demands).await.unwrap()[0].outcome, Outcome::Limited);
+/// # });
+/// ```
+pub trait Store: fmt::Debug + Send + Sync + 'static {
+    /// Decides `demands` together.
+    fn decide(&self, demands: &[Demand]) -> StoreFuture;
+}
+
+impl<S: Store + ?Sized> Store for Arc<S> {
+    fn decide(&self, demands: &[Demand]) -> StoreFuture {
+        (**self).decide(demands)
+    }
+}
