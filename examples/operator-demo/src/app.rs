@@ -1,0 +1,279 @@
+//! The application: its state, its routes, and the middleware stack around them.
+
+use std::{
+    path::{Path, PathBuf},
+    sync::Arc,
+};
+
+use axum::{Router, routing::get};
+use rampart::core::{ClientIpConfig, ClientIpLayer};
+use tower::ServiceBuilder;
+use tower_http::{
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    trace::TraceLayer,
+};
+
+use crate::routes::{fallback, health};
+
+/// What every handler can reach. Cheap to clone: the state lives in an `Arc`.
+///
+/// # Example
+///
+/// ```
+/// use operator_demo::app::AppState;
+///
+/// let state = AppState::new("./data");
+/// assert_eq!(state.data_dir(), std::path::Path::new("./data"));
+/// ```
+#[derive(Debug, Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    data_dir: PathBuf,
+}
+
+impl AppState {
+    /// State for an app whose files live in `data_dir`.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                data_dir: data_dir.into(),
+            }),
+        }
+    }
+
+    /// The folder of the demo's files.
+    pub fn data_dir(&self) -> &Path {
+        &self.inner.data_dir
+    }
+}
+
+/// The routes alone, without any middleware: what `--bare` serves.
+///
+/// # Example
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use axum::{body::Body, http::Request};
+/// use operator_demo::app::{AppState, routes};
+/// use tower::ServiceExt;
+///
+/// let response = routes(AppState::new("./data"))
+///     .oneshot(Request::get("/health").body(Body::empty()).unwrap())
+///     .await
+///     .unwrap();
+/// assert_eq!(response.status(), 200);
+/// # }
+/// ```
+pub fn routes(state: AppState) -> Router {
+    Router::new()
+        .route("/health", get(health::health))
+        .route("/ready", get(health::ready))
+        .fallback(fallback::not_found)
+        .method_not_allowed_fallback(fallback::method_not_allowed)
+        .with_state(state)
+}
+
+/// How the Rampart layers of [`app`] are configured; the default trusts no
+/// proxy and adds nothing a client can see beyond the request id.
+///
+/// # Example
+///
+/// ```
+/// use operator_demo::app::Stack;
+///
+/// let mut stack = Stack::default();
+/// stack.client_ip.trusted_proxies = "10.0.0.0/8".parse().unwrap();
+/// ```
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct Stack {
+    /// `TRUSTED_PROXIES`, `CLIENT_IP_HEADER`.
+    pub client_ip: ClientIpConfig,
+}
+
+/// The routes inside the full middleware stack: what the demo serves.
+///
+/// # Example
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use axum::{body::Body, http::Request};
+/// use operator_demo::app::{AppState, Stack, app};
+/// use tower::ServiceExt;
+///
+/// let response = app(AppState::new("./data"), Stack::default())
+///     .oneshot(Request::get("/nope").body(Body::empty()).unwrap())
+///     .await
+///     .unwrap();
+/// assert_eq!(response.status(), 404);
+/// assert!(response.headers().contains_key("x-request-id"));
+/// # }
+/// ```
+pub fn app(state: AppState, stack: Stack) -> Router {
+    // Outermost first; see docs/architecture.md for the order and why.
+    let layers = ServiceBuilder::new()
+        // 2. request id, trace (tower-http)
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(TraceLayer::new_for_http())
+        .layer(PropagateRequestIdLayer::x_request_id())
+        // ===============================================================
+        // RAMPART LAYERS, outermost first (DESIGN.md, "The request's path"):
+        //   4. ClientIpLayer                      (TRUSTED_PROXIES, CLIENT_IP_HEADER)
+        //   5. rampart::headers::SecurityHeadersLayer   <- goes here
+        //   6. rampart::cors::CorsLayer                 <- goes here
+        //   7. rampart::ratelimit::RateLimitLayer (edge) <- goes here
+        // Add each with `.layer(...)` below in that order, configured from
+        // a field of `Stack`, and list its variables in docs/configuration.md.
+        // ===============================================================
+        .layer(ClientIpLayer::from_config(stack.client_ip));
+    routes(state).layer(layers)
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::{
+        body::Body,
+        http::{Request, StatusCode, header},
+    };
+    use http_body_util::BodyExt;
+    use serde_json::Value;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    async fn send(router: Router, method: &str, uri: &str) -> (StatusCode, String, Value) {
+        let request = Request::builder()
+            .method(method)
+            .uri(uri)
+            .body(Body::empty())
+            .unwrap();
+        let response = router.oneshot(request).await.unwrap();
+        let status = response.status();
+        let content_type = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap()
+        };
+        (status, content_type, body)
+    }
+
+    fn both(state: &AppState) -> [Router; 2] {
+        [routes(state.clone()), app(state.clone(), Stack::default())]
+    }
+
+    #[tokio::test]
+    async fn health_is_ok_with_and_without_the_stack() {
+        let dir = tempfile::tempdir().unwrap();
+        for router in both(&AppState::new(dir.path())) {
+            let (status, content_type, body) = send(router, "GET", "/health").await;
+            assert_eq!(status, StatusCode::OK);
+            assert_eq!(content_type, "application/json");
+            assert_eq!(body, serde_json::json!({"status": "ok"}));
+        }
+    }
+
+    #[tokio::test]
+    async fn ready_reports_each_check() {
+        let dir = tempfile::tempdir().unwrap();
+        let (status, _, body) = send(
+            app(AppState::new(dir.path()), Stack::default()),
+            "GET",
+            "/ready",
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["status"], "ready");
+        assert_eq!(body["checks"]["data_dir"], "ok");
+        // The probe file is not left behind.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[tokio::test]
+    async fn ready_is_503_problem_when_data_dir_is_unusable() {
+        let dir = tempfile::tempdir().unwrap();
+        // A file where the folder should be: not writable even as root.
+        let not_a_dir = dir.path().join("file");
+        std::fs::write(&not_a_dir, b"x").unwrap();
+        for state in [
+            AppState::new(&not_a_dir),
+            AppState::new(dir.path().join("missing")),
+        ] {
+            let (status, content_type, body) =
+                send(app(state, Stack::default()), "GET", "/ready").await;
+            assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(content_type, "application/problem+json");
+            assert_eq!(body["status"], 503);
+            assert!(
+                body["checks"]["data_dir"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("not writable")
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn unknown_route_is_404_problem() {
+        let dir = tempfile::tempdir().unwrap();
+        for uri in [
+            "/",
+            "/nope",
+            "/health/",
+            "/health/x",
+            "/%FF",
+            "/ready?x=1&x=2",
+        ] {
+            for router in both(&AppState::new(dir.path())) {
+                let (status, content_type, body) = send(router, "GET", uri).await;
+                if uri.starts_with("/ready?") {
+                    assert_eq!(status, StatusCode::OK, "{uri}");
+                    continue;
+                }
+                assert_eq!(status, StatusCode::NOT_FOUND, "{uri}");
+                assert_eq!(content_type, "application/problem+json", "{uri}");
+                assert_eq!(body["status"], 404);
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn wrong_method_is_405_problem() {
+        let dir = tempfile::tempdir().unwrap();
+        for method in ["POST", "DELETE", "PUT"] {
+            let (status, content_type, body) = send(
+                app(AppState::new(dir.path()), Stack::default()),
+                method,
+                "/health",
+            )
+            .await;
+            assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+            assert_eq!(content_type, "application/problem+json");
+            assert_eq!(body["status"], 405);
+        }
+    }
+
+    #[tokio::test]
+    async fn head_health_has_no_body() {
+        let dir = tempfile::tempdir().unwrap();
+        let (status, _, body) = send(
+            app(AppState::new(dir.path()), Stack::default()),
+            "HEAD",
+            "/health",
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body, Value::Null);
+    }
+}

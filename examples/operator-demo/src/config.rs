@@ -1,0 +1,277 @@
+//! The command line and the environment: every setting of the demo, parsed
+//! and checked before anything starts.
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use rampart::core::{ForwardedHeader, TrustedProxies};
+
+/// `operator-demo [serve] [OPTIONS]`: the demo's command line. Each option can
+/// also be set from the environment variable named in its help.
+///
+/// # Example
+///
+/// ```
+/// use clap::Parser;
+/// use operator_demo::config::Cli;
+///
+/// // `serve` is the default subcommand.
+/// let cli = Cli::try_parse_from(["operator-demo", "--bind", "127.0.0.1:9000"]).unwrap();
+/// assert_eq!(cli.serve_args().bind.port(), 9000);
+/// ```
+#[derive(Debug, Parser)]
+#[command(
+    name = "operator-demo",
+    version,
+    about,
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    /// What to do; `serve` when omitted.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    /// The options of `serve`, accepted without the subcommand's name.
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+impl Cli {
+    /// The serve options, whether they were given after `serve` or without it.
+    ///
+    /// ```
+    /// use clap::Parser;
+    /// use operator_demo::config::Cli;
+    ///
+    /// let cli = Cli::try_parse_from(["operator-demo", "serve", "--bind", "[::1]:0"]).unwrap();
+    /// assert!(cli.serve_args().bind.is_ipv6());
+    /// ```
+    pub fn serve_args(&self) -> &ServeArgs {
+        match &self.command {
+            Some(Command::Serve(args)) => args,
+            None => &self.serve,
+        }
+    }
+
+    /// Takes the serve options out of the command line.
+    ///
+    /// ```
+    /// use clap::Parser;
+    /// use operator_demo::config::Cli;
+    ///
+    /// let args = Cli::try_parse_from(["operator-demo"]).unwrap().into_serve_args();
+    /// assert_eq!(args.bind.to_string(), "127.0.0.1:8000");
+    /// ```
+    pub fn into_serve_args(self) -> ServeArgs {
+        match self.command {
+            Some(Command::Serve(args)) => args,
+            None => self.serve,
+        }
+    }
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the HTTP API (the default).
+    Serve(ServeArgs),
+}
+
+/// Options of `serve`.
+///
+/// ```
+/// use clap::Parser;
+/// use operator_demo::config::{Cli, LogFormat};
+///
+/// let cli = Cli::try_parse_from(["operator-demo", "serve", "--log-format", "json"]).unwrap();
+/// assert_eq!(cli.serve_args().log_format, LogFormat::Json);
+/// ```
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address and port to listen on (port 0 picks a free port).
+    #[arg(
+        long = "bind",
+        env = "BIND_ADDR",
+        value_name = "BIND_ADDR",
+        default_value = "127.0.0.1:8000"
+    )]
+    pub bind: SocketAddr,
+
+    /// Folder for the demo's files; created when missing.
+    #[arg(
+        long = "data-dir",
+        env = "DATA_DIR",
+        value_name = "DATA_DIR",
+        default_value = "./data"
+    )]
+    pub data_dir: PathBuf,
+
+    /// Log format on standard error.
+    #[arg(
+        long = "log-format",
+        env = "LOG_FORMAT",
+        value_name = "LOG_FORMAT",
+        default_value = "pretty"
+    )]
+    pub log_format: LogFormat,
+
+    /// Certificate chain (PEM) to serve HTTPS with; needs TLS_KEY.
+    #[arg(
+        long = "tls-cert",
+        env = "TLS_CERT",
+        value_name = "TLS_CERT",
+        requires = "tls_key"
+    )]
+    pub tls_cert: Option<PathBuf>,
+
+    /// Private key (PEM, PKCS#8, PKCS#1 or SEC1) of the certificate; needs TLS_CERT.
+    #[arg(
+        long = "tls-key",
+        env = "TLS_KEY",
+        value_name = "TLS_KEY",
+        requires = "tls_cert"
+    )]
+    pub tls_key: Option<PathBuf>,
+
+    /// Proxies whose forwarding header is believed: comma-separated addresses
+    /// and CIDR networks (IPv4 and IPv6). Default: none, the peer is the client.
+    #[arg(
+        long = "trusted-proxies",
+        env = "TRUSTED_PROXIES",
+        value_name = "TRUSTED_PROXIES",
+        default_value = ""
+    )]
+    pub trusted_proxies: TrustedProxies,
+
+    /// The header believed from a trusted proxy: x-forwarded-for or forwarded.
+    #[arg(
+        long = "client-ip-header",
+        env = "CLIENT_IP_HEADER",
+        value_name = "CLIENT_IP_HEADER",
+        default_value = "x-forwarded-for"
+    )]
+    pub client_ip_header: ForwardedHeader,
+
+    /// Seconds that running requests get to finish after SIGTERM or Ctrl-C.
+    #[arg(
+        long = "shutdown-grace",
+        env = "SHUTDOWN_GRACE_SECS",
+        value_name = "SHUTDOWN_GRACE_SECS",
+        default_value = "30",
+        value_parser = parse_seconds
+    )]
+    pub shutdown_grace: Duration,
+
+    /// Serve the same routes without the Rampart stack (for scripts/bench).
+    #[arg(long = "bare", env = "RAMPART_BARE", hide = true)]
+    pub bare: bool,
+}
+
+impl ServeArgs {
+    /// The certificate and key paths when HTTPS is asked for.
+    ///
+    /// ```
+    /// use clap::Parser;
+    /// use operator_demo::config::Cli;
+    ///
+    /// let cli = Cli::try_parse_from(["operator-demo"]).unwrap();
+    /// assert!(cli.serve_args().tls().is_none());
+    /// ```
+    pub fn tls(&self) -> Option<(&PathBuf, &PathBuf)> {
+        self.tls_cert.as_ref().zip(self.tls_key.as_ref())
+    }
+}
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines, for a terminal.
+    Pretty,
+    /// One JSON object per line, for a log collector.
+    Json,
+}
+
+fn parse_seconds(value: &str) -> Result<Duration, String> {
+    value
+        .trim()
+        .parse::<u64>()
+        .map(Duration::from_secs)
+        .map_err(|_| format!("expected a whole number of seconds, got {value:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("operator-demo").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn defaults_serve_with_nothing_configured() {
+        let cli = parse(&[]).unwrap();
+        let args = cli.serve_args();
+        assert_eq!(args.bind, "127.0.0.1:8000".parse().unwrap());
+        assert_eq!(args.data_dir, PathBuf::from("./data"));
+        assert_eq!(args.log_format, LogFormat::Pretty);
+        assert_eq!(args.shutdown_grace, Duration::from_secs(30));
+        assert!(args.tls().is_none());
+        assert!(!args.bare);
+        assert!(args.trusted_proxies.is_empty());
+        assert_eq!(args.client_ip_header, ForwardedHeader::XForwardedFor);
+    }
+
+    #[test]
+    fn trusted_proxies_parse_and_bad_entries_are_named() {
+        let cli = parse(&["--trusted-proxies", "10.0.0.0/8, 127.0.0.1, ::1"]).unwrap();
+        assert!(
+            cli.serve_args()
+                .trusted_proxies
+                .contains("10.1.2.3".parse().unwrap())
+        );
+        assert!(
+            cli.serve_args()
+                .trusted_proxies
+                .contains("::1".parse().unwrap())
+        );
+        for bad in ["10.0.0.0/33", "not-an-ip", "10.0.0.1/8"] {
+            let err = parse(&["--trusted-proxies", bad]).unwrap_err().to_string();
+            assert!(err.contains("TRUSTED_PROXIES"), "{bad:?}: {err}");
+        }
+        let err = parse(&["--client-ip-header", "both"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("CLIENT_IP_HEADER"), "{err}");
+    }
+
+    #[test]
+    fn serve_subcommand_and_bare_options_agree() {
+        let a = parse(&["serve", "--bind", "0.0.0.0:1", "--data-dir", "/tmp/x"]).unwrap();
+        let b = parse(&["--bind", "0.0.0.0:1", "--data-dir", "/tmp/x"]).unwrap();
+        assert_eq!(a.serve_args().bind, b.serve_args().bind);
+        assert_eq!(a.serve_args().data_dir, b.serve_args().data_dir);
+    }
+
+    #[test]
+    fn bad_bind_address_names_bind_addr() {
+        for bad in ["nope", "127.0.0.1", "127.0.0.1:99999", ":80", ""] {
+            let err = parse(&["--bind", bad]).unwrap_err().to_string();
+            assert!(err.contains("BIND_ADDR"), "{bad:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn tls_needs_both_files() {
+        assert!(parse(&["--tls-cert", "c.pem"]).is_err());
+        assert!(parse(&["--tls-key", "k.pem"]).is_err());
+        let cli = parse(&["--tls-cert", "c.pem", "--tls-key", "k.pem"]).unwrap();
+        assert!(cli.serve_args().tls().is_some());
+    }
+
+    #[test]
+    fn bad_log_format_and_grace_are_rejected() {
+        assert!(parse(&["--log-format", "xml"]).is_err());
+        assert!(parse(&["--shutdown-grace", "-1"]).is_err());
+        assert!(parse(&["--shutdown-grace", "soon"]).is_err());
+    }
+}

@@ -1,0 +1,81 @@
+//! operator-demo: the reference backend assembled from every Rampart crate.
+//!
+//! The binary is [`run_cli`]; the pieces are public so that tests and
+//! benchmarks can build the same app in-process:
+//!
+//! - [`config`]: the command line and environment (`BIND_ADDR`, `DATA_DIR`, ...);
+//! - [`app`]: the state, the routes and the middleware stack;
+//! - [`routes`]: the handlers;
+//! - [`server`]: socket, TLS, graceful shutdown;
+//! - [`telemetry`], [`shutdown`], [`tls`].
+//!
+//! # Example
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! use axum::{body::Body, http::Request};
+//! use tower::ServiceExt;
+//!
+//! use operator_demo::app::{AppState, Stack, app};
+//!
+//! let app = app(AppState::new("./data"), Stack::default());
+//! let response = app
+//!     .oneshot(Request::get("/health").body(Body::empty()).unwrap())
+//!     .await
+//!     .unwrap();
+//! assert_eq!(response.status(), 200);
+//! # }
+//! ```
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+pub mod app;
+pub mod config;
+mod error;
+pub mod routes;
+pub mod server;
+pub mod shutdown;
+pub mod telemetry;
+pub mod tls;
+
+pub use self::error::Error;
+
+/// The whole program: parses the command line (exiting with status 2 and
+/// clap's message on a bad option), sets up logging, serves, and turns an
+/// error into a message on standard error and exit status 1.
+///
+/// # Example
+///
+/// ```no_run
+/// fn main() -> std::process::ExitCode {
+///     operator_demo::run_cli()
+/// }
+/// ```
+pub fn run_cli() -> ExitCode {
+    let args = config::Cli::parse().into_serve_args();
+    telemetry::init(args.log_format);
+    let result = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(Error::Runtime)
+        .and_then(|runtime| runtime.block_on(server::serve(args)));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::error!(error = %err, "operator-demo failed");
+            report(&err);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[allow(
+    clippy::print_stderr,
+    reason = "the last word of a failed start, even with RUST_LOG=off"
+)]
+fn report(err: &Error) {
+    eprintln!("operator-demo: {err}");
+}

@@ -1,0 +1,4 @@
+//! The HTTP handlers, one file per area of the API.
+
+pub mod fallback;
+pub mod health;

@@ -1,0 +1,139 @@
+//! Opening the socket and serving the app until a shutdown signal.
+
+use std::{future::Future, net::SocketAddr};
+
+use axum_server::Handle;
+
+use crate::{
+    Error,
+    app::{self, AppState},
+    config::ServeArgs,
+    shutdown, tls,
+};
+
+/// Creates the data folder, opens the socket, prints the URL it serves at and
+/// serves until SIGTERM or Ctrl-C; then lets running requests finish for up
+/// to `SHUTDOWN_GRACE_SECS`.
+///
+/// # Errors
+///
+/// An [`Error`] naming the setting at fault: `BIND_ADDR` that cannot be
+/// bound, `DATA_DIR` that cannot be created, `TLS_CERT`/`TLS_KEY` that cannot
+/// be loaded.
+///
+/// # Example
+///
+/// ```no_run
+/// # #[tokio::main]
+/// # async fn main() -> Result<(), operator_demo::Error> {
+/// use clap::Parser;
+/// use operator_demo::config::Cli;
+///
+/// let args = Cli::parse_from(["operator-demo", "--bind", "127.0.0.1:0"]).into_serve_args();
+/// operator_demo::server::serve(args).await
+/// # }
+/// ```
+pub async fn serve(args: ServeArgs) -> Result<(), Error> {
+    serve_until(args, shutdown::signal()).await
+}
+
+/// [`serve`], stopping when `stop` resolves instead of on a signal.
+///
+/// # Errors
+///
+/// As [`serve`].
+///
+/// # Example
+///
+/// ```
+/// # #[tokio::main]
+/// # async fn main() {
+/// use clap::Parser;
+/// use operator_demo::config::Cli;
+///
+/// let dir = tempfile::tempdir().unwrap();
+/// let data_dir = dir.path().to_str().unwrap();
+/// let args = Cli::parse_from(["operator-demo", "--bind", "127.0.0.1:0", "--data-dir", data_dir])
+///     .into_serve_args();
+/// // Stops at once: the future given as `stop` is already complete.
+/// operator_demo::server::serve_until(args, async {}).await.unwrap();
+/// # }
+/// ```
+pub async fn serve_until(
+    args: ServeArgs,
+    stop: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), Error> {
+    std::fs::create_dir_all(&args.data_dir).map_err(|source| Error::DataDir {
+        path: args.data_dir.clone(),
+        source,
+    })?;
+    let state = AppState::new(args.data_dir.clone());
+    let router = if args.bare {
+        app::routes(state)
+    } else {
+        let mut stack = app::Stack::default();
+        stack.client_ip.trusted_proxies = args.trusted_proxies.clone();
+        stack.client_ip.header = args.client_ip_header;
+        app::app(state, stack)
+    };
+    let make_service = router.into_make_service_with_connect_info::<SocketAddr>();
+
+    let bind_error = |source| Error::Bind {
+        addr: args.bind,
+        source,
+    };
+    let listener = std::net::TcpListener::bind(args.bind).map_err(bind_error)?;
+    let local = listener.local_addr().map_err(bind_error)?;
+
+    let handle = Handle::new();
+    let grace = args.shutdown_grace;
+    tokio::spawn({
+        let handle = handle.clone();
+        async move {
+            stop.await;
+            handle.graceful_shutdown(Some(grace));
+        }
+    });
+
+    let scheme = if args.tls().is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let served = match args.tls() {
+        Some((cert, key)) => {
+            let config = tls::load(cert, key).await?;
+            announce(scheme, local, &args);
+            axum_server::from_tcp_rustls(listener, config)
+                .map_err(bind_error)?
+                .handle(handle)
+                .serve(make_service)
+                .await
+        }
+        None => {
+            announce(scheme, local, &args);
+            axum_server::from_tcp(listener)
+                .map_err(bind_error)?
+                .handle(handle)
+                .serve(make_service)
+                .await
+        }
+    };
+    served.map_err(Error::Serve)?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+#[allow(
+    clippy::print_stdout,
+    reason = "the URL is the demo's one line of output for a person"
+)]
+fn announce(scheme: &str, local: SocketAddr, args: &ServeArgs) {
+    tracing::info!(
+        %local,
+        data_dir = %args.data_dir.display(),
+        bare = args.bare,
+        "operator-demo serving"
+    );
+    println!("operator-demo listening on {scheme}://{local}");
+}
