@@ -1,3 +1,157 @@
-//! Benchmark of rampart-client_ip beside its peer (being written).
+//! Client IP resolution per request: rampart-core's `ClientIpLayer` beside
+//! axum-client-ip's `ClientIp` extractor, same requests, same run.
+//!
+//! Each side is what an application mounts: ours is `ClientIpLayer` around a
+//! handler that reads the `ClientIp` extension; theirs is the
+//! `ClientIpSource` extension layer (`ClientIpSource::into_extension()`)
+//! around a handler that runs the `ClientIp` extractor. Both handlers split
+//! the request into parts the same way. Requests (peer in `ConnectInfo`,
+//! headers) are built outside the timed part.
+//!
+//! axum-client-ip has no trusted-proxy walk: `RightmostXForwardedFor` takes
+//! the rightmost entry whoever sent it. Where that gives a different answer
+//! (a chain of proxies) the case is still timed and is marked as such.
+//!
+//! `cargo bench -p rampart-benches --bench client_ip`
 
-fn main() {}
+use std::{
+    convert::Infallible,
+    future::Future,
+    hint::black_box,
+    net::{IpAddr, SocketAddr},
+    pin::pin,
+    task::{Context, Poll, Waker},
+};
+
+use axum::extract::{ConnectInfo, Extension, FromRequestParts};
+use axum_client_ip::{ClientIp as TheirClientIp, ClientIpSource as TheirSource};
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use http::{Request, Response};
+use rampart::core::{ClientIp, ClientIpLayer, ForwardedHeader, TrustedProxies};
+use tower::{Layer, Service, service_fn};
+
+/// Polls a service that is always ready and answers at once, without a
+/// runtime: both sides are measured the same way, with no executor in the
+/// figure.
+fn call_now<S, R>(service: &mut S, request: R) -> S::Response
+where
+    S: Service<R>,
+    S::Error: std::fmt::Debug,
+{
+    let mut cx = Context::from_waker(Waker::noop());
+    match service.poll_ready(&mut cx) {
+        Poll::Ready(Ok(())) => {}
+        _ => panic!("the service is always ready"),
+    }
+    match pin!(service.call(request)).poll(&mut cx) {
+        Poll::Ready(Ok(response)) => response,
+        _ => panic!("the service answers at once"),
+    }
+}
+
+struct Case {
+    name: &'static str,
+    peer: &'static str,
+    header: Option<(&'static str, &'static str)>,
+    ours_header: ForwardedHeader,
+    theirs: TheirSource,
+    /// What a correct resolution gives, and what axum-client-ip gives.
+    want: (&'static str, &'static str),
+}
+
+fn request(case: &Case) -> Request<()> {
+    let mut request = Request::new(());
+    request
+        .extensions_mut()
+        .insert(ConnectInfo(case.peer.parse::<SocketAddr>().unwrap()));
+    if let Some((name, value)) = case.header {
+        request.headers_mut().insert(name, value.parse().unwrap());
+    }
+    request
+}
+
+fn bench(c: &mut Criterion) {
+    let cases = [
+        Case {
+            name: "a_direct_peer",
+            peer: "198.51.100.1:50000",
+            header: None,
+            ours_header: ForwardedHeader::XForwardedFor,
+            theirs: TheirSource::ConnectInfo,
+            want: ("198.51.100.1", "198.51.100.1"),
+        },
+        Case {
+            name: "b_one_proxy_xff",
+            peer: "10.0.0.1:50000",
+            header: Some(("x-forwarded-for", "203.0.113.7")),
+            ours_header: ForwardedHeader::XForwardedFor,
+            theirs: TheirSource::RightmostXForwardedFor,
+            want: ("203.0.113.7", "203.0.113.7"),
+        },
+        Case {
+            name: "c_chain_of_3_xff_theirs_differs",
+            peer: "10.0.0.4:50000",
+            header: Some(("x-forwarded-for", "203.0.113.7, 10.0.0.2, 10.0.0.3")),
+            ours_header: ForwardedHeader::XForwardedFor,
+            theirs: TheirSource::RightmostXForwardedFor,
+            want: ("203.0.113.7", "10.0.0.3"),
+        },
+        Case {
+            name: "d_one_proxy_forwarded",
+            peer: "10.0.0.1:50000",
+            header: Some(("forwarded", r#"for="[2001:db8::7]:4711";proto=https"#)),
+            ours_header: ForwardedHeader::Forwarded,
+            theirs: TheirSource::RightmostForwarded,
+            want: ("2001:db8::7", "2001:db8::7"),
+        },
+    ];
+    let trusted: TrustedProxies = "10.0.0.0/8".parse().unwrap();
+
+    for case in &cases {
+        let mut ours = ClientIpLayer::new()
+            .trusted_proxies(trusted.clone())
+            .header(case.ours_header)
+            .layer(service_fn(|request: Request<()>| async move {
+                let (parts, ()) = request.into_parts();
+                let ip = parts.extensions.get::<ClientIp>().map(ClientIp::ip);
+                Ok::<_, Infallible>(Response::new(ip))
+            }));
+        let mut theirs =
+            Extension(case.theirs.clone()).layer(service_fn(|request: Request<()>| async move {
+                let (mut parts, ()) = request.into_parts();
+                let ip = TheirClientIp::from_request_parts(&mut parts, &())
+                    .await
+                    .ok()
+                    .map(|ip| ip.0);
+                Ok::<_, Infallible>(Response::new(ip))
+            }));
+
+        // Same inputs, answers checked before anything is timed.
+        let ip = |s: &str| Some(s.parse::<IpAddr>().unwrap());
+        assert_eq!(*call_now(&mut ours, request(case)).body(), ip(case.want.0));
+        assert_eq!(
+            *call_now(&mut theirs, request(case)).body(),
+            ip(case.want.1)
+        );
+
+        let mut group = c.benchmark_group(format!("client_ip/{}", case.name));
+        group.bench_function("rampart", |b| {
+            b.iter_batched(
+                || request(case),
+                |request| black_box(call_now(&mut ours, request)),
+                BatchSize::SmallInput,
+            );
+        });
+        group.bench_function("axum-client-ip", |b| {
+            b.iter_batched(
+                || request(case),
+                |request| black_box(call_now(&mut theirs, request)),
+                BatchSize::SmallInput,
+            );
+        });
+        group.finish();
+    }
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
