@@ -1,2 +1,350 @@
-//! Helpers shared by the integration tests: where the real services are, and
-//! whether a test may skip when one is missing.
+//! Helpers shared by the integration tests: where the real services are,
+//! whether a test may skip when one is missing, free loopback ports, and the
+//! operator-demo program run as a child process.
+//!
+//! `scripts/test` starts Redis and Postgres, exports `REDIS_URL` and
+//! `DATABASE_URL`, and sets `RAMPART_REQUIRE_SERVICES=1`: there a missing
+//! service fails the test. Under a plain `cargo test` without the URLs the
+//! tests that need them print why and return early.
+//!
+//! # Example
+//!
+//! ```
+//! if let Some(url) = rampart_tests::redis_url() {
+//!     assert!(url.starts_with("redis://"));
+//! }
+//! let port = rampart_tests::free_port();
+//! assert_ne!(port, 0);
+//! ```
+
+use std::{
+    fs::File,
+    io,
+    net::{SocketAddr, TcpListener},
+    path::{Path, PathBuf},
+    process::{Child, Command, ExitStatus, Stdio},
+    time::{Duration, Instant},
+};
+
+use tempfile::TempDir;
+
+/// The variable that turns a missing service from a skip into a failure.
+pub const REQUIRE_SERVICES_VAR: &str = "RAMPART_REQUIRE_SERVICES";
+
+/// Whether a missing service must fail the test (`RAMPART_REQUIRE_SERVICES=1`).
+///
+/// ```
+/// // Whatever the environment says, it is a yes or a no.
+/// let _: bool = rampart_tests::services_required();
+/// ```
+pub fn services_required() -> bool {
+    std::env::var(REQUIRE_SERVICES_VAR).is_ok_and(|v| matches!(v.trim(), "1" | "true" | "yes"))
+}
+
+/// `REDIS_URL`, or `None` after printing why the test skips.
+///
+/// # Panics
+///
+/// When `REDIS_URL` is unset and [`services_required`].
+///
+/// ```
+/// let Some(url) = rampart_tests::redis_url() else { return };
+/// assert!(!url.is_empty());
+/// ```
+#[track_caller]
+pub fn redis_url() -> Option<String> {
+    service_url("REDIS_URL", "Redis")
+}
+
+/// `DATABASE_URL`, or `None` after printing why the test skips.
+///
+/// # Panics
+///
+/// When `DATABASE_URL` is unset and [`services_required`].
+///
+/// ```
+/// let Some(url) = rampart_tests::database_url() else { return };
+/// assert!(!url.is_empty());
+/// ```
+#[track_caller]
+pub fn database_url() -> Option<String> {
+    service_url("DATABASE_URL", "Postgres")
+}
+
+#[track_caller]
+fn service_url(variable: &str, service: &str) -> Option<String> {
+    match std::env::var(variable) {
+        Ok(url) if !url.trim().is_empty() => Some(url),
+        _ if services_required() => panic!(
+            "{variable} is not set but {REQUIRE_SERVICES_VAR}=1: {service} must be running \
+             (scripts/test starts it)"
+        ),
+        _ => {
+            let caller = std::panic::Location::caller();
+            println!(
+                "SKIPPED ({caller}): {variable} is not set, so no {service} to test against; \
+                 run scripts/test, or set {variable}"
+            );
+            None
+        }
+    }
+}
+
+/// A TCP port on 127.0.0.1 that nothing listened on a moment ago. Another
+/// process can still take it first: callers that start a server on it retry
+/// (as [`Demo::start`] does).
+///
+/// # Panics
+///
+/// When the system cannot open a loopback socket at all.
+///
+/// ```
+/// let port = rampart_tests::free_port();
+/// std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+/// ```
+pub fn free_port() -> u16 {
+    TcpListener::bind(("127.0.0.1", 0))
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| addr.port())
+        .expect("a loopback port")
+}
+
+/// How long [`Demo::start`] waits for `/health` to answer.
+pub const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The operator-demo program running as a child process on a free loopback
+/// port, with its own temporary `DATA_DIR`. Killed when dropped.
+///
+/// The integration tests pass the program's path with
+/// `env!("CARGO_BIN_EXE_demo-server")` (this package's copy of the demo's
+/// `main`, see `src/bin/demo-server.rs`).
+///
+/// ```no_run
+/// # #[tokio::main] async fn main() {
+/// use rampart_tests::Demo;
+///
+/// let demo = Demo::start(env!("CARGO_BIN_EXE_demo-server"), &[]).await;
+/// let body = reqwest::get(demo.url("/health")).await.unwrap().text().await.unwrap();
+/// assert_eq!(body, r#"{"status":"ok"}"#);
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct Demo {
+    child: Child,
+    addr: SocketAddr,
+    scheme: &'static str,
+    data_dir: TempDir,
+    stderr_path: PathBuf,
+}
+
+impl Demo {
+    /// Starts the program at `binary` with `env` added to the environment
+    /// (`BIND_ADDR` and `DATA_DIR` are set here; `RUST_LOG` defaults to
+    /// `info`) and waits until `GET /health` answers 200 (with `TLS_CERT`
+    /// in `env`: until the port accepts connections).
+    ///
+    /// # Panics
+    ///
+    /// When the program exits or does not answer within [`START_TIMEOUT`];
+    /// the message holds what it wrote to standard error.
+    pub async fn start(binary: impl AsRef<Path>, env: &[(&str, &str)]) -> Self {
+        let binary = binary.as_ref();
+        let mut last_error = String::new();
+        // A port picked free can be taken before the program binds it: retry.
+        for _ in 0..3 {
+            match Self::try_start(binary, env).await {
+                Ok(demo) => return demo,
+                Err(err) => last_error = err,
+            }
+        }
+        panic!("operator-demo did not start: {last_error}");
+    }
+
+    async fn try_start(binary: &Path, env: &[(&str, &str)]) -> Result<Self, String> {
+        let data_dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let scheme = if env.iter().any(|(k, _)| *k == "TLS_CERT") {
+            "https"
+        } else {
+            "http"
+        };
+        let stderr_path = data_dir.path().join("stderr.log");
+        let stderr = File::create(&stderr_path).map_err(|e| e.to_string())?;
+        let mut command = Command::new(binary);
+        command
+            .env("RUST_LOG", "info")
+            .env("BIND_ADDR", addr.to_string())
+            .env("DATA_DIR", data_dir.path().join("data"))
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr);
+        let child = command
+            .spawn()
+            .map_err(|e| format!("cannot run {}: {e}", binary.display()))?;
+        let mut demo = Self {
+            child,
+            addr,
+            scheme,
+            data_dir,
+            stderr_path,
+        };
+        let deadline = Instant::now() + START_TIMEOUT;
+        let client = demo.client();
+        loop {
+            if let Some(status) = demo.child.try_wait().map_err(|e| e.to_string())? {
+                return Err(format!("exited with {status}; stderr:\n{}", demo.stderr()));
+            }
+            if demo.answers(&client).await {
+                return Ok(demo);
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "no 200 from /health within {START_TIMEOUT:?}; stderr:\n{}",
+                    demo.stderr()
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Plain HTTP: `/health` says 200. HTTPS (this client speaks no TLS): the
+    /// port accepts connections, which the demo opens only once its
+    /// certificate is loaded.
+    async fn answers(&self, client: &reqwest::Client) -> bool {
+        if self.scheme == "https" {
+            return tokio::net::TcpStream::connect(self.addr).await.is_ok();
+        }
+        match client.get(self.url("/health")).send().await {
+            Ok(response) => response.status() == 200,
+            Err(_) => false,
+        }
+    }
+
+    /// A plain-HTTP client for this demo: no proxy from the environment, a
+    /// short timeout. (The HTTPS tests speak TLS through tokio-rustls with
+    /// their own test root certificate.)
+    pub fn client(&self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .no_proxy()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .expect("a reqwest client")
+    }
+
+    /// The URL of `path` on this demo, e.g. `http://127.0.0.1:41234/health`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}://{}{path}", self.scheme, self.addr)
+    }
+
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Its `DATA_DIR`.
+    pub fn data_dir(&self) -> PathBuf {
+        self.data_dir.path().join("data")
+    }
+
+    /// What it wrote to standard error so far.
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    /// Sends SIGTERM, as a container runtime or systemd does to stop it.
+    ///
+    /// # Errors
+    ///
+    /// When the signal cannot be sent (the process is gone).
+    pub fn terminate(&self) -> io::Result<()> {
+        let pid = i32::try_from(self.child.id()).map_err(io::Error::other)?;
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGTERM,
+        )
+        .map_err(io::Error::from)
+    }
+
+    /// Waits up to `timeout` for the process to exit; `None` if it has not.
+    ///
+    /// # Errors
+    ///
+    /// When its status cannot be read.
+    pub async fn wait_timeout(&mut self, timeout: Duration) -> io::Result<Option<ExitStatus>> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                return Ok(Some(status));
+            }
+            if Instant::now() > deadline {
+                return Ok(None);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Runs the program at `binary` with `args` and `env` to completion (it must
+/// exit within 30 s) and returns its status and standard error: for tests of
+/// start-up failures.
+///
+/// # Panics
+///
+/// When it cannot be run or keeps running past 30 s.
+///
+/// ```no_run
+/// let (status, stderr) = rampart_tests::run_to_exit(
+///     env!("CARGO_BIN_EXE_demo-server"),
+///     &["--bind", "nope"],
+///     &[],
+/// );
+/// assert!(!status.success());
+/// assert!(stderr.contains("BIND_ADDR"));
+/// ```
+pub fn run_to_exit(
+    binary: impl AsRef<Path>,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (ExitStatus, String) {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let stderr_path = dir.path().join("stderr.log");
+    let stderr = File::create(&stderr_path).expect("a log file");
+    let mut child = Command::new(binary.as_ref())
+        .args(args)
+        .env("DATA_DIR", dir.path().join("data"))
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .expect("the program runs");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("its status") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "still running after 30 s; stderr:\n{}",
+                std::fs::read_to_string(&stderr_path).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    (
+        status,
+        std::fs::read_to_string(&stderr_path).unwrap_or_default(),
+    )
+}

@@ -82,6 +82,12 @@ pub async fn serve_until(
         addr: args.bind,
         source,
     };
+    // Load the certificate before opening the port: once the port accepts
+    // connections, the demo serves them.
+    let tls = match args.tls() {
+        Some((cert, key)) => Some(tls::load(cert, key).await?),
+        None => None,
+    };
     let listener = std::net::TcpListener::bind(args.bind).map_err(bind_error)?;
     let local = listener.local_addr().map_err(bind_error)?;
 
@@ -95,14 +101,9 @@ pub async fn serve_until(
         }
     });
 
-    let scheme = if args.tls().is_some() {
-        "https"
-    } else {
-        "http"
-    };
-    let served = match args.tls() {
-        Some((cert, key)) => {
-            let config = tls::load(cert, key).await?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let served = match tls {
+        Some(config) => {
             announce(scheme, local, &args);
             axum_server::from_tcp_rustls(listener, config)
                 .map_err(bind_error)?

@@ -1,0 +1,167 @@
+# shellcheck shell=bash
+# Helpers shared by scripts/test and scripts/bench: installing what is missing,
+# picking free loopback ports, starting Redis and Postgres in a temporary folder.
+# Source it; it defines functions and changes nothing by itself.
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+warn() { printf '\033[1;33m!!! %s\033[0m\n' "$*" >&2; }
+
+# Runs a command as root: directly when we are root, through `sudo -n` when
+# that works without a password, and not at all otherwise (returns 1).
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then
+        "$@"
+    elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+        sudo -n "$@"
+    else
+        return 1
+    fi
+}
+
+_apt_updated=0
+# apt_install PKG...: installs the Debian packages given, running `apt-get
+# update` once per script run. Never prompts (CI has no stdin).
+apt_install() {
+    [ "$#" -gt 0 ] || return 0
+    if ! command -v apt-get >/dev/null 2>&1; then
+        warn "apt-get not found: install $* yourself"
+        return 1
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    if [ "$_apt_updated" -eq 0 ]; then
+        log "apt-get update"
+        as_root apt-get -o DPkg::Lock::Timeout=600 update -qq </dev/null || { warn "apt-get update failed (not root and no sudo?)"; return 1; }
+        _apt_updated=1
+    fi
+    log "apt-get install $*"
+    as_root apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "$@" </dev/null
+}
+
+# The bin folder of the newest installed PostgreSQL, or nothing.
+pg_bindir() {
+    local dir
+    for dir in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r); do
+        if [ -x "$dir/initdb" ] && [ -x "$dir/pg_ctl" ]; then
+            echo "$dir"
+            return 0
+        fi
+    done
+    if command -v initdb >/dev/null 2>&1 && command -v pg_ctl >/dev/null 2>&1; then
+        dirname "$(command -v pg_ctl)"
+        return 0
+    fi
+    return 1
+}
+
+# A TCP port on 127.0.0.1 that nothing listens on right now. A race with
+# another process remains possible; the callers check that their server came up.
+free_port() {
+    local port i
+    for i in $(seq 1 200); do
+        port=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            echo "$port"
+            return 0
+        fi
+    done
+    return 1
+}
+
+# wait_for SECONDS CMD...: retries CMD every 0.2 s until it succeeds.
+wait_for() {
+    local deadline=$((SECONDS + $1))
+    shift
+    until "$@" >/dev/null 2>&1; do
+        if [ "$SECONDS" -ge "$deadline" ]; then
+            return 1
+        fi
+        sleep 0.2
+    done
+}
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# start_redis DIR: starts redis-server on a free loopback port, data in DIR.
+# Sets REDIS_PORT and REDIS_PIDFILE.
+start_redis() {
+    local dir=$1 try
+    for try in 1 2 3; do
+        REDIS_PORT=$(free_port)
+        REDIS_PIDFILE="$dir/redis.pid"
+        redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --protected-mode yes \
+            --dir "$dir" --save '' --appendonly no \
+            --daemonize yes --pidfile "$REDIS_PIDFILE" --logfile "$dir/redis.log" </dev/null
+        if wait_for 20 redis_ping "$REDIS_PORT"; then
+            return 0
+        fi
+        warn "redis did not answer on port $REDIS_PORT (try $try)"
+        stop_redis
+    done
+    cat "$dir/redis.log" >&2 || true
+    return 1
+}
+
+redis_ping() {
+    if command -v redis-cli >/dev/null 2>&1; then
+        [ "$(redis-cli -h 127.0.0.1 -p "$1" ping 2>/dev/null)" = PONG ]
+    else
+        port_open "$1"
+    fi
+}
+
+stop_redis() {
+    if [ -n "${REDIS_PIDFILE:-}" ] && [ -f "$REDIS_PIDFILE" ]; then
+        local pid
+        pid=$(cat "$REDIS_PIDFILE")
+        kill "$pid" 2>/dev/null || true
+        wait_for 10 bash -c "! kill -0 $pid" || kill -9 "$pid" 2>/dev/null || true
+        rm -f "$REDIS_PIDFILE"
+    fi
+}
+
+# Runs a Postgres tool as the user that owns the cluster: `postgres` when we are
+# root (initdb refuses to run as root), ourselves otherwise.
+_pg() {
+    if [ "$(id -u)" -eq 0 ]; then
+        runuser -u postgres -- "$@"
+    else
+        "$@"
+    fi
+}
+
+# start_postgres DIR: a fresh cluster in DIR/pgdata on a free loopback port,
+# trust auth, superuser `postgres`, database `rampart`. Sets PG_PORT, PG_DATA.
+start_postgres() {
+    local dir=$1 bindir try
+    bindir=$(pg_bindir) || { warn "PostgreSQL binaries not found"; return 1; }
+    PG_BINDIR=$bindir
+    PG_DATA="$dir/pgdata"
+    PG_SOCKDIR="$dir/pgsock"
+    mkdir -p "$PG_DATA" "$PG_SOCKDIR"
+    if [ "$(id -u)" -eq 0 ]; then
+        # mktemp makes 0700 folders: the postgres user must reach its own.
+        chmod 0755 "$dir"
+        chown postgres: "$PG_DATA" "$PG_SOCKDIR"
+    fi
+    chmod 0700 "$PG_DATA"
+    _pg "$bindir/initdb" -D "$PG_DATA" --auth=trust -U postgres --encoding=UTF8 --no-sync \
+        >"$dir/initdb.log" 2>&1 </dev/null || { cat "$dir/initdb.log" >&2; return 1; }
+    for try in 1 2 3; do
+        PG_PORT=$(free_port)
+        if _pg "$bindir/pg_ctl" -D "$PG_DATA" -l "$PG_SOCKDIR/postgres.log" -w -t 60 \
+            -o "-p $PG_PORT -c listen_addresses=127.0.0.1 -k $PG_SOCKDIR -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
+            start >/dev/null </dev/null; then
+            _pg "$bindir/createdb" -h 127.0.0.1 -p "$PG_PORT" -U postgres rampart </dev/null
+            return 0
+        fi
+        warn "postgres did not start on port $PG_PORT (try $try)"
+        cat "$PG_SOCKDIR/postgres.log" >&2 || true
+    done
+    return 1
+}
+
+stop_postgres() {
+    if [ -n "${PG_DATA:-}" ] && [ -f "$PG_DATA/postmaster.pid" ]; then
+        _pg "$PG_BINDIR/pg_ctl" -D "$PG_DATA" -m fast -w -t 30 stop >/dev/null 2>&1 </dev/null || true
+    fi
+}
