@@ -12,6 +12,11 @@
 //! Both services are polled without a runtime: the memory store answers at
 //! once, and so does tower_governor.
 //!
+//! With `REDIS_URL` set, a second group times 50 concurrent decisions on the
+//! Redis store (one `EVALSHA` each, on one shared `ConnectionManager`) and
+//! prints the `redis-benchmark` command that runs the same script with the
+//! same arguments at 50 connections, for the decisions-per-second ratio.
+//!
 //! `cargo bench -p rampart-benches --bench ratelimit`
 
 use std::{
@@ -152,6 +157,53 @@ fn bench(c: &mut Criterion) {
             |req| black_box(call_now(&mut governor, req)),
             BatchSize::SmallInput,
         )
+    });
+    group.finish();
+    redis_group(c);
+}
+
+fn redis_group(c: &mut Criterion) {
+    use rampart::ratelimit::{Demand, Fallback, Key, RedisStore, Store};
+
+    let Ok(url) = std::env::var("REDIS_URL") else {
+        println!("redis group skipped: REDIS_URL is unset");
+        return;
+    };
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let store = runtime.block_on(async {
+        let client = redis::Client::open(url.as_str()).unwrap();
+        let connection = redis::aio::ConnectionManager::new(client).await.unwrap();
+        RedisStore::new(connection).prefix("bench:")
+    });
+    let quota: Quota = "1000000/s".parse().unwrap();
+    let demands: Vec<[Demand; 1]> = (0..50u32)
+        .map(|i| {
+            [Demand {
+                policy: "api".into(),
+                quota,
+                key: Key::ip(IpAddr::V4(Ipv4Addr::from(0xc000_0200 + i))),
+                cost: 1,
+                enforce: true,
+                fallback: Fallback::default(),
+            }]
+        })
+        .collect();
+    println!(
+        "compare: redis-benchmark -h <host> -p <port> -c 50 -n 200000 EVALSHA {} 1 'bench:{{api:192.0.2.0}}' '' 1 1000000 1 1",
+        store.script_sha()
+    );
+    let mut group = c.benchmark_group("ratelimit_redis");
+    group.throughput(criterion::Throughput::Elements(50));
+    group.bench_function("50_concurrent_decisions", |b| {
+        b.to_async(&runtime).iter(|| async {
+            let tasks: Vec<_> = demands
+                .iter()
+                .map(|d| tokio::spawn(store.decide(d)))
+                .collect();
+            for task in tasks {
+                black_box(task.await.unwrap().unwrap());
+            }
+        })
     });
     group.finish();
 }

@@ -19,7 +19,7 @@ pub use self::{
     quota::{MAX_COUNT, MAX_PERIOD, Quota, QuotaError},
     stats::{Counter, RateLimitStats},
     store::{
-        AtCapacity, BreakerStats, Demand, MemoryStore, MemoryStoreBuilder, Outcome, Store,
-        StoreError, StoreFuture, Verdict,
+        AtCapacity, BreakerStats, Demand, LeaseStats, LeaseStore, MemoryStore, MemoryStoreBuilder,
+        Outcome, Store, StoreError, StoreFuture, Verdict,
     },
 };

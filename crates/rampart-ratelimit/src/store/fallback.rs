@@ -131,11 +131,15 @@ fn decide_fallback(local: &MemoryStore, demands: &[Demand]) -> Vec<Verdict> {
 
 impl<P: Store> Store for FallbackStore<P> {
     fn decide(&self, demands: &[Demand]) -> StoreFuture {
+        self.decide_reserving(demands, &[])
+    }
+
+    fn decide_reserving(&self, demands: &[Demand], reserve: &[u32]) -> StoreFuture {
         let route = self.breaker.route();
         if route == Route::Fallback {
             return StoreFuture::ready(Ok(decide_fallback(&self.local, demands)));
         }
-        let mut primary = self.primary.decide(demands);
+        let mut primary = self.primary.decide_reserving(demands, reserve);
         if let Some(result) = primary.take_ready() {
             return StoreFuture::ready(Ok(match result {
                 Ok(verdicts) => {

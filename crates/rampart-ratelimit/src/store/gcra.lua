@@ -1,8 +1,10 @@
 -- GCRA for every policy of one request, all or nothing, in one round trip.
 -- KEYS[i]: the policy's key for this request (hash-tagged).
 -- ARGV[1]: "" to use the server's clock, or a time in microseconds (tests).
--- ARGV[2 + 4(i-1) ..]: interval_us, limit_us (burst x interval), cost, enforce (1/0).
--- Returns 4 integers per key: admitted (1/0), remaining, reset_us, retry_after_us.
+-- ARGV[2 + 5(i-1) ..]: interval_us, limit_us (burst x interval), cost, want, enforce (1/0).
+--   want >= cost: when more than cost is available, charge up to want units
+--   (a lease: the caller admits the extra units locally later).
+-- Returns 5 integers per key: admitted (1/0), remaining, reset_us, retry_after_us, granted.
 -- Times are integer microseconds: doubles hold them exactly (< 2^53).
 local now
 if ARGV[1] ~= '' then
@@ -16,11 +18,12 @@ local n = #KEYS
 local tats, news, oks, params = {}, {}, {}, {}
 local all_pass = true
 for i = 1, n do
-  local b = 2 + (i - 1) * 4
+  local b = 2 + (i - 1) * 5
   local interval = tonumber(ARGV[b])
   local limit = tonumber(ARGV[b + 1])
   local cost = tonumber(ARGV[b + 2])
-  local enforce = ARGV[b + 3] == '1'
+  local want = tonumber(ARGV[b + 3])
+  local enforce = ARGV[b + 4] == '1'
   local stored = redis.call('GET', KEYS[i])
   local tat = now
   if stored then
@@ -29,18 +32,24 @@ for i = 1, n do
   if tat < now then
     tat = now
   end
-  local new_tat = tat + cost * interval
+  local take = cost
+  if want > cost then
+    local available = math.floor((limit - (tat - now)) / interval)
+    if available > want then available = want end
+    if available > cost then take = available end
+  end
+  local new_tat = tat + take * interval
   local ok = (new_tat - now) <= limit
   if enforce and not ok then
     all_pass = false
   end
   tats[i], news[i], oks[i] = tat, new_tat, ok
-  params[i] = { interval, limit, enforce }
+  params[i] = { interval, limit, take }
 end
 
 local out = {}
 for i = 1, n do
-  local interval, limit, enforce = params[i][1], params[i][2], params[i][3]
+  local interval, limit, take = params[i][1], params[i][2], params[i][3]
   local tat, new_tat, ok = tats[i], news[i], oks[i]
   local charge = ok and all_pass
   if charge then
@@ -51,10 +60,12 @@ for i = 1, n do
     out[#out + 1] = math.floor((limit - (new_tat - now)) / interval)
     out[#out + 1] = new_tat - now
     out[#out + 1] = 0
+    out[#out + 1] = take
   elseif ok then
     out[#out + 1] = 1
     out[#out + 1] = math.floor((limit - (tat - now)) / interval)
     out[#out + 1] = tat - now
+    out[#out + 1] = 0
     out[#out + 1] = 0
   else
     local before = limit - (tat - now)
@@ -63,6 +74,7 @@ for i = 1, n do
     out[#out + 1] = math.floor(before / interval)
     out[#out + 1] = tat - now
     out[#out + 1] = new_tat - now - limit
+    out[#out + 1] = 0
   end
 end
 return out

@@ -13,6 +13,7 @@ pub(crate) struct Params {
     interval: u64,
     limit: u64,
     increment: u64,
+    cost: u64,
 }
 
 impl Params {
@@ -22,6 +23,7 @@ impl Params {
             interval,
             limit: quota.limit_micros().saturating_mul(1000),
             increment: interval.saturating_mul(u64::from(cost)),
+            cost: u64::from(cost),
         }
     }
 
@@ -54,6 +56,7 @@ pub(crate) fn step(tat: Option<u64>, now: u64, p: Params) -> Step {
         remaining: remaining_before,
         reset: Duration::from_nanos(ahead),
         retry_after: Duration::ZERO,
+        granted: 0,
         fallback: false,
     };
     if new_ahead <= p.limit {
@@ -62,6 +65,7 @@ pub(crate) fn step(tat: Option<u64>, now: u64, p: Params) -> Step {
             verdict: Verdict {
                 remaining: (p.limit - new_ahead) / p.interval.max(1),
                 reset: Duration::from_nanos(new_ahead),
+                granted: p.cost,
                 ..uncharged
             },
             uncharged,
@@ -72,6 +76,7 @@ pub(crate) fn step(tat: Option<u64>, now: u64, p: Params) -> Step {
             remaining: remaining_before,
             reset: Duration::from_nanos(ahead),
             retry_after: Duration::from_nanos(new_ahead - p.limit),
+            granted: 0,
             fallback: false,
         };
         Step {

@@ -303,21 +303,24 @@ impl MemoryStore {
             return (step, false);
         };
         let fresh = Cell::new(false);
-        let result = map.measure_and_replace(hash, |prev| {
-            fresh.set(prev.is_none());
-            let step = gcra::step(prev.map(Nanos::as_u64), now, params);
-            match step.new_tat {
-                Some(tat) if charge => Ok((step, Nanos::new(tat))),
-                _ => Err(step),
-            }
-        });
+        // The closure may run several times (compare-and-swap retries); the
+        // last run's step is the one that counts.
+        let last = Cell::new(gcra::step(None, now, params));
+        let charged = map
+            .measure_and_replace(hash, |prev| {
+                fresh.set(prev.is_none());
+                let step = gcra::step(prev.map(Nanos::as_u64), now, params);
+                last.set(step);
+                match step.new_tat {
+                    Some(tat) if charge => Ok(((), Nanos::new(tat))),
+                    _ => Err(()),
+                }
+            })
+            .is_ok();
         if fresh.get() && std::ptr::eq(*map, &self.inner.map) {
             self.inner.approx_len.fetch_add(1, Ordering::Relaxed);
         }
-        match result {
-            Ok(step) => (step, true),
-            Err(step) => (step, false),
-        }
+        (last.get(), charged)
     }
 
     fn refund(slot: &Slot<'_>, increment: u64) {
@@ -360,6 +363,7 @@ impl MemoryStore {
                 if let Some(v) = verdicts[i].as_mut() {
                     // Report the quota as it is after the refund.
                     v.remaining = v.remaining.saturating_add(u64::from(demands[i].cost));
+                    v.granted = 0;
                 }
             }
         }

@@ -6,6 +6,7 @@ mod breaker;
 #[cfg(feature = "redis")]
 mod fallback;
 mod gcra;
+mod lease;
 mod memory;
 #[cfg(feature = "redis")]
 mod redis;
@@ -21,6 +22,7 @@ use std::{
 
 pub use self::{
     breaker::BreakerStats,
+    lease::{LeaseStats, LeaseStore},
     memory::{AtCapacity, MemoryStore, MemoryStoreBuilder},
 };
 #[cfg(feature = "redis")]
@@ -58,6 +60,9 @@ pub struct Verdict {
     pub reset: Duration,
     /// When limited: time until this demand would be admitted (zero otherwise).
     pub retry_after: Duration,
+    /// Units charged: the demand's cost, more when a reservation was asked
+    /// for and available ([`Store::decide_reserving`]), 0 when not charged.
+    pub granted: u64,
     /// `true` when a fallback, not the primary store, decided.
     pub fallback: bool,
 }
@@ -81,6 +86,7 @@ impl Verdict {
             remaining: quota.burst(),
             reset: Duration::ZERO,
             retry_after: Duration::ZERO,
+            granted: 0,
             fallback: true,
         }
     }
@@ -92,6 +98,7 @@ impl Verdict {
             remaining: 0,
             reset: Duration::ZERO,
             retry_after: Duration::ZERO,
+            granted: 0,
             fallback: true,
         }
     }
@@ -208,10 +215,25 @@ impl fmt::Debug for StoreFuture {
 pub trait Store: fmt::Debug + Send + Sync + 'static {
     /// Decides `demands` together.
     fn decide(&self, demands: &[Demand]) -> StoreFuture;
+
+    /// Decides `demands` together, charging demand `i` up to `reserve[i]`
+    /// units (at least its cost) when that many are available, and reporting
+    /// what was charged in [`Verdict::granted`]: what [`LeaseStore`] asks for.
+    /// Stores that cannot reserve charge the cost only (the default).
+    ///
+    /// [`LeaseStore`]: crate::LeaseStore
+    fn decide_reserving(&self, demands: &[Demand], reserve: &[u32]) -> StoreFuture {
+        let _ = reserve;
+        self.decide(demands)
+    }
 }
 
 impl<S: Store + ?Sized> Store for Arc<S> {
     fn decide(&self, demands: &[Demand]) -> StoreFuture {
         (**self).decide(demands)
+    }
+
+    fn decide_reserving(&self, demands: &[Demand], reserve: &[u32]) -> StoreFuture {
+        (**self).decide_reserving(demands, reserve)
     }
 }

@@ -108,12 +108,17 @@ fn verdict(values: &[i64]) -> Verdict {
         remaining: u64::try_from(values[1]).unwrap_or(0),
         reset: micros(values[2]),
         retry_after: micros(values[3]),
+        granted: u64::try_from(values[4]).unwrap_or(0),
         fallback: false,
     }
 }
 
 impl Store for RedisStore {
     fn decide(&self, demands: &[Demand]) -> StoreFuture {
+        self.decide_reserving(demands, &[])
+    }
+
+    fn decide_reserving(&self, demands: &[Demand], reserve: &[u32]) -> StoreFuture {
         let keys: Vec<String> = demands.iter().map(|d| self.key(d)).collect();
         let now = self.clock.as_ref().map_or_else(String::new, |clock| {
             clock
@@ -122,13 +127,16 @@ impl Store for RedisStore {
                 .map_or(0, |d| d.as_micros())
                 .to_string()
         });
-        let args: Vec<[u64; 4]> = demands
+        let args: Vec<[u64; 5]> = demands
             .iter()
-            .map(|d| {
+            .enumerate()
+            .map(|(i, d)| {
+                let want = reserve.get(i).copied().unwrap_or(d.cost).max(d.cost);
                 [
                     d.quota.interval_micros(),
                     d.quota.limit_micros(),
                     u64::from(d.cost),
+                    u64::from(want),
                     u64::from(d.enforce),
                 ]
             })
@@ -142,21 +150,26 @@ impl Store for RedisStore {
                 invocation.key(key);
             }
             invocation.arg(now);
-            for [interval, limit, cost, enforce] in args {
-                invocation.arg(interval).arg(limit).arg(cost).arg(enforce);
+            for [interval, limit, cost, want, enforce] in args {
+                invocation
+                    .arg(interval)
+                    .arg(limit)
+                    .arg(cost)
+                    .arg(want)
+                    .arg(enforce);
             }
             let values: Vec<i64> = invocation
                 .invoke_async(&mut connection)
                 .await
                 .map_err(|e| StoreError::Backend(e.to_string()))?;
-            if values.len() != count * 4 {
+            if values.len() != count * 5 {
                 return Err(StoreError::Protocol(format!(
                     "expected {} integers, got {}",
-                    count * 4,
+                    count * 5,
                     values.len()
                 )));
             }
-            Ok(values.chunks_exact(4).map(verdict).collect())
+            Ok(values.chunks_exact(5).map(verdict).collect())
         })
     }
 }
