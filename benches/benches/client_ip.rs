@@ -25,14 +25,16 @@ use std::{
 
 use axum::extract::{ConnectInfo, Extension, FromRequestParts};
 use axum_client_ip::{ClientIp as TheirClientIp, ClientIpSource as TheirSource};
-use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use criterion::{BatchSize, Criterion, criterion_group};
 use http::{Request, Response};
 use rampart::core::{ClientIp, ClientIpLayer, ForwardedHeader, TrustedProxies};
 use tower::{Layer, Service, service_fn};
 
 /// Polls a service that is always ready and answers at once, without a
 /// runtime: both sides are measured the same way, with no executor in the
-/// figure.
+/// figure. Never inlined, so that `valgrind --tool=callgrind
+/// --toggle-collect='*call_now*'` can count the instructions of one request.
+#[inline(never)]
 fn call_now<S, R>(service: &mut S, request: R) -> S::Response
 where
     S: Service<R>,
@@ -70,8 +72,8 @@ fn request(case: &Case) -> Request<()> {
     request
 }
 
-fn bench(c: &mut Criterion) {
-    let cases = [
+fn cases() -> [Case; 4] {
+    [
         Case {
             name: "a_direct_peer",
             peer: "198.51.100.1:50000",
@@ -104,27 +106,41 @@ fn bench(c: &mut Criterion) {
             theirs: TheirSource::RightmostForwarded,
             want: ("2001:db8::7", "2001:db8::7"),
         },
-    ];
-    let trusted: TrustedProxies = "10.0.0.0/8".parse().unwrap();
+    ]
+}
 
-    for case in &cases {
-        let mut ours = ClientIpLayer::new()
-            .trusted_proxies(trusted.clone())
-            .header(case.ours_header)
-            .layer(service_fn(|request: Request<()>| async move {
-                let (parts, ()) = request.into_parts();
-                let ip = parts.extensions.get::<ClientIp>().map(ClientIp::ip);
-                Ok::<_, Infallible>(Response::new(ip))
-            }));
-        let mut theirs =
-            Extension(case.theirs.clone()).layer(service_fn(|request: Request<()>| async move {
-                let (mut parts, ()) = request.into_parts();
-                let ip = TheirClientIp::from_request_parts(&mut parts, &())
-                    .await
-                    .ok()
-                    .map(|ip| ip.0);
-                Ok::<_, Infallible>(Response::new(ip))
-            }));
+type Answer = Response<Option<IpAddr>>;
+
+/// `ClientIpLayer` trusting 10.0.0.0/8, around a handler that reads the
+/// extension.
+fn ours(case: &Case) -> impl Service<Request<()>, Response = Answer, Error = Infallible> {
+    ClientIpLayer::new()
+        .trusted_proxies("10.0.0.0/8".parse::<TrustedProxies>().unwrap())
+        .header(case.ours_header)
+        .layer(service_fn(|request: Request<()>| async move {
+            let (parts, ()) = request.into_parts();
+            let ip = parts.extensions.get::<ClientIp>().map(ClientIp::ip);
+            Ok::<_, Infallible>(Response::new(ip))
+        }))
+}
+
+/// The `ClientIpSource` extension layer around a handler that runs the
+/// `ClientIp` extractor.
+fn theirs(case: &Case) -> impl Service<Request<()>, Response = Answer, Error = Infallible> {
+    Extension(case.theirs.clone()).layer(service_fn(|request: Request<()>| async move {
+        let (mut parts, ()) = request.into_parts();
+        let ip = TheirClientIp::from_request_parts(&mut parts, &())
+            .await
+            .ok()
+            .map(|ip| ip.0);
+        Ok::<_, Infallible>(Response::new(ip))
+    }))
+}
+
+fn bench(c: &mut Criterion) {
+    for case in &cases() {
+        let mut ours = ours(case);
+        let mut theirs = theirs(case);
 
         // Same inputs, answers checked before anything is timed.
         let ip = |s: &str| Some(s.parse::<IpAddr>().unwrap());
@@ -153,5 +169,48 @@ fn bench(c: &mut Criterion) {
     }
 }
 
+/// `CLIENT_IP_COUNT=<case>/<rampart|axum-client-ip>`: serves that case
+/// `COUNT_REQUESTS` times and exits, for instruction counts that the load of
+/// a shared machine does not blur:
+///
+/// ```sh
+/// CLIENT_IP_COUNT=b_one_proxy_xff/rampart valgrind --tool=callgrind \
+///     --toggle-collect='*call_now*' target/release/deps/client_ip-<hash>
+/// ```
+///
+/// "Collected" divided by `COUNT_REQUESTS` is instructions per request.
+fn count(which: &str) {
+    const COUNT_REQUESTS: usize = 10_000;
+    let (name, side) = which.split_once('/').expect("<case>/<side>");
+    let case = cases()
+        .into_iter()
+        .find(|case| case.name == name)
+        .expect("a case name");
+    let requests: Vec<_> = (0..COUNT_REQUESTS).map(|_| request(&case)).collect();
+    match side {
+        "rampart" => {
+            let mut service = ours(&case);
+            for request in requests {
+                black_box(call_now(&mut service, request));
+            }
+        }
+        "axum-client-ip" => {
+            let mut service = theirs(&case);
+            for request in requests {
+                black_box(call_now(&mut service, request));
+            }
+        }
+        other => panic!("unknown side {other}"),
+    }
+}
+
 criterion_group!(benches, bench);
-criterion_main!(benches);
+
+fn main() {
+    if let Ok(which) = std::env::var("CLIENT_IP_COUNT") {
+        count(&which);
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -202,6 +202,9 @@ fn closing_quote(quoted: &[u8]) -> Option<usize> {
 /// node, `[` + 45 bytes of IPv6 + `]:` + 5 digits, fits in 64 bytes; a longer
 /// one is no node.
 fn parse_quoted_node(escaped: &[u8]) -> Hop {
+    if !escaped.contains(&b'\\') {
+        return parse_node(escaped);
+    }
     let mut buf = [0u8; 64];
     let mut len = 0;
     let mut bytes = escaped.iter();

@@ -32,6 +32,10 @@ pub(crate) enum Hop {
 /// Zone identifiers (`fe80::1%eth0`), leading zeros (`010.0.0.1`), IPv4 in
 /// brackets and stray characters are [`Hop::Malformed`].
 pub(crate) fn parse_node(node: &[u8]) -> Hop {
+    // What X-Forwarded-For holds nearly always.
+    if let Some(ip) = parse_ipv4(node) {
+        return Hop::Ip(IpAddr::V4(ip));
+    }
     let (name, port) = match split_port(node) {
         Some(parts) => parts,
         None => return Hop::Malformed,
@@ -57,7 +61,44 @@ pub(crate) fn parse_node(node: &[u8]) -> Hop {
     if port.is_none() && name.contains(&b':') {
         return parse_ascii::<Ipv6Addr>(name).map_or(Hop::Malformed, |ip| Hop::Ip(v6(ip)));
     }
-    parse_ascii::<Ipv4Addr>(name).map_or(Hop::Malformed, |ip| Hop::Ip(IpAddr::V4(ip)))
+    parse_ipv4(name).map_or(Hop::Malformed, |ip| Hop::Ip(IpAddr::V4(ip)))
+}
+
+/// A dotted-quad IPv4 address, as `Ipv4Addr::from_str` reads it (four
+/// decimal octets, no leading zeros, no signs), straight from bytes: the
+/// std parser needs a `&str`, and checking UTF-8 first costs as much as the
+/// parse. `ipv4_parser_agrees_with_std` holds the two together.
+fn parse_ipv4(bytes: &[u8]) -> Option<Ipv4Addr> {
+    let mut octets = [0u8; 4];
+    let mut index = 0;
+    let mut value: u16 = 0;
+    let mut digits = 0;
+    for &b in bytes {
+        match b {
+            b'0'..=b'9' => {
+                if digits == 1 && value == 0 {
+                    return None;
+                }
+                value = value * 10 + u16::from(b - b'0');
+                digits += 1;
+                if value > 255 {
+                    return None;
+                }
+            }
+            b'.' if digits > 0 && index < 3 => {
+                octets[index] = value as u8;
+                index += 1;
+                value = 0;
+                digits = 0;
+            }
+            _ => return None,
+        }
+    }
+    if index != 3 || digits == 0 {
+        return None;
+    }
+    octets[3] = value as u8;
+    Some(Ipv4Addr::from(octets))
 }
 
 /// Splits `name[:port]`. `None` when brackets do not close.
@@ -71,9 +112,8 @@ fn split_port(node: &[u8]) -> Option<(&[u8], Option<&[u8]>)> {
             _ => None,
         };
     }
-    let mut colons = node.iter().enumerate().filter(|&(_, &b)| b == b':');
-    match (colons.next(), colons.next()) {
-        (Some((at, _)), None) => Some((&node[..at], Some(&node[at + 1..]))),
+    match node.iter().position(|&b| b == b':') {
+        Some(at) if !node[at + 1..].contains(&b':') => Some((&node[..at], Some(&node[at + 1..]))),
         // No colon, or a bare IPv6 address: no port.
         _ => Some((node, None)),
     }
@@ -137,6 +177,54 @@ mod tests {
         ];
         for (node, want) in cases {
             assert_eq!(parse_node(node.as_bytes()), want, "{node}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn ipv4_parser_agrees_with_std(
+            text in "[0-9.]{0,20}|[0-9]{1,4}\\.[0-9]{1,4}\\.[0-9]{1,4}\\.[0-9]{1,4}",
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..20),
+        ) {
+            let std = |b: &[u8]| std::str::from_utf8(b).ok().and_then(|s| s.parse::<Ipv4Addr>().ok());
+            proptest::prop_assert_eq!(parse_ipv4(text.as_bytes()), std(text.as_bytes()), "{}", text);
+            proptest::prop_assert_eq!(parse_ipv4(&bytes), std(&bytes));
+        }
+    }
+
+    #[test]
+    fn ipv4_parser_edges() {
+        for good in [
+            "0.0.0.0",
+            "255.255.255.255",
+            "1.2.3.4",
+            "10.0.0.1",
+            "100.200.250.0",
+        ] {
+            assert_eq!(
+                parse_ipv4(good.as_bytes()),
+                Some(good.parse().unwrap()),
+                "{good}"
+            );
+        }
+        for bad in [
+            "",
+            ".",
+            "1.2.3",
+            "1.2.3.4.",
+            ".1.2.3.4",
+            "1..2.3",
+            "256.0.0.0",
+            "1.2.3.256",
+            "01.2.3.4",
+            "1.2.3.00",
+            "1.2.3.4.5",
+            "1000.1.1.1",
+            "+1.2.3.4",
+            "1.2.3.4 ",
+            "0x1.2.3.4",
+        ] {
+            assert_eq!(parse_ipv4(bad.as_bytes()), None, "{bad}");
         }
     }
 

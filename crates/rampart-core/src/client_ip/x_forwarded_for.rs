@@ -14,30 +14,24 @@ use http::{
 
 use super::hop::{Hop, parse_node};
 
-/// The entries of one line, rightmost first.
-type Entries<'a> = std::slice::RSplit<'a, u8, fn(&u8) -> bool>;
-
 /// The hops of every `X-Forwarded-For` line, rightmost first, without
-/// allocating: lines are walked backwards and each split with `rsplit`.
+/// allocating: lines are walked backwards and each is cut at its last comma.
 pub(crate) struct XForwardedForHops<'a> {
     lines: std::iter::Rev<ValueIter<'a, HeaderValue>>,
-    entries: Option<Entries<'a>>,
+    /// What is left of the current line, left of the entries already read.
+    rest: Option<&'a [u8]>,
 }
 
 impl<'a> XForwardedForHops<'a> {
     pub(crate) fn new(headers: &'a HeaderMap) -> Self {
         Self {
             lines: headers.get_all(X_FORWARDED_FOR).iter().rev(),
-            entries: None,
+            rest: None,
         }
     }
 }
 
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
-
-fn is_comma(b: &u8) -> bool {
-    *b == b','
-}
 
 /// Trims optional whitespace (`OWS`, RFC 9110 §5.6.3). A header value holds no
 /// control character but HTAB, so ASCII whitespace is exactly SP and HTAB here.
@@ -50,11 +44,20 @@ impl Iterator for XForwardedForHops<'_> {
 
     fn next(&mut self) -> Option<Hop> {
         loop {
-            if let Some(entry) = self.entries.as_mut().and_then(Iterator::next) {
+            if let Some(rest) = self.rest {
+                let entry = match rest.iter().rposition(|&b| b == b',') {
+                    Some(comma) => {
+                        self.rest = Some(&rest[..comma]);
+                        &rest[comma + 1..]
+                    }
+                    None => {
+                        self.rest = None;
+                        rest
+                    }
+                };
                 return Some(parse_node(trim_ows(entry)));
             }
-            let line = self.lines.next()?;
-            self.entries = Some(line.as_bytes().rsplit(is_comma as fn(&u8) -> bool));
+            self.rest = Some(self.lines.next()?.as_bytes());
         }
     }
 }
