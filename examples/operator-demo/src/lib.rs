@@ -79,3 +79,9 @@ pub fn run_cli() -> ExitCode {
 fn report(err: &Error) {
     eprintln!("operator-demo: {err}");
 }
+
+// The repository's README, compiled and run as a doc test so that its
+// example stays true to the crates.
+#[doc = include_str!("../../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
