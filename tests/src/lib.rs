@@ -120,10 +120,12 @@ pub const START_TIMEOUT: Duration = Duration::from_secs(60);
 /// `main`, see `src/bin/demo-server.rs`).
 ///
 /// ```no_run
-/// # #[tokio::main] async fn main() {
 /// use rampart_tests::Demo;
 ///
-/// let demo = Demo::start(env!("CARGO_BIN_EXE_demo-server"), &[]).await;
+/// # async fn example() {
+/// // In an integration test of this package: env!("CARGO_BIN_EXE_demo-server").
+/// # let bin = "demo-server";
+/// let demo = Demo::start(bin, &[]).await;
 /// let body = reqwest::get(demo.url("/health")).await.unwrap().text().await.unwrap();
 /// assert_eq!(body, r#"{"status":"ok"}"#);
 /// # }
@@ -303,8 +305,10 @@ impl Drop for Demo {
 /// When it cannot be run or keeps running past 30 s.
 ///
 /// ```no_run
+/// // In an integration test of this package: env!("CARGO_BIN_EXE_demo-server").
+/// # let bin = "demo-server";
 /// let (status, stderr) = rampart_tests::run_to_exit(
-///     env!("CARGO_BIN_EXE_demo-server"),
+///     bin,
 ///     &["--bind", "nope"],
 ///     &[],
 /// );
