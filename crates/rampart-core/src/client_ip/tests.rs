@@ -11,6 +11,8 @@ use tower::{Layer, ServiceExt, service_fn};
 use super::*;
 
 mod proptests;
+#[cfg(feature = "axum")]
+mod server;
 
 const PROXIES: &str = "10.0.0.0/8, 2001:db8:ffff::/48, 127.0.0.1";
 
