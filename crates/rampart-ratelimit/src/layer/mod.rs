@@ -64,6 +64,8 @@ pub(crate) struct Compiled {
     pub(crate) policy: Policy,
     /// This policy's `RateLimit-Policy` item, made once.
     pub(crate) item: String,
+    /// The same as a header value, for a request only this policy applies to.
+    pub(crate) item_value: Option<http::HeaderValue>,
 }
 
 impl fmt::Debug for Shared {
@@ -148,14 +150,21 @@ impl RateLimitLayerBuilder {
         let policies = self
             .policies
             .into_iter()
-            .map(|policy| Compiled {
-                item: format!(
+            .map(|policy| {
+                let item = format!(
                     "\"{}\";q={};w={}",
                     policy.name,
                     policy.quota.count(),
                     policy.quota.period().as_secs()
-                ),
-                policy,
+                );
+                Compiled {
+                    item_value: http::HeaderValue::from_maybe_shared(bytes::Bytes::from(
+                        item.clone(),
+                    ))
+                    .ok(),
+                    item,
+                    policy,
+                }
             })
             .collect();
         Ok(RateLimitLayer {

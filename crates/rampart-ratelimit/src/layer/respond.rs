@@ -43,7 +43,7 @@ pub(crate) enum Decision<B> {
 }
 
 fn value(text: String) -> Option<HeaderValue> {
-    HeaderValue::try_from(text).ok()
+    HeaderValue::from_maybe_shared(bytes::Bytes::from(text)).ok()
 }
 
 /// Whether a verdict says something a client can use (a blind "allow" from a
@@ -63,14 +63,16 @@ fn fields(shared: &Shared, items: &[(usize, &Verdict)], limited: bool, set: &mut
         return;
     }
     let mut policy_field = String::new();
-    let mut field = String::new();
+    let mut field = String::with_capacity(32 * items.len());
     for (i, (index, verdict)) in items.iter().enumerate() {
         let compiled = &shared.policies[*index];
         if i > 0 {
             policy_field.push_str(", ");
             field.push_str(", ");
         }
-        policy_field.push_str(&compiled.item);
+        if items.len() > 1 {
+            policy_field.push_str(&compiled.item);
+        }
         let t = if verdict.outcome == Outcome::Limited {
             ceil_secs(verdict.retry_after).max(1)
         } else {
@@ -82,7 +84,11 @@ fn fields(shared: &Shared, items: &[(usize, &Verdict)], limited: bool, set: &mut
             compiled.policy.name, verdict.remaining, t
         );
     }
-    if let (Some(p), Some(f)) = (value(policy_field), value(field)) {
+    let policy_value = match items {
+        [(index, _)] => shared.policies[*index].item_value.clone(),
+        _ => value(policy_field),
+    };
+    if let (Some(p), Some(f)) = (policy_value, value(field)) {
         set.0.push((RATELIMIT_POLICY.clone(), p));
         set.0.push((RATELIMIT.clone(), f));
     }

@@ -266,7 +266,10 @@ impl Inner {
         // One leased demand refused by the shared store while another call
         // for the same key was leasing: the units may be here now.
         if let ([i], [answer]) = (forwarded, answers.as_mut_slice()) {
-            if answer.outcome == Outcome::Limited && self.leases.contains_key(&demands[*i].policy) {
+            if answer.outcome == Outcome::Limited
+                && demands[*i].enforce
+                && self.leases.contains_key(&demands[*i].policy)
+            {
                 if let Some(v) = self.take_local(&mut self.lock(), &demands[*i], now) {
                     *answer = v;
                 }

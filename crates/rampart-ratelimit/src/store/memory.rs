@@ -336,6 +336,18 @@ impl MemoryStore {
     pub(crate) fn decide_now(&self, demands: &[Demand]) -> Vec<Verdict> {
         let now = self.now();
         self.maybe_sweep(now);
+        if let [demand] = demands {
+            // One policy: nothing to refund, no bookkeeping to allocate.
+            let slot = self.slot(demand, now);
+            let (step, charged) =
+                self.apply(&slot, now, Params::new(demand.quota, demand.cost), true);
+            let verdict = if charged || step.new_tat.is_none() {
+                step.verdict
+            } else {
+                step.uncharged
+            };
+            return vec![verdict];
+        }
         let slots: Vec<(Slot<'_>, Params)> = demands
             .iter()
             .map(|d| (self.slot(d, now), Params::new(d.quota, d.cost)))
