@@ -86,11 +86,13 @@ async fn handler(_request: Request<Body>) -> Result<Response<Body>, std::convert
 
 fn ours(
     quota: &str,
+    headers: HeaderMode,
 ) -> impl Service<Request<Body>, Response = Response<impl Sized>, Error = std::convert::Infallible>
 {
     let quota: Quota = quota.parse().unwrap();
     RateLimitLayer::builder(MemoryStore::new())
         .policy(Policy::new("api", quota).unwrap())
+        .headers(headers)
         .build()
         .unwrap()
         .layer(service_fn(handler))
