@@ -191,7 +191,8 @@ pub(crate) fn decide<B>(
         set.apply(response.headers_mut());
         return Decision::Reject(response);
     }
-    let mut items: Vec<(usize, &Verdict)> = Vec::with_capacity(applied.len());
+    let report = shared.headers == HeaderMode::Always || shared.legacy;
+    let mut items: Vec<(usize, &Verdict)> = Vec::new();
     for (&index, verdict) in applied.iter().zip(&verdicts) {
         let counters = stats.at(index);
         // Enforcing policies all admitted here; a shadow one counts as
@@ -201,11 +202,14 @@ pub(crate) fn decide<B>(
         {
             counters.add(Counter::Admitted);
         }
-        if reportable(shared, index, verdict) {
+        if report && reportable(shared, index, verdict) {
             items.push((index, verdict));
         }
     }
     let mut set = HeaderSet::default();
+    if items.is_empty() {
+        return Decision::Pass(set);
+    }
     fields(shared, &items, false, &mut set);
     let tightest = items.iter().copied().min_by_key(|(_, v)| v.remaining);
     legacy(shared, tightest, &mut set);

@@ -87,8 +87,8 @@ where
     fn call(&mut self, request: Request<ReqB>) -> Self::Future {
         let (parts, body) = request.into_parts();
         let shared = &self.shared;
-        let mut applied = Vec::new();
-        let mut demands = Vec::new();
+        let mut applied = Vec::with_capacity(shared.policies.len());
+        let mut demands = Vec::with_capacity(shared.policies.len());
         for (index, compiled) in shared.policies.iter().enumerate() {
             let policy = &compiled.policy;
             if !policy.scope.contains(&parts) {
