@@ -30,7 +30,9 @@ struct Template {
 
 impl Compiled {
     pub(crate) fn new(policy: &SecurityHeaders) -> Result<Self, ConfigError> {
-        let mut plain = HeaderMap::with_capacity(policy.headers.len() + 3);
+        // Room for the handler's own headers: a clone keeps the index table's
+        // size, so merging a few more does not rehash the map.
+        let mut plain = HeaderMap::with_capacity(policy.headers.len() + 12);
         let mut drop: Vec<HeaderName> = policy.remove.clone();
         let add = |map: &mut HeaderMap, drop: &mut Vec<HeaderName>, name: HeaderName, value| {
             if policy.mode(&name) == HeaderMode::Overriding && !drop.contains(&name) {
