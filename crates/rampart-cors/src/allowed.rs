@@ -2,7 +2,9 @@
 //! labels for patterns, so that one lookup costs the same with 2 entries or
 //! 10,000.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+
+use http::HeaderValue;
 
 use crate::{
     Origin, OriginPattern,
@@ -32,7 +34,9 @@ use crate::{
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct AllowedOrigins {
-    exact: HashSet<Box<[u8]>>,
+    /// Each exact origin with its `Access-Control-Allow-Origin` value, made
+    /// once: answering clones a shared value instead of copying the request's.
+    exact: HashMap<Box<[u8]>, HeaderValue>,
     tree: Node,
     has_patterns: bool,
 }
@@ -60,7 +64,11 @@ impl AllowedOrigins {
         let mut this = Self {
             exact: origins
                 .into_iter()
-                .map(|o| Box::from(o.as_str().as_bytes()))
+                .filter_map(|o| {
+                    // An `Origin` is visible ASCII, always a valid header value.
+                    let value = HeaderValue::from_str(o.as_str()).ok()?;
+                    Some((Box::from(o.as_str().as_bytes()), value))
+                })
                 .collect(),
             ..Self::default()
         };
@@ -89,10 +97,15 @@ impl AllowedOrigins {
     /// Whether the `Origin` header value `origin` is allowed. Bytes that are
     /// not an origin in a browser's serialization never are.
     pub fn matches(&self, origin: &[u8]) -> bool {
-        if self.exact.contains(origin) {
+        if self.exact.contains_key(origin) {
             return true;
         }
         self.has_patterns && self.matches_pattern(origin)
+    }
+
+    /// The precomputed header value when `origin` is an exact entry.
+    pub(crate) fn exact_value(&self, origin: &[u8]) -> Option<&HeaderValue> {
+        self.exact.get(origin)
     }
 
     fn matches_pattern(&self, origin: &[u8]) -> bool {

@@ -139,9 +139,11 @@ impl Policy {
     pub(crate) fn actual(&self, origin: Option<&HeaderValue>) -> Decoration {
         let (allow_origin, vary) = match (&self.origins, origin) {
             (Origins::Any, _) => (Some(ANY), false),
-            (Origins::List(list), Some(origin)) if list.matches(origin.as_bytes()) => {
-                (Some(origin.clone()), true)
-            }
+            (Origins::List(list), Some(origin)) => match list.exact_value(origin.as_bytes()) {
+                Some(value) => (Some(value.clone()), true),
+                None if list.matches(origin.as_bytes()) => (Some(origin.clone()), true),
+                None => (None, true),
+            },
             (Origins::List(_), _) => (None, true),
         };
         Decoration {
@@ -174,8 +176,11 @@ impl Policy {
         let origin = origin.ok_or(Rejection::MultipleOrigins)?;
         let allow_origin = match &self.origins {
             Origins::Any => ANY,
-            Origins::List(list) if list.matches(origin.as_bytes()) => origin.clone(),
-            Origins::List(_) => return Err(Rejection::OriginNotAllowed(origin.as_bytes())),
+            Origins::List(list) => match list.exact_value(origin.as_bytes()) {
+                Some(value) => value.clone(),
+                None if list.matches(origin.as_bytes()) => origin.clone(),
+                None => return Err(Rejection::OriginNotAllowed(origin.as_bytes())),
+            },
         };
 
         let mut methods = headers.get_all(ACCESS_CONTROL_REQUEST_METHOD).iter();
@@ -185,10 +190,14 @@ impl Policy {
         }
         let allow_method = if SAFELISTED_METHODS.contains(&method) {
             None
-        } else if is_token(method)
-            && (self.any_method || self.methods.iter().any(|m| m.as_str().as_bytes() == method))
+        } else if let Some((_, value)) = self
+            .methods
+            .iter()
+            .find(|(m, _)| m.as_str().as_bytes() == method)
         {
-            headers.get(ACCESS_CONTROL_REQUEST_METHOD)
+            Some(value.clone())
+        } else if self.any_method && is_token(method) {
+            headers.get(ACCESS_CONTROL_REQUEST_METHOD).cloned()
         } else {
             return Err(Rejection::MethodNotAllowed(method));
         };
@@ -212,19 +221,29 @@ impl Policy {
 
         let mut response = Response::new(ResponseBody::empty());
         *response.status_mut() = StatusCode::NO_CONTENT;
+        // Sized once for the at most seven headers below: no regrowth.
+        *response.headers_mut() = HeaderMap::with_capacity(8);
         let out = response.headers_mut();
         out.insert(ACCESS_CONTROL_ALLOW_ORIGIN, allow_origin);
         if self.credentials {
             out.insert(ACCESS_CONTROL_ALLOW_CREDENTIALS, TRUE);
         }
         if let Some(method) = allow_method {
-            out.insert(ACCESS_CONTROL_ALLOW_METHODS, method.clone());
+            out.insert(ACCESS_CONTROL_ALLOW_METHODS, method);
         }
         if requested_headers {
-            // Every name was checked above: echoing the request's own lines
-            // (which a browser joins) avoids building a new string.
-            for value in headers.get_all(ACCESS_CONTROL_REQUEST_HEADERS) {
-                out.append(ACCESS_CONTROL_ALLOW_HEADERS, value.clone());
+            match (&self.headers.listed, self.headers.any) {
+                // Every requested name is among the listed ones: answer the list.
+                (Some(listed), false) => {
+                    out.insert(ACCESS_CONTROL_ALLOW_HEADERS, listed.clone());
+                }
+                // With `*`, echo the request's own lines (a browser joins
+                // them); every name in them was checked above.
+                _ => {
+                    for value in headers.get_all(ACCESS_CONTROL_REQUEST_HEADERS) {
+                        out.append(ACCESS_CONTROL_ALLOW_HEADERS, value.clone());
+                    }
+                }
             }
         }
         if let Some(max_age) = &self.max_age {

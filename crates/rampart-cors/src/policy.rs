@@ -29,6 +29,9 @@ pub(crate) struct AllowedHeaders {
     pub(crate) any: bool,
     /// Lower-case names.
     pub(crate) names: HashSet<Box<[u8]>>,
+    /// The listed names joined, the `Access-Control-Allow-Headers` answer
+    /// when no `*` is configured: a shared value, and no request bytes reflected.
+    pub(crate) listed: Option<HeaderValue>,
 }
 
 impl AllowedHeaders {
@@ -50,8 +53,9 @@ pub(crate) struct Policy {
     pub(crate) credentials: bool,
     /// `*` among the methods: any method a browser may send.
     pub(crate) any_method: bool,
-    /// Methods beyond the safelisted ones, byte-exact (methods are case-sensitive).
-    pub(crate) methods: Vec<Method>,
+    /// Methods beyond the safelisted ones, byte-exact (methods are
+    /// case-sensitive), each with its `Access-Control-Allow-Methods` value.
+    pub(crate) methods: Vec<(Method, HeaderValue)>,
     pub(crate) headers: AllowedHeaders,
     pub(crate) expose: Option<HeaderValue>,
     pub(crate) max_age: Option<HeaderValue>,
@@ -227,7 +231,10 @@ fn check_pattern(
     }
 }
 
-fn compile_methods(entries: &[String], issues: &mut Vec<ConfigIssue>) -> (bool, Vec<Method>) {
+fn compile_methods(
+    entries: &[String],
+    issues: &mut Vec<ConfigIssue>,
+) -> (bool, Vec<(Method, HeaderValue)>) {
     let mut any = false;
     let mut methods = Vec::new();
     for value in entries {
@@ -248,10 +255,12 @@ fn compile_methods(entries: &[String], issues: &mut Vec<ConfigIssue>) -> (bool, 
         } else {
             match Method::from_bytes(value.as_bytes()) {
                 Ok(method) => {
-                    if !SAFELISTED_METHODS.contains(&method.as_str().as_bytes())
-                        && !methods.contains(&method)
-                    {
-                        methods.push(method);
+                    let listed = methods.iter().any(|(m, _)| *m == method);
+                    if !SAFELISTED_METHODS.contains(&method.as_str().as_bytes()) && !listed {
+                        // A method token is always a valid header value.
+                        if let Ok(value) = HeaderValue::from_str(method.as_str()) {
+                            methods.push((method, value));
+                        }
                     }
                 }
                 Err(_) => issues.push(ConfigIssue::InvalidMethod {
@@ -290,6 +299,16 @@ fn compile_headers(entries: &[String], issues: &mut Vec<ConfigIssue>) -> Allowed
             }),
         }
     }
+    let mut names: Vec<&str> = allowed
+        .names
+        .iter()
+        .filter_map(|n| std::str::from_utf8(n).ok())
+        .collect();
+    names.sort_unstable();
+    // Header names are tokens, so the joined list is always a valid value.
+    allowed.listed = (!names.is_empty())
+        .then(|| HeaderValue::from_str(&names.join(", ")).ok())
+        .flatten();
     allowed
 }
 
