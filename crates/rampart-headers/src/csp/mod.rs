@@ -30,6 +30,7 @@
 mod directive;
 mod error;
 mod nonce;
+mod parse;
 mod policy;
 mod source;
 

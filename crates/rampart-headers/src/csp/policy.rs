@@ -1,6 +1,6 @@
 //! The policy builder and the built, validated policy.
 
-use std::{borrow::Cow, fmt, str::FromStr};
+use std::{borrow::Cow, fmt};
 
 use http::{HeaderName, HeaderValue, header};
 
@@ -8,7 +8,7 @@ use super::{CspError, CspNonce, Directive, SandboxFlag, Source, directive::Value
 
 /// The value of one directive.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Value {
+pub(super) enum Value {
     Sources(Vec<Source>),
     Sandbox(Vec<SandboxFlag>),
     Flag,
@@ -45,7 +45,7 @@ enum Value {
 #[derive(Debug, Clone, Default)]
 #[must_use]
 pub struct CspBuilder {
-    directives: Vec<(Directive, Value)>,
+    pub(super) directives: Vec<(Directive, Value)>,
     report_only: bool,
     endpoints: Vec<(String, String)>,
 }
@@ -448,61 +448,6 @@ impl fmt::Display for ContentSecurityPolicy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let text = render(&self.directives, Render::Text);
         f.write_str(&text.concat())
-    }
-}
-
-impl FromStr for ContentSecurityPolicy {
-    type Err = CspError;
-
-    /// Parses a policy as written in a header or a configuration file, in
-    /// enforce mode. `'nonce'` asks for a per-request nonce; a fixed
-    /// `'nonce-…'` is refused.
-    fn from_str(text: &str) -> Result<Self, CspError> {
-        let mut builder = CspBuilder::default();
-        for directive in text.split(';') {
-            let mut tokens = directive.split_ascii_whitespace();
-            let Some(name) = tokens.next() else {
-                continue;
-            };
-            let directive =
-                Directive::from_name(name).ok_or_else(|| CspError::UnknownDirective {
-                    name: name.to_owned(),
-                })?;
-            if builder.directives.iter().any(|(d, _)| *d == directive) {
-                return Err(CspError::DuplicateDirective { directive });
-            }
-            let value = match directive.value_kind() {
-                ValueKind::Sources => {
-                    Value::Sources(tokens.map(Source::parse).collect::<Result<_, _>>()?)
-                }
-                ValueKind::SandboxFlags => Value::Sandbox(
-                    tokens
-                        .map(|t| {
-                            SandboxFlag::from_name(t)
-                                .ok_or_else(|| CspError::UnknownSandboxFlag { flag: t.to_owned() })
-                        })
-                        .collect::<Result<_, _>>()?,
-                ),
-                ValueKind::Flag => match tokens.next() {
-                    None => Value::Flag,
-                    Some(_) => return Err(CspError::UnexpectedValue { directive }),
-                },
-                ValueKind::Uris => Value::Uris(tokens.map(|t| Cow::Owned(t.to_owned())).collect()),
-                ValueKind::Token => {
-                    let group: Vec<&str> = tokens.collect();
-                    match group.as_slice() {
-                        [group] => Value::Token(Cow::Owned((*group).to_owned())),
-                        _ => {
-                            return Err(CspError::InvalidReportTo {
-                                group: group.join(" "),
-                            });
-                        }
-                    }
-                }
-            };
-            builder.directives.push((directive, value));
-        }
-        builder.build()
     }
 }
 
