@@ -21,12 +21,19 @@ use std::{
 };
 
 use bytes::Bytes;
-use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use criterion::{BatchSize, Criterion, criterion_group};
 use http::{HeaderValue, Method, Request, Response, header};
 use http_body_util::Full;
 use rampart::cors::Config;
 use tower::{Layer, Service, service_fn};
 use tower_http::cors::{AllowOrigin, CorsLayer as TowerCors};
+
+const CASES: [Case; 4] = [
+    Case::AllowedSimple,
+    Case::DisallowedSimple,
+    Case::AllowedPreflight,
+    Case::RejectedPreflight,
+];
 
 const METHODS: [Method; 5] = [
     Method::GET,
@@ -119,8 +126,11 @@ impl Case {
 }
 
 /// Drives one request through the service. The handler never waits, so one
-/// poll with a no-op waker completes it: no runtime in the measurement.
-fn call<S>(service: &mut S, request: Request<()>) -> S::Response
+/// poll with a no-op waker completes it: no runtime in the measurement. Never
+/// inlined, so that `valgrind --tool=callgrind --toggle-collect='*call_now*'`
+/// counts the instructions of exactly one request.
+#[inline(never)]
+fn call_now<S>(service: &mut S, request: Request<()>) -> S::Response
 where
     S: Service<Request<()>, Error = Infallible>,
 {
@@ -140,29 +150,67 @@ fn bench(c: &mut Criterion) {
         let allowed = list.last().cloned().unwrap_or_default();
         let mut rampart = rampart_layer(&list).layer(service_fn(handler));
         let mut tower = tower_layer(&list).layer(service_fn(handler));
-        for case in [
-            Case::AllowedSimple,
-            Case::DisallowedSimple,
-            Case::AllowedPreflight,
-            Case::RejectedPreflight,
-        ] {
+        for case in CASES {
             let mut group = c.benchmark_group(format!("cors/{n} origins/{}", case.name()));
             group.bench_function("rampart", |b| {
                 b.iter_batched(
                     || case.request(&allowed),
-                    |req| black_box(call(&mut rampart, req)),
+                    |req| black_box(call_now(&mut rampart, req)),
                     BatchSize::SmallInput,
                 );
             });
             group.bench_function("tower-http", |b| {
                 b.iter_batched(
                     || case.request(&allowed),
-                    |req| black_box(call(&mut tower, req)),
+                    |req| black_box(call_now(&mut tower, req)),
                     BatchSize::SmallInput,
                 );
             });
             group.finish();
         }
+    }
+}
+
+/// `CORS_COUNT=<origins>/<case>/<rampart|tower-http>` (case as in the group
+/// names, spaces as `-`): serves that case `COUNT_REQUESTS` times and exits,
+/// for instruction counts that a loaded machine does not blur:
+///
+/// ```sh
+/// CORS_COUNT=2/allowed-preflight/rampart valgrind --tool=callgrind \
+///     --toggle-collect='*call_now*' /work/target-cors/release/deps/cors-<hash>
+/// ```
+///
+/// "Collected" divided by `COUNT_REQUESTS` is instructions per request.
+fn count(which: &str) {
+    const COUNT_REQUESTS: usize = 10_000;
+    let mut parts = which.split('/');
+    let (Some(n), Some(name), Some(side)) = (parts.next(), parts.next(), parts.next()) else {
+        panic!("CORS_COUNT=<origins>/<case>/<side>");
+    };
+    let n: usize = n.parse().expect("a number of origins");
+    let case = CASES
+        .into_iter()
+        .find(|c| c.name().replace(' ', "-") == name)
+        .expect("a case name");
+    let list = origins(n);
+    let allowed = list.last().cloned().unwrap_or_default();
+    let requests: Vec<_> = (0..COUNT_REQUESTS)
+        .map(|_| case.request(&allowed))
+        .collect();
+    match side {
+        "rampart" => {
+            let mut service = rampart_layer(&list).layer(service_fn(handler));
+            for req in requests {
+                black_box(call_now(&mut service, req));
+            }
+        }
+        "tower-http" => {
+            let mut service = tower_layer(&list).layer(service_fn(handler));
+            for req in requests {
+                black_box(call_now(&mut service, req));
+            }
+        }
+        other => panic!("unknown side {other}"),
     }
 }
 
@@ -173,4 +221,12 @@ criterion_group! {
         .measurement_time(Duration::from_secs(2));
     targets = bench
 }
-criterion_main!(benches);
+
+fn main() {
+    if let Ok(which) = std::env::var("CORS_COUNT") {
+        count(&which);
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -4,6 +4,8 @@
 
 use std::collections::HashMap;
 
+use foldhash::fast::RandomState;
+
 use http::HeaderValue;
 
 use crate::{
@@ -17,7 +19,9 @@ use crate::{
 /// from the right (one step per label of the request's host).
 ///
 /// Both structures are built once from configuration and never grow with
-/// requests.
+/// requests. They hash with `foldhash` (randomly seeded per map): a request
+/// can only look keys up, never add one, so a faster hash than SipHash costs
+/// no flooding resistance worth having here.
 ///
 /// # Example
 ///
@@ -36,14 +40,14 @@ use crate::{
 pub struct AllowedOrigins {
     /// Each exact origin with its `Access-Control-Allow-Origin` value, made
     /// once: answering clones a shared value instead of copying the request's.
-    exact: HashMap<Box<[u8]>, HeaderValue>,
+    exact: HashMap<Box<[u8]>, HeaderValue, RandomState>,
     tree: Node,
     has_patterns: bool,
 }
 
 #[derive(Debug, Clone, Default)]
 struct Node {
-    children: HashMap<Box<str>, Node>,
+    children: HashMap<Box<str>, Node, RandomState>,
     /// Patterns whose base host ends at this node.
     rules: Vec<Rule>,
 }

@@ -28,7 +28,7 @@ pub(crate) struct AllowedHeaders {
     /// `*`: any header but `Authorization`, which must be named.
     pub(crate) any: bool,
     /// Lower-case names.
-    pub(crate) names: HashSet<Box<[u8]>>,
+    pub(crate) names: HashSet<Box<[u8]>, foldhash::fast::RandomState>,
     /// The listed names joined, the `Access-Control-Allow-Headers` answer
     /// when no `*` is configured: a shared value, and no request bytes reflected.
     pub(crate) listed: Option<HeaderValue>,
