@@ -18,6 +18,13 @@
 //! same arguments at 50 connections, for the decisions-per-second ratio.
 //!
 //! `cargo bench -p rampart-benches --bench ratelimit`
+//!
+//! Instruction counts (steadier than times on a loaded machine): with
+//! `RATELIMIT_CALLGRIND=rampart|rampart_no_fields|tower_governor` the binary
+//! skips criterion and sends 100,000 admitted requests through that service,
+//! each inside `measured_call`, so that
+//! `valgrind --tool=callgrind --toggle-collect='*measured_call*' <bench binary>`
+//! counts only the work of the services (total / 100,000 = per request).
 
 use std::{
     future::Future,
@@ -71,6 +78,40 @@ where
     response
 }
 
+/// One request through `service` and the response dropped (freeing what
+/// the service added to it), the only code callgrind counts in
+/// `RATELIMIT_CALLGRIND` mode.
+#[inline(never)]
+fn measured_call<S>(service: &mut S, request: Request<Body>)
+where
+    S: Service<Request<Body>>,
+    S::Error: std::fmt::Debug,
+{
+    drop(black_box(call_now(service, request)));
+}
+
+/// `RATELIMIT_CALLGRIND` mode: 100,000 admitted requests through one service.
+fn callgrind(which: &str) {
+    fn run<S>(mut service: S)
+    where
+        S: Service<Request<Body>>,
+        S::Error: std::fmt::Debug,
+    {
+        for i in 0..100_000u32 {
+            let req = request(i);
+            measured_call(&mut service, req);
+        }
+    }
+    match which {
+        "rampart" => run(ours("1000000/s", HeaderMode::Always)),
+        "rampart_no_fields" => run(ours("1000000/s", HeaderMode::OnRejection)),
+        "tower_governor" => run(theirs(Duration::from_micros(1), 1_000_000)),
+        other => panic!(
+            "RATELIMIT_CALLGRIND={other}: expected rampart, rampart_no_fields or tower_governor"
+        ),
+    }
+}
+
 fn request(i: u32) -> Request<Body> {
     let mut request = Request::get("/api/items").body(Body::empty()).unwrap();
     let ip = IpAddr::V4(Ipv4Addr::from(0xc000_0200 + (i % 1024)));
@@ -112,6 +153,10 @@ fn theirs(
 }
 
 fn bench(c: &mut Criterion) {
+    if let Ok(which) = std::env::var("RATELIMIT_CALLGRIND") {
+        callgrind(&which);
+        return;
+    }
     let mut group = c.benchmark_group("ratelimit");
 
     let mut rampart = ours("1000000/s", HeaderMode::Always);
@@ -126,7 +171,7 @@ fn bench(c: &mut Criterion) {
                 i = i.wrapping_add(1);
                 request(i)
             },
-            |req| black_box(call_now(&mut rampart, req)),
+            |req| drop(black_box(call_now(&mut rampart, req))),
             BatchSize::SmallInput,
         )
     });
@@ -138,7 +183,7 @@ fn bench(c: &mut Criterion) {
                 i = i.wrapping_add(1);
                 request(i)
             },
-            |req| black_box(call_now(&mut rampart_bare, req)),
+            |req| drop(black_box(call_now(&mut rampart_bare, req))),
             BatchSize::SmallInput,
         )
     });
@@ -148,7 +193,7 @@ fn bench(c: &mut Criterion) {
                 i = i.wrapping_add(1);
                 request(i)
             },
-            |req| black_box(call_now(&mut governor, req)),
+            |req| drop(black_box(call_now(&mut governor, req))),
             BatchSize::SmallInput,
         )
     });

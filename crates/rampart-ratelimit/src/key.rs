@@ -133,8 +133,8 @@ impl ClientIpKey {
         self
     }
 
-    pub(crate) fn of(&self, parts: &Parts) -> Option<IpAddr> {
-        let ip = parts.extensions.get::<ClientIp>()?.ip();
+    pub(crate) fn of(&self, extensions: &http::Extensions) -> Option<IpAddr> {
+        let ip = extensions.get::<ClientIp>()?.ip();
         Some(match ip {
             IpAddr::V6(v6) if self.v6_prefix < 128 => {
                 let mask = u128::MAX << (128 - u32::from(self.v6_prefix));
@@ -147,7 +147,7 @@ impl ClientIpKey {
 
 impl KeyExtractor for ClientIpKey {
     fn extract(&self, parts: &Parts) -> Option<Key> {
-        self.of(parts).map(Key::Ip)
+        self.of(&parts.extensions).map(Key::Ip)
     }
 }
 
@@ -248,7 +248,7 @@ impl<E: KeyExtractor> ClientIpAnd<E> {
 
 impl<E: KeyExtractor> KeyExtractor for ClientIpAnd<E> {
     fn extract(&self, parts: &Parts) -> Option<Key> {
-        let ip = self.ip.of(parts)?;
+        let ip = self.ip.of(&parts.extensions)?;
         let text: Arc<str> = match self.field.extract(parts)? {
             Key::Text(text) => text,
             other => Arc::from(other.to_string()),

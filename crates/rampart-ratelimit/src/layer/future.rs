@@ -15,7 +15,7 @@ use rampart_core::ResponseBody;
 use tower_service::Service;
 
 use super::{
-    Shared,
+    Applied, Shared,
     respond::{self, Decision, HeaderSet},
 };
 use crate::StoreFuture;
@@ -31,12 +31,11 @@ pin_project! {
 pin_project! {
     #[project = StateProj]
     enum State<F, S, ReqB, ResB> {
+        // Boxed: only a store that does I/O gets here (and it allocates
+        // already); unboxed, it would make every response future, the
+        // memory store's too, as large as a request plus a service.
         Waiting {
-            decision: StoreFuture,
-            service: Option<S>,
-            request: Option<Request<ReqB>>,
-            applied: Vec<usize>,
-            shared: Arc<Shared>,
+            waiting: Box<Waiting<S, ReqB>>,
         },
         Inner {
             #[pin]
@@ -47,6 +46,14 @@ pin_project! {
             response: Option<Response<ResponseBody<ResB>>>,
         },
     }
+}
+
+struct Waiting<S, ReqB> {
+    decision: StoreFuture,
+    service: Option<S>,
+    request: Option<Request<ReqB>>,
+    applied: Applied,
+    shared: Arc<Shared>,
 }
 
 impl<F, S, ReqB, ResB> ResponseFuture<F, S, ReqB, ResB> {
@@ -71,16 +78,18 @@ impl<F, S, ReqB, ResB> ResponseFuture<F, S, ReqB, ResB> {
         decision: StoreFuture,
         service: S,
         request: Request<ReqB>,
-        applied: Vec<usize>,
+        applied: Applied,
         shared: Arc<Shared>,
     ) -> Self {
         Self {
             state: State::Waiting {
-                decision,
-                service: Some(service),
-                request: Some(request),
-                applied,
-                shared,
+                waiting: Box::new(Waiting {
+                    decision,
+                    service: Some(service),
+                    request: Some(request),
+                    applied,
+                    shared,
+                }),
             },
         }
     }
@@ -106,15 +115,16 @@ where
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         loop {
             match self.as_mut().project().state.project() {
-                StateProj::Waiting {
-                    decision,
-                    service,
-                    request,
-                    applied,
-                    shared,
-                } => {
+                StateProj::Waiting { waiting } => {
+                    let Waiting {
+                        decision,
+                        service,
+                        request,
+                        applied,
+                        shared,
+                    } = &mut **waiting;
                     let result = ready!(Pin::new(decision).poll(cx));
-                    match respond::decide(shared, applied, result) {
+                    match respond::decide(shared, applied, result.as_deref()) {
                         Decision::Reject(response) => {
                             self.as_mut().project().state.set(State::Rejected {
                                 response: Some(response),

@@ -6,12 +6,12 @@ mod future;
 mod respond;
 mod service;
 
-use std::{collections::HashSet, fmt, sync::Arc};
+use std::{any::Any, collections::HashSet, fmt, sync::Arc};
 
 use tower_layer::Layer;
 
 pub use self::{future::ResponseFuture, respond::PROBLEM_TYPE_LIMITED, service::RateLimit};
-use crate::{Policy, RateLimitStats, Store};
+use crate::{MemoryStore, Policy, RateLimitStats, Store, policy::KeySource, store::PrimedHasher};
 
 /// When the `RateLimit-Policy` and `RateLimit` fields are sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -52,9 +52,17 @@ pub enum ConfigError {
     },
 }
 
+/// The indexes of the policies applied to one request.
+pub(crate) type Applied = smallvec::SmallVec<[usize; 2]>;
+
 pub(crate) struct Shared {
     pub(crate) policies: Box<[Compiled]>,
+    /// Some policy needs the request's `Parts` (a predicate or a custom key).
+    pub(crate) needs_parts: bool,
     pub(crate) store: Arc<dyn Store>,
+    /// The store, when it is a [`MemoryStore`]: a request that one
+    /// client-IP policy applies to is decided on it directly.
+    pub(crate) memory: Option<MemoryStore>,
     pub(crate) headers: HeaderMode,
     pub(crate) legacy: bool,
     pub(crate) stats: Arc<RateLimitStats>,
@@ -66,6 +74,9 @@ pub(crate) struct Compiled {
     pub(crate) item: String,
     /// The same as a header value, for a request only this policy applies to.
     pub(crate) item_value: Option<http::HeaderValue>,
+    /// With a memory store and the client-IP key: the store's hasher primed
+    /// with this policy's name.
+    pub(crate) ip_hasher: Option<PrimedHasher>,
 }
 
 impl fmt::Debug for Shared {
@@ -87,6 +98,7 @@ impl fmt::Debug for Shared {
 #[must_use]
 pub struct RateLimitLayerBuilder {
     store: Arc<dyn Store>,
+    memory: Option<MemoryStore>,
     policies: Vec<Policy>,
     headers: HeaderMode,
     legacy: bool,
@@ -147,6 +159,7 @@ impl RateLimitLayerBuilder {
         let stats = Arc::new(RateLimitStats::new(
             self.policies.iter().map(|p| Arc::clone(&p.name)),
         ));
+        let needs_parts = self.policies.iter().any(Policy::needs_parts);
         let policies = self
             .policies
             .into_iter()
@@ -157,7 +170,14 @@ impl RateLimitLayerBuilder {
                     policy.quota.count(),
                     policy.quota.period().as_secs()
                 );
+                let ip_hasher = match (&self.memory, &policy.key) {
+                    (Some(memory), KeySource::ClientIp(_)) => {
+                        Some(memory.primed_ip_hasher(&policy.name))
+                    }
+                    _ => None,
+                };
                 Compiled {
+                    ip_hasher,
                     item_value: http::HeaderValue::from_maybe_shared(bytes::Bytes::from(
                         item.clone(),
                     ))
@@ -170,7 +190,9 @@ impl RateLimitLayerBuilder {
         Ok(RateLimitLayer {
             shared: Arc::new(Shared {
                 policies,
+                needs_parts,
                 store: self.store,
+                memory: self.memory,
                 headers: self.headers,
                 legacy: self.legacy,
                 stats,
@@ -232,6 +254,7 @@ impl RateLimitLayer {
     /// A builder deciding in `store`.
     pub fn builder(store: impl Store) -> RateLimitLayerBuilder {
         RateLimitLayerBuilder {
+            memory: (&store as &dyn Any).downcast_ref::<MemoryStore>().cloned(),
             store: Arc::new(store),
             policies: Vec::new(),
             headers: HeaderMode::default(),

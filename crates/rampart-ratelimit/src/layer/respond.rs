@@ -1,12 +1,14 @@
 //! From the store's verdicts to what the client sees: pass with headers, 429
 //! or 503.
 
-use std::{fmt::Write as _, time::Duration};
+use std::time::Duration;
 
 use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode, header};
 use rampart_core::{Problem, ResponseBody};
 
 use super::{HeaderMode, Shared};
+use smallvec::SmallVec;
+
 use crate::{Counter, Fallback, Mode, Outcome, StoreError, Verdict};
 
 /// The `type` of the problem body of a 429.
@@ -25,13 +27,25 @@ pub(crate) fn ceil_secs(d: Duration) -> u64 {
     d.as_secs() + u64::from(d.subsec_nanos() > 0)
 }
 
-/// Headers to add to a response.
+/// Headers to add to a response: the two IETF fields by value (their names
+/// are known), the legacy ones in a `Vec` that stays empty (unallocated)
+/// unless they are on. Small, because it travels in the response future.
 #[derive(Debug, Default)]
-pub(crate) struct HeaderSet(Vec<(HeaderName, HeaderValue)>);
+pub(crate) struct HeaderSet {
+    policy: Option<HeaderValue>,
+    limit: Option<HeaderValue>,
+    legacy: Vec<(HeaderName, HeaderValue)>,
+}
 
 impl HeaderSet {
     pub(crate) fn apply(self, headers: &mut HeaderMap) {
-        for (name, value) in self.0 {
+        if let Some(value) = self.policy {
+            headers.insert(RATELIMIT_POLICY.clone(), value);
+        }
+        if let Some(value) = self.limit {
+            headers.insert(RATELIMIT.clone(), value);
+        }
+        for (name, value) in self.legacy {
             headers.insert(name, value);
         }
     }
@@ -44,6 +58,11 @@ pub(crate) enum Decision<B> {
 
 fn value(text: String) -> Option<HeaderValue> {
     HeaderValue::from_maybe_shared(bytes::Bytes::from(text)).ok()
+}
+
+/// Appends `n` in decimal (itoa: no `fmt` machinery on every response).
+fn push_number(out: &mut SmallVec<[u8; 128]>, n: u64) {
+    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
 }
 
 /// Whether a verdict says something a client can use (a blind "allow" from a
@@ -63,12 +82,14 @@ fn fields(shared: &Shared, items: &[(usize, &Verdict)], limited: bool, set: &mut
         return;
     }
     let mut policy_field = String::new();
-    let mut field = String::with_capacity(32 * items.len());
+    // One policy's item fits inline (a name is at most 64 bytes): the
+    // value is built on the stack and copied once into the header value.
+    let mut field = SmallVec::<[u8; 128]>::new();
     for (i, (index, verdict)) in items.iter().enumerate() {
         let compiled = &shared.policies[*index];
         if i > 0 {
             policy_field.push_str(", ");
-            field.push_str(", ");
+            field.extend_from_slice(b", ");
         }
         if items.len() > 1 {
             policy_field.push_str(&compiled.item);
@@ -78,19 +99,20 @@ fn fields(shared: &Shared, items: &[(usize, &Verdict)], limited: bool, set: &mut
         } else {
             ceil_secs(verdict.reset)
         };
-        let _ = write!(
-            field,
-            "\"{}\";r={};t={}",
-            compiled.policy.name, verdict.remaining, t
-        );
+        field.push(b'"');
+        field.extend_from_slice(compiled.policy.name.as_bytes());
+        field.extend_from_slice(b"\";r=");
+        push_number(&mut field, verdict.remaining);
+        field.extend_from_slice(b";t=");
+        push_number(&mut field, t);
     }
     let policy_value = match items {
         [(index, _)] => shared.policies[*index].item_value.clone(),
         _ => value(policy_field),
     };
-    if let (Some(p), Some(f)) = (policy_value, value(field)) {
-        set.0.push((RATELIMIT_POLICY.clone(), p));
-        set.0.push((RATELIMIT.clone(), f));
+    if let (Some(p), Ok(f)) = (policy_value, HeaderValue::from_bytes(&field)) {
+        set.policy = Some(p);
+        set.limit = Some(f);
     }
 }
 
@@ -104,11 +126,11 @@ fn legacy(shared: &Shared, tightest: Option<(usize, &Verdict)>, set: &mut Header
     } else {
         ceil_secs(verdict.reset)
     };
-    set.0
+    set.legacy
         .push((X_LIMIT.clone(), HeaderValue::from(quota.count())));
-    set.0
+    set.legacy
         .push((X_REMAINING.clone(), HeaderValue::from(verdict.remaining)));
-    set.0.push((X_RESET.clone(), HeaderValue::from(reset)));
+    set.legacy.push((X_RESET.clone(), HeaderValue::from(reset)));
 }
 
 /// Turns the verdicts for the policies `applied` into a decision, counting
@@ -116,7 +138,7 @@ fn legacy(shared: &Shared, tightest: Option<(usize, &Verdict)>, set: &mut Header
 pub(crate) fn decide<B>(
     shared: &Shared,
     applied: &[usize],
-    result: Result<Vec<Verdict>, StoreError>,
+    result: Result<&[Verdict], &StoreError>,
 ) -> Decision<B> {
     let verdicts = match result {
         Ok(verdicts) if verdicts.len() == applied.len() => verdicts,
@@ -128,12 +150,12 @@ pub(crate) fn decide<B>(
             ));
             return unavailable(shared, applied, &error);
         }
-        Err(error) => return unavailable(shared, applied, &error),
+        Err(error) => return unavailable(shared, applied, error),
     };
     let stats = &shared.stats;
     let mut worst: Option<(usize, &Verdict)> = None;
     let mut unavailable_policy = None;
-    for (&index, verdict) in applied.iter().zip(&verdicts) {
+    for (&index, verdict) in applied.iter().zip(verdicts) {
         let counters = stats.at(index);
         if verdict.fallback {
             counters.add(Counter::Fallback);
@@ -176,7 +198,6 @@ pub(crate) fn decide<B>(
         let policy = &shared.policies[index].policy;
         let retry = ceil_secs(verdict.retry_after).max(1);
         let mut set = HeaderSet::default();
-        set.0.push((header::RETRY_AFTER, HeaderValue::from(retry)));
         fields(shared, &[(index, verdict)], true, &mut set);
         legacy(shared, Some((index, verdict)), &mut set);
         let mut response = Problem::new(StatusCode::TOO_MANY_REQUESTS)
@@ -188,12 +209,15 @@ pub(crate) fn decide<B>(
             .with_extension("policy", policy.name.to_string())
             .with_extension("retry_after", retry)
             .into_rejection();
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(retry));
         set.apply(response.headers_mut());
         return Decision::Reject(response);
     }
     let report = shared.headers == HeaderMode::Always || shared.legacy;
-    let mut items: Vec<(usize, &Verdict)> = Vec::new();
-    for (&index, verdict) in applied.iter().zip(&verdicts) {
+    let mut items: SmallVec<[(usize, &Verdict); 2]> = SmallVec::new();
+    for (&index, verdict) in applied.iter().zip(verdicts) {
         let counters = stats.at(index);
         // Enforcing policies all admitted here; a shadow one counts as
         // admitted only if it would have.

@@ -9,12 +9,17 @@ use http::{Request, Response};
 use rampart_core::ResponseBody;
 use tower_service::Service;
 
+use smallvec::SmallVec;
+
 use super::{
-    RateLimitLayer, Shared,
+    Applied, RateLimitLayer, Shared,
     future::ResponseFuture,
     respond::{self, Decision, HeaderSet},
 };
-use crate::{Counter, Demand, Mode, RateLimitStats};
+use crate::{
+    Counter, Demand, Key, Mode, RateLimitStats,
+    policy::{KeySource, RequestView},
+};
 
 /// The service made by [`RateLimitLayer`]. Every clone shares one set of
 /// policies, one store and one set of counters.
@@ -85,40 +90,75 @@ where
     }
 
     fn call(&mut self, request: Request<ReqB>) -> Self::Future {
-        let (parts, body) = request.into_parts();
+        // Split the request only when a policy's predicate or key extractor
+        // needs `Parts`; the default (client IP) reads the request as it is.
+        if self.shared.needs_parts {
+            let (parts, body) = request.into_parts();
+            let claims = claims(&self.shared, &parts);
+            return self.decide(Request::from_parts(parts, body), claims);
+        }
+        let claims = claims(&self.shared, &request);
+        self.decide(request, claims)
+    }
+}
+
+impl<S> RateLimit<S> {
+    #[inline]
+    fn decide<ReqB, ResB>(
+        &mut self,
+        request: Request<ReqB>,
+        claims: Claims,
+    ) -> ResponseFuture<S::Future, S, ReqB, ResB>
+    where
+        S: Service<Request<ReqB>, Response = Response<ResB>> + Clone,
+    {
         let shared = &self.shared;
-        let mut applied = Vec::with_capacity(shared.policies.len());
-        let mut demands = Vec::with_capacity(shared.policies.len());
-        for (index, compiled) in shared.policies.iter().enumerate() {
-            let policy = &compiled.policy;
-            if !policy.scope.contains(&parts) {
-                continue;
+        let verdict = match (claims.as_slice(), &shared.memory) {
+            ([], _) => {
+                return ResponseFuture::inner(self.inner.call(request), HeaderSet::default());
             }
-            if policy.exempt.exempts(&parts) {
-                shared.stats.at(index).add(Counter::Exempt);
-                continue;
+            // One client-IP policy on the memory store: no `Demand`, no
+            // store future, nothing allocated.
+            ([(index, Key::Ip(ip))], Some(memory)) => {
+                shared.policies[*index].ip_hasher.as_ref().map(|primed| {
+                    let policy = &shared.policies[*index].policy;
+                    (
+                        *index,
+                        memory.decide_ip(primed, ip, policy.quota, policy.cost),
+                    )
+                })
             }
-            let Some(key) = policy.key.extract(&parts) else {
-                shared.stats.at(index).add(Counter::NoKey);
-                continue;
+            _ => None,
+        };
+        if let Some((index, verdict)) = verdict {
+            return match respond::decide(shared, &[index], Ok(std::slice::from_ref(&verdict))) {
+                Decision::Pass(headers) => ResponseFuture::inner(self.inner.call(request), headers),
+                Decision::Reject(response) => ResponseFuture::rejected(response),
             };
-            applied.push(index);
-            demands.push(Demand {
-                policy: Arc::clone(&policy.name),
-                quota: policy.quota,
-                key,
-                cost: policy.cost,
-                enforce: policy.mode == Mode::Enforce,
-                fallback: policy.fallback,
-            });
         }
-        let request = Request::from_parts(parts, body);
-        if demands.is_empty() {
-            return ResponseFuture::inner(self.inner.call(request), HeaderSet::default());
-        }
+        let applied: Applied = claims.iter().map(|(index, _)| *index).collect();
+        let demands: SmallVec<[Demand; 2]> = claims
+            .into_iter()
+            .map(|(index, key)| {
+                let policy = &shared.policies[index].policy;
+                Demand {
+                    policy: Arc::clone(&policy.name),
+                    quota: policy.quota,
+                    key,
+                    cost: policy.cost,
+                    enforce: policy.mode == Mode::Enforce,
+                    fallback: policy.fallback,
+                }
+            })
+            .collect();
+        let applied = &applied;
         let mut decision = shared.store.decide(&demands);
         if let Some(result) = decision.take_ready() {
-            return match respond::decide(shared, &applied, result) {
+            let decided = match &result {
+                Ok(verdicts) => respond::decide(shared, applied, Ok(verdicts)),
+                Err(error) => respond::decide(shared, applied, Err(error)),
+            };
+            return match decided {
                 Decision::Pass(headers) => ResponseFuture::inner(self.inner.call(request), headers),
                 Decision::Reject(response) => ResponseFuture::rejected(response),
             };
@@ -127,6 +167,41 @@ where
         // clone stays here, as tower's docs advise.
         let clone = self.inner.clone();
         let ready = std::mem::replace(&mut self.inner, clone);
-        ResponseFuture::waiting(decision, ready, request, applied, Arc::clone(shared))
+        ResponseFuture::waiting(
+            decision,
+            ready,
+            request,
+            applied.clone(),
+            Arc::clone(shared),
+        )
     }
+}
+
+/// The policies that apply to a request, each with its key (indexes into
+/// `shared.policies`), inline for up to two.
+type Claims = SmallVec<[(usize, Key); 2]>;
+
+/// The policies that apply to a request and their keys.
+fn claims(shared: &Shared, view: &impl RequestView) -> Claims {
+    let mut claims = Claims::new();
+    for (index, compiled) in shared.policies.iter().enumerate() {
+        let policy = &compiled.policy;
+        if !policy.scope.contains(view) {
+            continue;
+        }
+        if policy.exempt.exempts(view) {
+            shared.stats.at(index).add(Counter::Exempt);
+            continue;
+        }
+        let key = match &policy.key {
+            KeySource::ClientIp(ip) => ip.of(view.extensions()).map(Key::Ip),
+            KeySource::Custom(extractor) => view.parts().and_then(|p| extractor.extract(p)),
+        };
+        let Some(key) = key else {
+            shared.stats.at(index).add(Counter::NoKey);
+            continue;
+        };
+        claims.push((index, key));
+    }
+    claims
 }

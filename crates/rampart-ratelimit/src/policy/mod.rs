@@ -3,12 +3,12 @@
 
 mod scope;
 
-use std::{fmt, str::FromStr, sync::Arc};
+use std::{any::Any, fmt, str::FromStr, sync::Arc};
 
 use http::{Method, request::Parts};
 use ipnet::IpNet;
 
-pub(crate) use self::scope::{Exemptions, Scope};
+pub(crate) use self::scope::{Exemptions, RequestView, Scope};
 use crate::{ClientIpKey, KeyExtractor, Quota, QuotaError};
 
 /// Whether a policy rejects or only reports.
@@ -73,6 +73,15 @@ pub enum PolicyError {
     },
 }
 
+/// Where a policy's key comes from. The client IP (the default) is read
+/// straight from the request, so the layer need not split the request into
+/// parts for it; any other extractor sees `Parts`.
+#[derive(Clone, Debug)]
+pub(crate) enum KeySource {
+    ClientIp(ClientIpKey),
+    Custom(Arc<dyn KeyExtractor>),
+}
+
 /// One rate limit. Several policies can apply to one request; it passes only
 /// if every enforcing policy admits it, and none is charged otherwise.
 ///
@@ -107,7 +116,7 @@ pub enum PolicyError {
 pub struct Policy {
     pub(crate) name: Arc<str>,
     pub(crate) quota: Quota,
-    pub(crate) key: Arc<dyn KeyExtractor>,
+    pub(crate) key: KeySource,
     pub(crate) scope: Scope,
     pub(crate) cost: u32,
     pub(crate) mode: Mode,
@@ -131,7 +140,7 @@ impl Policy {
         Ok(Self {
             name: Arc::from(name),
             quota,
-            key: Arc::new(ClientIpKey::new()),
+            key: KeySource::ClientIp(ClientIpKey::new()),
             scope: Scope::default(),
             cost: 1,
             mode: Mode::Enforce,
@@ -151,8 +160,11 @@ impl Policy {
     }
 
     /// Counts requests against what `key` extracts.
-    pub fn key(mut self, key: impl KeyExtractor) -> Self {
-        self.key = Arc::new(key);
+    pub fn key<K: KeyExtractor>(mut self, key: K) -> Self {
+        self.key = match (&key as &dyn Any).downcast_ref::<ClientIpKey>() {
+            Some(ip) => KeySource::ClientIp(*ip),
+            None => KeySource::Custom(Arc::new(key)),
+        };
         self
     }
 
@@ -270,6 +282,14 @@ impl Policy {
     /// The fallback.
     pub fn fallback(&self) -> Fallback {
         self.fallback
+    }
+
+    /// `true` when deciding needs the request's `Parts` (a custom key or a
+    /// predicate); otherwise the layer reads the request as it is.
+    pub(crate) fn needs_parts(&self) -> bool {
+        matches!(self.key, KeySource::Custom(_))
+            || self.scope.predicate.is_some()
+            || self.exempt.predicate.is_some()
     }
 
     /// Units each request spends.

@@ -3,9 +3,50 @@
 
 use std::{fmt, sync::Arc};
 
-use http::{Method, request::Parts};
+use http::{Extensions, Method, Request, request::Parts};
 use ipnet::IpNet;
 use rampart_core::ClientIp;
+
+/// What scope, exemptions and the client-IP key read from a request: the
+/// same from `Parts` or from a whole `Request`, so that the layer splits a
+/// request only for predicates and custom keys, which take `Parts`.
+pub(crate) trait RequestView {
+    fn method(&self) -> &Method;
+    fn path(&self) -> &str;
+    fn extensions(&self) -> &Extensions;
+    /// The parts, when this view is one.
+    fn parts(&self) -> Option<&Parts>;
+}
+
+impl RequestView for Parts {
+    fn method(&self) -> &Method {
+        &self.method
+    }
+    fn path(&self) -> &str {
+        self.uri.path()
+    }
+    fn extensions(&self) -> &Extensions {
+        &self.extensions
+    }
+    fn parts(&self) -> Option<&Parts> {
+        Some(self)
+    }
+}
+
+impl<B> RequestView for Request<B> {
+    fn method(&self) -> &Method {
+        self.method()
+    }
+    fn path(&self) -> &str {
+        self.uri().path()
+    }
+    fn extensions(&self) -> &Extensions {
+        self.extensions()
+    }
+    fn parts(&self) -> Option<&Parts> {
+        None
+    }
+}
 
 type Predicate = Arc<dyn Fn(&Parts) -> bool + Send + Sync>;
 
@@ -29,18 +70,24 @@ pub(crate) fn prefix_matches(prefix: &str, path: &str) -> bool {
 }
 
 impl Scope {
-    pub(crate) fn contains(&self, parts: &Parts) -> bool {
-        if !self.methods.is_empty() && !self.methods.contains(&parts.method) {
+    /// A predicate needs `Parts`: a view without them (used only for
+    /// policies that have no predicate) does not match one.
+    pub(crate) fn contains(&self, view: &impl RequestView) -> bool {
+        if !self.methods.is_empty() && !self.methods.contains(view.method()) {
             return false;
         }
-        let path = parts.uri.path();
+        let path = view.path();
         if !self.prefixes.is_empty() && !self.prefixes.iter().any(|p| prefix_matches(p, path)) {
             return false;
         }
         if self.except.iter().any(|p| prefix_matches(p, path)) {
             return false;
         }
-        self.predicate.as_ref().is_none_or(|f| f(parts))
+        match (&self.predicate, view.parts()) {
+            (None, _) => true,
+            (Some(f), Some(parts)) => f(parts),
+            (Some(_), None) => false,
+        }
     }
 }
 
@@ -64,16 +111,19 @@ pub(crate) struct Exemptions {
 }
 
 impl Exemptions {
-    pub(crate) fn exempts(&self, parts: &Parts) -> bool {
+    pub(crate) fn exempts(&self, view: &impl RequestView) -> bool {
         if !self.networks.is_empty() {
-            if let Some(ip) = parts.extensions.get::<ClientIp>() {
+            if let Some(ip) = view.extensions().get::<ClientIp>() {
                 let ip = ip.ip();
                 if self.networks.iter().any(|n| n.contains(&ip)) {
                     return true;
                 }
             }
         }
-        self.predicate.as_ref().is_some_and(|f| f(parts))
+        match (&self.predicate, view.parts()) {
+            (Some(f), Some(parts)) => f(parts),
+            _ => false,
+        }
     }
 }
 

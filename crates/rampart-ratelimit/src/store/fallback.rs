@@ -144,7 +144,7 @@ impl<P: Store> Store for FallbackStore<P> {
             return StoreFuture::ready(Ok(match result {
                 Ok(verdicts) => {
                     self.breaker.success(route);
-                    verdicts
+                    verdicts.into_vec()
                 }
                 Err(error) => {
                     self.breaker.failure(route, &error);

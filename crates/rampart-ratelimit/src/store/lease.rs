@@ -332,6 +332,7 @@ impl<P: Store> Store for LeaseStore<P> {
         inner.stats.primary_calls.fetch_add(1, Ordering::Relaxed);
         let mut future = self.primary.decide_reserving(&sub, &reserve);
         if let Some(result) = future.take_ready() {
+            let result = result.map(smallvec::SmallVec::into_vec);
             return StoreFuture::ready(inner.finish(demands, &forwarded, verdicts, result, now));
         }
         let inner = Arc::clone(inner);

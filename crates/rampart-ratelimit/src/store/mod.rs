@@ -20,6 +20,7 @@ use std::{
     time::Duration,
 };
 
+pub(crate) use self::memory::PrimedHasher;
 pub use self::{
     breaker::BreakerStats,
     lease::{LeaseStats, LeaseStore},
@@ -119,6 +120,10 @@ pub enum StoreError {
     Protocol(String),
 }
 
+/// The verdicts of one request, inline for up to two policies (the memory
+/// store's answer allocates nothing).
+pub(crate) type Verdicts = smallvec::SmallVec<[Verdict; 2]>;
+
 type BoxFuture = Pin<Box<dyn Future<Output = Result<Vec<Verdict>, StoreError>> + Send>>;
 
 /// What [`Store::decide`] returns: an answer at once (memory) or a boxed
@@ -130,13 +135,18 @@ pub struct StoreFuture {
 }
 
 enum FutureState {
-    Ready(Option<Result<Vec<Verdict>, StoreError>>),
+    Ready(Option<Result<Verdicts, StoreError>>),
     Pending(BoxFuture),
 }
 
 impl StoreFuture {
     /// An answer that is already known.
     pub fn ready(result: Result<Vec<Verdict>, StoreError>) -> Self {
+        Self::ready_inline(result.map(Verdicts::from_vec))
+    }
+
+    /// An answer that is already known, without a `Vec`.
+    pub(crate) fn ready_inline(result: Result<Verdicts, StoreError>) -> Self {
         Self {
             state: FutureState::Ready(Some(result)),
         }
@@ -153,7 +163,7 @@ impl StoreFuture {
     }
 
     /// Takes the answer if it is already known.
-    pub(crate) fn take_ready(&mut self) -> Option<Result<Vec<Verdict>, StoreError>> {
+    pub(crate) fn take_ready(&mut self) -> Option<Result<Verdicts, StoreError>> {
         match &mut self.state {
             FutureState::Ready(result) => result.take(),
             FutureState::Pending(_) => None,
@@ -169,7 +179,8 @@ impl Future for StoreFuture {
             FutureState::Ready(result) => Poll::Ready(
                 result
                     .take()
-                    .unwrap_or_else(|| Err(StoreError::Protocol("polled after completion".into()))),
+                    .unwrap_or_else(|| Err(StoreError::Protocol("polled after completion".into())))
+                    .map(Verdicts::into_vec),
             ),
             FutureState::Pending(future) => future.as_mut().poll(cx),
         }
