@@ -6,7 +6,7 @@ use std::{
 };
 
 use axum::{Router, routing::get};
-use rampart::core::{ClientIpConfig, ClientIpLayer};
+use rampart::core::ClientIpLayer;
 use tower::ServiceBuilder;
 use tower_http::{
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
@@ -78,23 +78,7 @@ pub fn routes(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// How the Rampart layers of [`app`] are configured; the default trusts no
-/// proxy and adds nothing a client can see beyond the request id.
-///
-/// # Example
-///
-/// ```
-/// use operator_demo::app::Stack;
-///
-/// let mut stack = Stack::default();
-/// stack.client_ip.trusted_proxies = "10.0.0.0/8".parse().unwrap();
-/// ```
-#[derive(Debug, Clone, Default)]
-#[non_exhaustive]
-pub struct Stack {
-    /// `TRUSTED_PROXIES`, `CLIENT_IP_HEADER`.
-    pub client_ip: ClientIpConfig,
-}
+pub use crate::stack::Stack;
 
 /// The routes inside the full middleware stack: what the demo serves.
 ///
@@ -122,16 +106,15 @@ pub fn app(state: AppState, stack: Stack) -> Router {
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .layer(TraceLayer::new_for_http())
         .layer(PropagateRequestIdLayer::x_request_id())
-        // ===============================================================
-        // RAMPART LAYERS, outermost first (DESIGN.md, "The request's path"):
-        //   4. ClientIpLayer                      (TRUSTED_PROXIES, CLIENT_IP_HEADER)
-        //   5. rampart::headers::SecurityHeadersLayer   <- goes here
-        //   6. rampart::cors::CorsLayer                 <- goes here
-        //   7. rampart::ratelimit::RateLimitLayer (edge) <- goes here
-        // Add each with `.layer(...)` below in that order, configured from
-        // a field of `Stack`, and list its variables in docs/configuration.md.
-        // ===============================================================
-        .layer(ClientIpLayer::from_config(stack.client_ip));
+        // 3. MetricsLayer arrives with rampart-metrics.
+        // 4. who the client is, once, for every layer below
+        .layer(ClientIpLayer::from_config(stack.client_ip))
+        // 5. security headers, on every response including rejections
+        .layer(stack.security_headers)
+        // 6. CORS: answers preflights; a 429 below still carries its headers
+        .layer(stack.cors)
+        // 7. edge rate limits, per client address
+        .layer(stack.rate_limit);
     routes(state).layer(layers)
 }
 

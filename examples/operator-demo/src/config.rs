@@ -152,6 +152,48 @@ pub struct ServeArgs {
     )]
     pub client_ip_header: ForwardedHeader,
 
+    /// Origins allowed cross-origin, comma-separated (exact origins and
+    /// patterns such as `https://*.example.com`). When unset: FRONTEND_URL
+    /// and PRODUCTION_URL. Other `CORS_*` variables: docs/configuration.md.
+    #[arg(
+        long = "cors-allowed-origins",
+        env = "CORS_ALLOWED_ORIGINS",
+        value_name = "CORS_ALLOWED_ORIGINS"
+    )]
+    pub cors_allowed_origins: Option<String>,
+
+    /// The front end's origin, allowed cross-origin when CORS_ALLOWED_ORIGINS is unset.
+    #[arg(
+        long = "frontend-url",
+        env = "FRONTEND_URL",
+        value_name = "FRONTEND_URL",
+        default_value = "http://localhost:5173"
+    )]
+    pub frontend_url: String,
+
+    /// The production front end's origin, allowed beside FRONTEND_URL.
+    #[arg(
+        long = "production-url",
+        env = "PRODUCTION_URL",
+        value_name = "PRODUCTION_URL"
+    )]
+    pub production_url: Option<String>,
+
+    /// Requests per client address on every route but /health, /ready and
+    /// /metrics, as `N/period` (`1000/hour`, `5/15minutes`, `100/minute;burst=20`).
+    #[arg(
+        long = "rate-limit-global",
+        env = "RATE_LIMIT_GLOBAL",
+        value_name = "RATE_LIMIT_GLOBAL",
+        default_value = "1000/hour"
+    )]
+    pub rate_limit_global: String,
+
+    /// Redis shared by every replica for rate limits (`redis://host:port/db`).
+    /// When unset, counts are kept in this process's memory.
+    #[arg(long = "redis-url", env = "REDIS_URL", value_name = "REDIS_URL")]
+    pub redis_url: Option<String>,
+
     /// Seconds that running requests get to finish after SIGTERM or Ctrl-C.
     #[arg(
         long = "shutdown-grace",

@@ -48,6 +48,14 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+    /// A setting has a value that cannot be used.
+    #[error("invalid {variable}: {message}")]
+    Config {
+        /// The environment variable (or group of variables) at fault.
+        variable: &'static str,
+        /// What is wrong with it.
+        message: String,
+    },
     /// The server failed while serving.
     #[error("server error: {0}")]
     Serve(#[source] io::Error),

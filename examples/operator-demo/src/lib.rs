@@ -4,7 +4,8 @@
 //! benchmarks can build the same app in-process:
 //!
 //! - [`config`]: the command line and environment (`BIND_ADDR`, `DATA_DIR`, ...);
-//! - [`app`]: the state, the routes and the middleware stack;
+//! - [`app`]: the state, the routes and the middleware around them;
+//! - [`stack`]: the Rampart layers and their configuration;
 //! - [`routes`]: the handlers;
 //! - [`server`]: socket, TLS, graceful shutdown;
 //! - [`telemetry`], [`shutdown`], [`tls`].
@@ -38,6 +39,7 @@ mod error;
 pub mod routes;
 pub mod server;
 pub mod shutdown;
+pub mod stack;
 pub mod telemetry;
 pub mod tls;
 

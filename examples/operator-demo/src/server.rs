@@ -2,7 +2,9 @@
 
 use std::{future::Future, net::SocketAddr};
 
+use axum::Extension;
 use axum_server::Handle;
+use rampart::headers::HttpsConnection;
 
 use crate::{
     Error,
@@ -71,12 +73,8 @@ pub async fn serve_until(
     let router = if args.bare {
         app::routes(state)
     } else {
-        let mut stack = app::Stack::default();
-        stack.client_ip.trusted_proxies = args.trusted_proxies.clone();
-        stack.client_ip.header = args.client_ip_header;
-        app::app(state, stack)
+        app::app(state, app::Stack::from_args(&args).await?)
     };
-    let make_service = router.into_make_service_with_connect_info::<SocketAddr>();
 
     let bind_error = |source| Error::Bind {
         addr: args.bind,
@@ -88,6 +86,13 @@ pub async fn serve_until(
         Some((cert, key)) => Some(tls::load(cert, key).await?),
         None => None,
     };
+    // Over TLS, every request is HTTPS: the marker lets the security headers
+    // send HSTS on HTTP/1.1, whose requests carry no scheme.
+    let router = match tls {
+        Some(_) => router.layer(Extension(HttpsConnection)),
+        None => router,
+    };
+    let make_service = router.into_make_service_with_connect_info::<SocketAddr>();
     let listener = std::net::TcpListener::bind(args.bind).map_err(bind_error)?;
     let local = listener.local_addr().map_err(bind_error)?;
 

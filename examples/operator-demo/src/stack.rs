@@ -1,0 +1,230 @@
+//! The Rampart layers of the demo and how each is configured from the
+//! command line and the environment.
+
+use rampart::{
+    core::ClientIpConfig,
+    cors::{Config as CorsConfig, CorsLayer},
+    headers::{SecurityHeaders, SecurityHeadersLayer},
+    ratelimit::{FallbackStore, MemoryStore, Policy, RateLimitLayer, RedisStore},
+};
+
+use crate::{Error, config::ServeArgs};
+
+/// The paths that no edge rate limit counts: a load balancer's and a
+/// scraper's probes must keep working while a client is being limited.
+pub const UNLIMITED_PATHS: [&str; 3] = ["/health", "/ready", "/metrics"];
+
+/// The Rampart layers of [`app`](crate::app::app), each fully configured.
+/// [`Stack::default`] is the embedded default: no trusted proxy, the `api()`
+/// security headers, CORS for `http://localhost:5173`, and the plan's global
+/// rate limit (1000 requests per hour per client address) counted in memory.
+///
+/// # Example
+///
+/// ```
+/// use operator_demo::app::Stack;
+///
+/// let mut stack = Stack::default();
+/// stack.client_ip.trusted_proxies = "10.0.0.0/8".parse().unwrap();
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Stack {
+    /// `TRUSTED_PROXIES`, `CLIENT_IP_HEADER`.
+    pub client_ip: ClientIpConfig,
+    /// `SECURITY_HEADERS_*` (default: the `api()` preset).
+    pub security_headers: SecurityHeadersLayer,
+    /// `CORS_ALLOWED_ORIGINS` or `FRONTEND_URL` + `PRODUCTION_URL`, and `CORS_*`.
+    pub cors: CorsLayer,
+    /// `RATE_LIMIT_GLOBAL`, `REDIS_URL`.
+    pub rate_limit: RateLimitLayer,
+}
+
+impl Default for Stack {
+    fn default() -> Self {
+        // The embedded defaults are constants checked by the tests below;
+        // configuration a person types goes through `Stack::from_args`.
+        let cors = cors_layer("http://localhost:5173", |_| None)
+            .expect("the default CORS allow-list is valid");
+        let rate_limit = RateLimitLayer::builder(MemoryStore::new())
+            .policy(global_policy("1000/hour").expect("the default global quota is valid"))
+            .build()
+            .expect("the default rate limit is valid");
+        Self {
+            client_ip: ClientIpConfig::default(),
+            security_headers: SecurityHeadersLayer::api(),
+            cors,
+            rate_limit,
+        }
+    }
+}
+
+impl Stack {
+    /// The stack the command line and the environment describe. Every error
+    /// names the variable to fix.
+    pub async fn from_args(args: &ServeArgs) -> Result<Self, Error> {
+        let mut client_ip = ClientIpConfig::default();
+        client_ip.trusted_proxies = args.trusted_proxies.clone();
+        client_ip.header = args.client_ip_header;
+
+        let security_headers = SecurityHeaders::from_env()
+            .map_err(|err| config_error("SECURITY_HEADERS_*", err))?
+            .trusted_proxies(args.trusted_proxies.clone())
+            .build()
+            .map_err(|err| config_error("SECURITY_HEADERS_*", err))?;
+
+        let (origins, variable) = cors_origins(args);
+        let cors = cors_layer(&origins, |name| std::env::var(name).ok())
+            .map_err(|err| config_error(variable, err))?;
+
+        let global = global_policy(&args.rate_limit_global)
+            .map_err(|err| config_error("RATE_LIMIT_GLOBAL", err))?;
+        let builder = match &args.redis_url {
+            Some(url) => RateLimitLayer::builder(FallbackStore::new(RedisStore::new(
+                connect_redis(url).await?,
+            ))),
+            None => RateLimitLayer::builder(MemoryStore::new()),
+        };
+        let rate_limit = builder
+            .policy(global)
+            .build()
+            .map_err(|err| config_error("RATE_LIMIT_GLOBAL", err))?;
+
+        Ok(Self {
+            client_ip,
+            security_headers,
+            cors,
+            rate_limit,
+        })
+    }
+}
+
+/// The plan's global limit: per client address, on every route but the probes.
+fn global_policy(quota: &str) -> Result<Policy, rampart::ratelimit::PolicyError> {
+    Ok(Policy::parse("global", quota)?.except_paths(UNLIMITED_PATHS))
+}
+
+/// The CORS settings the plan asks for, used where no `CORS_*` variable says
+/// otherwise: credentials, the five methods, `Authorization` and `Content-Type`.
+const CORS_DEFAULTS: [(&str, &str); 5] = [
+    ("CORS_ALLOWED_METHODS", "GET,POST,PUT,PATCH,DELETE"),
+    ("CORS_ALLOWED_HEADERS", "authorization,content-type"),
+    (
+        "CORS_EXPOSED_HEADERS",
+        "retry-after,ratelimit,ratelimit-policy,x-request-id",
+    ),
+    ("CORS_ALLOW_CREDENTIALS", "true"),
+    ("CORS_MAX_AGE", "600"),
+];
+
+/// The CORS layer for `origins` (a comma list), other settings from `env`
+/// over [`CORS_DEFAULTS`].
+fn cors_layer(
+    origins: &str,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<CorsLayer, rampart::cors::ConfigError> {
+    cors_config(origins, env)?.build()
+}
+
+fn cors_config(
+    origins: &str,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<CorsConfig, rampart::cors::ConfigError> {
+    CorsConfig::from_env_with(|name| {
+        if name == "CORS_ALLOWED_ORIGINS" {
+            return Some(origins.to_owned());
+        }
+        env(name).or_else(|| {
+            CORS_DEFAULTS
+                .iter()
+                .find(|(key, _)| *key == name)
+                .map(|(_, value)| (*value).to_owned())
+        })
+    })
+}
+
+/// `CORS_ALLOWED_ORIGINS` when set, else `FRONTEND_URL` and `PRODUCTION_URL`,
+/// with the variable to name in an error.
+fn cors_origins(args: &ServeArgs) -> (String, &'static str) {
+    match &args.cors_allowed_origins {
+        Some(list) => (list.clone(), "CORS_ALLOWED_ORIGINS"),
+        None => {
+            let urls: Vec<&str> = [Some(&args.frontend_url), args.production_url.as_ref()]
+                .into_iter()
+                .flatten()
+                .map(|url| url.trim())
+                .collect();
+            (urls.join(","), "FRONTEND_URL / PRODUCTION_URL")
+        }
+    }
+}
+
+async fn connect_redis(url: &str) -> Result<redis::aio::ConnectionManager, Error> {
+    let client = redis::Client::open(url).map_err(|err| config_error("REDIS_URL", err))?;
+    redis::aio::ConnectionManager::new(client)
+        .await
+        .map_err(|err| Error::Config {
+            variable: "REDIS_URL",
+            message: format!("cannot connect to {}: {err}", redact(url)),
+        })
+}
+
+/// The URL without its password, for messages and logs.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}***{}", &url[..scheme + 3], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+fn config_error(variable: &'static str, err: impl std::fmt::Display) -> Error {
+    Error::Config {
+        variable,
+        message: err.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_defaults_build() {
+        let stack = Stack::default();
+        assert!(stack.client_ip.trusted_proxies.is_empty());
+    }
+
+    #[test]
+    fn redis_password_is_not_repeated() {
+        assert_eq!(
+            redact("redis://:secret@127.0.0.1:6379/0"),
+            "redis://***@127.0.0.1:6379/0"
+        );
+        assert_eq!(redact("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
+    }
+
+    #[test]
+    fn cors_defaults_apply_where_no_variable_is_set() {
+        let config =
+            |env: fn(&str) -> Option<String>| cors_config("http://localhost:5173", env).unwrap();
+        let defaults = config(|_| None);
+        assert!(defaults.allow_credentials);
+        assert_eq!(
+            defaults.allowed_methods,
+            ["GET", "POST", "PUT", "PATCH", "DELETE"]
+        );
+        assert_eq!(defaults.max_age_secs, Some(600));
+        let overridden = config(|name| (name == "CORS_ALLOW_CREDENTIALS").then(|| "false".into()));
+        assert!(!overridden.allow_credentials);
+    }
+
+    #[test]
+    fn bad_origins_are_refused() {
+        for bad in ["*", "https://app.example.com/", "null", "", "https://*.com"] {
+            assert!(cors_layer(bad, |_| None).is_err(), "{bad:?}");
+        }
+        assert!(cors_layer("https://app.example.com,http://localhost:5173", |_| None).is_ok());
+    }
+}
