@@ -133,6 +133,22 @@ fn legacy(shared: &Shared, tightest: Option<(usize, &Verdict)>, set: &mut Header
     set.legacy.push((X_RESET.clone(), HeaderValue::from(reset)));
 }
 
+/// For one policy's verdict: when it admits and nothing is to be reported
+/// on an admitted response, counts it as [`decide`] would and returns
+/// `true` (the caller passes the request on with no headers to add).
+#[inline]
+pub(crate) fn admitted_quietly(shared: &Shared, index: usize, verdict: &Verdict) -> bool {
+    if verdict.outcome != Outcome::Admitted
+        || verdict.fallback
+        || shared.headers == HeaderMode::Always
+        || shared.legacy
+    {
+        return false;
+    }
+    shared.stats.at(index).add(Counter::Admitted);
+    true
+}
+
 /// Turns the verdicts for the policies `applied` into a decision, counting
 /// each policy's outcome.
 pub(crate) fn decide<B>(

@@ -131,6 +131,9 @@ impl<S> RateLimit<S> {
             _ => None,
         };
         if let Some((index, verdict)) = verdict {
+            if respond::admitted_quietly(shared, index, &verdict) {
+                return ResponseFuture::inner(self.inner.call(request), HeaderSet::default());
+            }
             return match respond::decide(shared, &[index], Ok(std::slice::from_ref(&verdict))) {
                 Decision::Pass(headers) => ResponseFuture::inner(self.inner.call(request), headers),
                 Decision::Reject(response) => ResponseFuture::rejected(response),

@@ -43,6 +43,15 @@ pub(crate) struct Step {
     pub(crate) uncharged: Verdict,
 }
 
+/// The new TAT if the demand is admitted: the part of [`step`] that runs
+/// inside the compare-and-swap (the verdict is computed once, after).
+#[inline]
+pub(crate) fn next_tat(tat: Option<u64>, now: u64, p: Params) -> Option<u64> {
+    let tat = tat.unwrap_or(now).max(now);
+    let new_tat = tat.saturating_add(p.increment);
+    (new_tat - now <= p.limit).then_some(new_tat)
+}
+
 /// GCRA: a demand is admitted when, after adding its cost, the theoretical
 /// arrival time is at most `limit` ahead of now.
 pub(crate) fn step(tat: Option<u64>, now: u64, p: Params) -> Step {

@@ -20,7 +20,7 @@ use governor::{
         keyed::{DashMapStateStore, ShrinkableKeyedStateStore},
     },
 };
-use rampart_core::{Clock, SystemClock};
+use rampart_core::Clock;
 
 use crate::Key;
 
@@ -75,16 +75,17 @@ const FORCED_SWEEP_GAP: Duration = Duration::from_secs(1);
 #[derive(Debug)]
 #[must_use]
 pub struct MemoryStoreBuilder {
-    clock: Arc<dyn Clock>,
+    clock: Option<Arc<dyn Clock>>,
     max_keys: usize,
     sweep_every: Duration,
     at_capacity: AtCapacity,
 }
 
 impl MemoryStoreBuilder {
-    /// The clock (default: [`SystemClock`]; tests use `ManualClock`).
+    /// The clock (default: the system's monotonic clock, read through
+    /// quanta, as governor does; tests use `ManualClock`).
     pub fn clock(mut self, clock: impl Clock) -> Self {
-        self.clock = Arc::new(clock);
+        self.clock = Some(Arc::new(clock));
         self
     }
 
@@ -109,7 +110,13 @@ impl MemoryStoreBuilder {
 
     /// The store.
     pub fn build(self) -> MemoryStore {
-        let start = self.clock.now();
+        let ticker = match self.clock {
+            Some(clock) => Ticker::Custom(clock.now(), clock),
+            None => {
+                let clock = quanta::Clock::new();
+                Ticker::System(clock.raw(), clock)
+            }
+        };
         let sweep_every = u64::try_from(self.sweep_every.as_nanos()).unwrap_or(u64::MAX);
         MemoryStore {
             inner: Arc::new(Inner {
@@ -117,8 +124,7 @@ impl MemoryStoreBuilder {
                 overflow: Map::default(),
                 hasher: RandomState::new(),
                 ip_hasher: foldhash::fast::RandomState::default(),
-                clock: self.clock,
-                start,
+                ticker,
                 max_keys: self.max_keys,
                 at_capacity: self.at_capacity,
                 approx_len: AtomicUsize::new(0),
@@ -176,14 +182,23 @@ struct Inner {
     /// cannot choose freely; a few times cheaper than SipHash on the path of
     /// every request.
     ip_hasher: foldhash::fast::RandomState,
-    clock: Arc<dyn Clock>,
-    start: Instant,
+    ticker: Ticker,
     max_keys: usize,
     at_capacity: AtCapacity,
     approx_len: AtomicUsize,
     next_sweep: AtomicU64,
     next_forced_sweep: AtomicU64,
     sweep_every: u64,
+}
+
+/// Where a store's time comes from.
+enum Ticker {
+    /// The default: quanta's calibrated TSC reading (a few nanoseconds,
+    /// where `Instant::now` costs a `clock_gettime`), monotonic, as governor
+    /// itself uses. The raw reading at build time.
+    System(u64, quanta::Clock),
+    /// A [`Clock`] given to the builder (tests: `ManualClock`), from this instant.
+    Custom(Instant, Arc<dyn Clock>),
 }
 
 /// Ticks start here, not at 0: governor's state reads 0 as "no state".
@@ -229,7 +244,7 @@ impl MemoryStore {
     /// A builder.
     pub fn builder() -> MemoryStoreBuilder {
         MemoryStoreBuilder {
-            clock: Arc::new(SystemClock),
+            clock: None,
             max_keys: 1_000_000,
             sweep_every: Duration::from_secs(60),
             at_capacity: AtCapacity::default(),
@@ -261,15 +276,23 @@ impl MemoryStore {
         inner.approx_len.store(inner.map.len(), Ordering::Relaxed);
     }
 
+    /// Nanoseconds since the store was built, plus `TICK_ORIGIN`.
     fn now(&self) -> u64 {
-        let elapsed = self
-            .inner
-            .clock
-            .now()
-            .saturating_duration_since(self.inner.start);
-        u64::try_from(elapsed.as_nanos())
-            .unwrap_or(u64::MAX / 2)
-            .saturating_add(TICK_ORIGIN)
+        let elapsed = match &self.inner.ticker {
+            Ticker::System(start, clock) => {
+                let raw = clock.raw();
+                if raw <= *start {
+                    0
+                } else {
+                    clock.delta_as_nanos(*start, raw)
+                }
+            }
+            Ticker::Custom(start, clock) => {
+                let elapsed = clock.now().saturating_duration_since(*start);
+                u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX / 2)
+            }
+        };
+        elapsed.saturating_add(TICK_ORIGIN)
     }
 
     fn maybe_sweep(&self, now: u64) {
@@ -333,14 +356,14 @@ impl MemoryStore {
         };
         let fresh = Cell::new(false);
         // The closure may run several times (compare-and-swap retries); the
-        // last run's step is the one that counts.
-        let last = Cell::new(gcra::step(None, now, params));
+        // state the last run saw is the one the verdict is made from.
+        let seen = Cell::new(None);
         let charged = map
             .measure_and_replace(hash, |prev| {
+                let prev = prev.map(Nanos::as_u64);
                 fresh.set(prev.is_none());
-                let step = gcra::step(prev.map(Nanos::as_u64), now, params);
-                last.set(step);
-                match step.new_tat {
+                seen.set(prev);
+                match gcra::next_tat(prev, now, params) {
                     Some(tat) if charge => Ok(((), Nanos::new(tat))),
                     _ => Err(()),
                 }
@@ -349,7 +372,7 @@ impl MemoryStore {
         if fresh.get() && std::ptr::eq(*map, &self.inner.map) {
             self.inner.approx_len.fetch_add(1, Ordering::Relaxed);
         }
-        (last.get(), charged)
+        (gcra::step(seen.get(), now, params), charged)
     }
 
     fn refund(slot: &Slot<'_>, increment: u64) {
