@@ -35,8 +35,21 @@ pub use rampart_headers as headers;
 ///
 /// let proxies: TrustedProxies = "10.0.0.0/8".parse().unwrap();
 /// assert!(proxies.contains("10.0.0.1".parse().unwrap()));
+/// let _client_ip = ClientIpLayer::new().trusted_proxies(proxies);
 /// ```
 pub mod prelude {
     #[cfg(feature = "core")]
-    pub use rampart_core::{Problem, TrustedProxies};
+    pub use rampart_core::{
+        ClientIp, ClientIpLayer, ForwardedHeader, ManualClock, Problem, TrustedProxies,
+    };
+    #[cfg(feature = "cors")]
+    pub use rampart_cors::{Config as CorsConfig, CorsLayer};
+    #[cfg(feature = "headers")]
+    pub use rampart_headers::{
+        CspNonce, SecurityHeaders, SecurityHeadersLayer, csp::ContentSecurityPolicy,
+    };
+    #[cfg(feature = "ratelimit")]
+    pub use rampart_ratelimit::{
+        FallbackStore, MemoryStore, Policy, Quota, RateLimitLayer, RedisStore,
+    };
 }
