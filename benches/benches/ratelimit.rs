@@ -20,7 +20,7 @@
 //! `cargo bench -p rampart-benches --bench ratelimit`
 //!
 //! Instruction counts (steadier than times on a loaded machine): with
-//! `RATELIMIT_CALLGRIND=rampart|rampart_no_fields|tower_governor` the binary
+//! `RATELIMIT_CALLGRIND=rampart|rampart_no_fields|tower_governor|tower_governor_headers` the binary
 //! skips criterion and sends 100,000 admitted requests through that service,
 //! each inside `measured_call`, so that
 //! `valgrind --tool=callgrind --toggle-collect='*measured_call*' <bench binary>`
@@ -106,8 +106,9 @@ fn callgrind(which: &str) {
         "rampart" => run(ours("1000000/s", HeaderMode::Always)),
         "rampart_no_fields" => run(ours("1000000/s", HeaderMode::OnRejection)),
         "tower_governor" => run(theirs(Duration::from_micros(1), 1_000_000)),
+        "tower_governor_headers" => run(theirs_with_headers(Duration::from_micros(1), 1_000_000)),
         other => panic!(
-            "RATELIMIT_CALLGRIND={other}: expected rampart, rampart_no_fields or tower_governor"
+            "RATELIMIT_CALLGRIND={other}: expected rampart, rampart_no_fields, tower_governor or tower_governor_headers"
         ),
     }
 }
@@ -152,6 +153,23 @@ fn theirs(
     GovernorLayer::new(config).layer(service_fn(handler))
 }
 
+/// tower_governor with `use_headers()`: `x-ratelimit-limit` and
+/// `x-ratelimit-remaining` on admitted responses, the counterpart of our
+/// `RateLimit-Policy` and `RateLimit` fields.
+fn theirs_with_headers(
+    interval: Duration,
+    burst: u32,
+) -> impl Service<Request<Body>, Response = Response<Body>, Error = std::convert::Infallible> {
+    let config = GovernorConfigBuilder::default()
+        .use_headers()
+        .period(interval)
+        .burst_size(burst)
+        .key_extractor(ClientIpExtension)
+        .finish()
+        .unwrap();
+    GovernorLayer::new(config).layer(service_fn(handler))
+}
+
 fn bench(c: &mut Criterion) {
     if let Ok(which) = std::env::var("RATELIMIT_CALLGRIND") {
         callgrind(&which);
@@ -162,7 +180,13 @@ fn bench(c: &mut Criterion) {
     let mut rampart = ours("1000000/s", HeaderMode::Always);
     let mut rampart_bare = ours("1000000/s", HeaderMode::OnRejection);
     let mut governor = theirs(Duration::from_micros(1), 1_000_000);
+    let mut governor_headers = theirs_with_headers(Duration::from_micros(1), 1_000_000);
     assert_eq!(call_now(&mut rampart, request(0)).status(), 200);
+    assert!(
+        call_now(&mut governor_headers, request(0))
+            .headers()
+            .contains_key("x-ratelimit-remaining")
+    );
     assert_eq!(call_now(&mut governor, request(0)).status(), 200);
     let mut i = 0u32;
     group.bench_function("admitted/rampart", |b| {
@@ -194,6 +218,18 @@ fn bench(c: &mut Criterion) {
                 request(i)
             },
             |req| drop(black_box(call_now(&mut governor, req))),
+            BatchSize::SmallInput,
+        )
+    });
+
+    // Their fields on admitted responses beside ours (`admitted/rampart`).
+    group.bench_function("admitted/tower_governor_headers", |b| {
+        b.iter_batched(
+            || {
+                i = i.wrapping_add(1);
+                request(i)
+            },
+            |req| drop(black_box(call_now(&mut governor_headers, req))),
             BatchSize::SmallInput,
         )
     });

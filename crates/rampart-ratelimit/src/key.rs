@@ -133,6 +133,7 @@ impl ClientIpKey {
         self
     }
 
+    #[inline]
     pub(crate) fn of(&self, extensions: &http::Extensions) -> Option<IpAddr> {
         let ip = extensions.get::<ClientIp>()?.ip();
         Some(match ip {

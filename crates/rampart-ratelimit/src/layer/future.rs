@@ -57,11 +57,12 @@ struct Waiting<S, ReqB> {
 }
 
 impl<F, S, ReqB, ResB> ResponseFuture<F, S, ReqB, ResB> {
+    #[inline(always)]
     pub(crate) fn inner(future: F, headers: HeaderSet) -> Self {
         Self {
             state: State::Inner {
                 future,
-                headers: Some(headers),
+                headers: (!headers.is_empty()).then_some(headers),
             },
         }
     }

@@ -38,6 +38,10 @@ pub(crate) struct HeaderSet {
 }
 
 impl HeaderSet {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.policy.is_none() && self.limit.is_none() && self.legacy.is_empty()
+    }
+
     pub(crate) fn apply(self, headers: &mut HeaderMap) {
         if let Some(value) = self.policy {
             headers.insert(RATELIMIT_POLICY.clone(), value);
@@ -133,16 +137,13 @@ fn legacy(shared: &Shared, tightest: Option<(usize, &Verdict)>, set: &mut Header
     set.legacy.push((X_RESET.clone(), HeaderValue::from(reset)));
 }
 
-/// For one policy's verdict: when it admits and nothing is to be reported
-/// on an admitted response, counts it as [`decide`] would and returns
-/// `true` (the caller passes the request on with no headers to add).
+/// For one policy that admitted and charged a request (no fallback): when
+/// nothing is to be reported on an admitted response, counts it as
+/// [`decide`] would and returns `true` (the caller passes the request on
+/// with no headers to add, and needs no verdict).
 #[inline]
-pub(crate) fn admitted_quietly(shared: &Shared, index: usize, verdict: &Verdict) -> bool {
-    if verdict.outcome != Outcome::Admitted
-        || verdict.fallback
-        || shared.headers == HeaderMode::Always
-        || shared.legacy
-    {
+pub(crate) fn admitted_quietly(shared: &Shared, index: usize) -> bool {
+    if shared.headers == HeaderMode::Always || shared.legacy {
         return false;
     }
     shared.stats.at(index).add(Counter::Admitted);

@@ -103,7 +103,7 @@ where
 }
 
 impl<S> RateLimit<S> {
-    #[inline]
+    #[inline(always)]
     fn decide<ReqB, ResB>(
         &mut self,
         request: Request<ReqB>,
@@ -130,10 +130,11 @@ impl<S> RateLimit<S> {
             }
             _ => None,
         };
-        if let Some((index, verdict)) = verdict {
-            if respond::admitted_quietly(shared, index, &verdict) {
+        if let Some((index, decision)) = verdict {
+            if decision.charged() && respond::admitted_quietly(shared, index) {
                 return ResponseFuture::inner(self.inner.call(request), HeaderSet::default());
             }
+            let verdict = decision.verdict();
             return match respond::decide(shared, &[index], Ok(std::slice::from_ref(&verdict))) {
                 Decision::Pass(headers) => ResponseFuture::inner(self.inner.call(request), headers),
                 Decision::Reject(response) => ResponseFuture::rejected(response),

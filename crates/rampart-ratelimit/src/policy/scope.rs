@@ -72,16 +72,19 @@ pub(crate) fn prefix_matches(prefix: &str, path: &str) -> bool {
 impl Scope {
     /// A predicate needs `Parts`: a view without them (used only for
     /// policies that have no predicate) does not match one.
+    #[inline]
     pub(crate) fn contains(&self, view: &impl RequestView) -> bool {
         if !self.methods.is_empty() && !self.methods.contains(view.method()) {
             return false;
         }
-        let path = view.path();
-        if !self.prefixes.is_empty() && !self.prefixes.iter().any(|p| prefix_matches(p, path)) {
-            return false;
-        }
-        if self.except.iter().any(|p| prefix_matches(p, path)) {
-            return false;
+        if !self.prefixes.is_empty() || !self.except.is_empty() {
+            let path = view.path();
+            if !self.prefixes.is_empty() && !self.prefixes.iter().any(|p| prefix_matches(p, path)) {
+                return false;
+            }
+            if self.except.iter().any(|p| prefix_matches(p, path)) {
+                return false;
+            }
         }
         match (&self.predicate, view.parts()) {
             (None, _) => true,
@@ -111,6 +114,7 @@ pub(crate) struct Exemptions {
 }
 
 impl Exemptions {
+    #[inline]
     pub(crate) fn exempts(&self, view: &impl RequestView) -> bool {
         if !self.networks.is_empty() {
             if let Some(ip) = view.extensions().get::<ClientIp>() {

@@ -220,6 +220,33 @@ impl fmt::Debug for MemoryStore {
     }
 }
 
+/// What [`MemoryStore::decide_ip`] did; the verdict is worked out only
+/// when asked for (an admitted request with nothing to report needs none).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct IpDecision {
+    seen: Option<u64>,
+    now: u64,
+    params: Params,
+    charged: bool,
+}
+
+impl IpDecision {
+    /// Admitted and charged.
+    pub(crate) fn charged(&self) -> bool {
+        self.charged
+    }
+
+    /// The verdict, the same as `decide_now`'s for this demand.
+    pub(crate) fn verdict(&self) -> Verdict {
+        let step = gcra::step(self.seen, self.now, self.params);
+        if self.charged || step.new_tat.is_none() {
+            step.verdict
+        } else {
+            step.uncharged
+        }
+    }
+}
+
 /// A store's address hasher that has taken in one policy's name.
 #[derive(Clone)]
 pub(crate) struct PrimedHasher(foldhash::fast::FoldHasher<'static>);
@@ -350,9 +377,21 @@ impl MemoryStore {
 
     /// Applies `params` at `slot`, charging when `charge` and admissible.
     fn apply(&self, slot: &Slot<'_>, now: u64, params: Params, charge: bool) -> (Step, bool) {
+        let (seen, charged) = self.charge(slot, now, params, charge);
+        (gcra::step(seen, now, params), charged)
+    }
+
+    /// The compare-and-swap of [`Self::apply`]: the state it saw (from which
+    /// the verdict is made) and whether it charged.
+    fn charge(
+        &self,
+        slot: &Slot<'_>,
+        now: u64,
+        params: Params,
+        charge: bool,
+    ) -> (Option<u64>, bool) {
         let Slot::In(map, hash) = slot else {
-            let step = gcra::step(None, now, params);
-            return (step, false);
+            return (None, false);
         };
         let fresh = Cell::new(false);
         // The closure may run several times (compare-and-swap retries); the
@@ -372,7 +411,7 @@ impl MemoryStore {
         if fresh.get() && std::ptr::eq(*map, &self.inner.map) {
             self.inner.approx_len.fetch_add(1, Ordering::Relaxed);
         }
-        (gcra::step(seen.get(), now, params), charged)
+        (seen.get(), charged)
     }
 
     fn refund(slot: &Slot<'_>, increment: u64) {
@@ -402,17 +441,19 @@ impl MemoryStore {
         ip: &IpAddr,
         quota: crate::Quota,
         cost: u32,
-    ) -> Verdict {
+    ) -> IpDecision {
         let mut hasher = primed.0.clone();
         ip.hash(&mut hasher);
         let now = self.now();
         self.maybe_sweep(now);
         let slot = self.slot_at(hasher.finish(), now);
-        let (step, charged) = self.apply(&slot, now, Params::new(quota, cost), true);
-        if charged || step.new_tat.is_none() {
-            step.verdict
-        } else {
-            step.uncharged
+        let params = Params::new(quota, cost);
+        let (seen, charged) = self.charge(&slot, now, params, true);
+        IpDecision {
+            seen,
+            now,
+            params,
+            charged,
         }
     }
 
