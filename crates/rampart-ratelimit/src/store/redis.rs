@@ -21,11 +21,19 @@ const SCRIPT: &str = include_str!("gcra.lua");
 ///   (`PX` = time to full replenishment), so Redis holds no idle keys.
 /// - Keys are `{prefix}{policy:key}`: the braces are a Redis Cluster hash
 ///   tag. With a single node (or a `ConnectionManager` to one primary) a
-///   request's keys are decided atomically in one script. Redis Cluster
-///   refuses a script over keys of several slots (`CROSSSLOT`); deciding per
-///   slot, which gives up atomicity across slots, is not written yet.
+///   request's keys are decided atomically in one script.
+/// - On Redis Cluster ([`RedisStore::cluster`]) a script may only touch keys
+///   of one hash slot, so a request's keys are grouped by slot and each
+///   group is decided by its own `EVALSHA`, all sent at once on the cluster
+///   connection. **All-or-nothing then holds only within a slot**: when a
+///   policy whose key is in one slot limits the request, policies whose keys
+///   are in other slots have still been charged (the request spends their
+///   quota although it is rejected). A request whose keys share a slot (one
+///   policy, or keys that happen to share one) is decided exactly as on a
+///   single node.
 ///
-/// Build one [`ConnectionManager`] and give clones of it to every store.
+/// Build one [`ConnectionManager`] (or one cluster connection) and give
+/// clones of it to every store.
 ///
 /// # Example
 ///
@@ -40,10 +48,17 @@ const SCRIPT: &str = include_str!("gcra.lua");
 /// ```
 #[derive(Clone)]
 pub struct RedisStore {
-    connection: ConnectionManager,
+    connection: Connection,
     script: Arc<Script>,
     prefix: Arc<str>,
     clock: Option<Arc<dyn Clock>>,
+}
+
+#[derive(Clone)]
+enum Connection {
+    Single(ConnectionManager),
+    #[cfg(feature = "cluster")]
+    Cluster(redis::cluster_async::ClusterConnection),
 }
 
 impl fmt::Debug for RedisStore {
@@ -59,6 +74,30 @@ impl fmt::Debug for RedisStore {
 impl RedisStore {
     /// A store on `connection`, with keys under `rampart:rl:`.
     pub fn new(connection: ConnectionManager) -> Self {
+        Self::on(Connection::Single(connection))
+    }
+
+    /// A store on a Redis Cluster connection, with keys under `rampart:rl:`.
+    /// A request's keys are decided per hash slot (see above for what that
+    /// gives up).
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// use rampart_ratelimit::{FallbackStore, RedisStore};
+    ///
+    /// # async fn run() -> redis::RedisResult<()> {
+    /// let client = redis::cluster::ClusterClient::new(vec!["redis://127.0.0.1:7000/"])?;
+    /// let connection = client.get_async_connection().await?;
+    /// let store = FallbackStore::new(RedisStore::cluster(connection));
+    /// # let _ = store; Ok(()) }
+    /// ```
+    #[cfg(feature = "cluster")]
+    pub fn cluster(connection: redis::cluster_async::ClusterConnection) -> Self {
+        Self::on(Connection::Cluster(connection))
+    }
+
+    fn on(connection: Connection) -> Self {
         Self {
             connection,
             script: Arc::new(Script::new(SCRIPT)),
@@ -142,34 +181,135 @@ impl Store for RedisStore {
             })
             .collect();
         let script = Arc::clone(&self.script);
-        let mut connection = self.connection.clone();
-        let count = demands.len();
+        let connection = self.connection.clone();
         StoreFuture::pending(async move {
-            let mut invocation = script.prepare_invoke();
-            for key in &keys {
-                invocation.key(key);
+            match connection {
+                Connection::Single(mut connection) => {
+                    invoke(&script, &keys, &now, &args, &mut connection).await
+                }
+                #[cfg(feature = "cluster")]
+                Connection::Cluster(connection) => {
+                    cluster::decide(&script, keys, &now, &args, connection).await
+                }
             }
-            invocation.arg(now);
-            for [interval, limit, cost, want, enforce] in args {
-                invocation
-                    .arg(interval)
-                    .arg(limit)
-                    .arg(cost)
-                    .arg(want)
-                    .arg(enforce);
-            }
-            let values: Vec<i64> = invocation
-                .invoke_async(&mut connection)
-                .await
-                .map_err(|e| StoreError::Backend(e.to_string()))?;
-            if values.len() != count * 5 {
-                return Err(StoreError::Protocol(format!(
-                    "expected {} integers, got {}",
-                    count * 5,
-                    values.len()
-                )));
-            }
-            Ok(values.chunks_exact(5).map(verdict).collect())
         })
+    }
+}
+
+/// One `EVALSHA` of the script over `keys` (all in one slot on a cluster).
+async fn invoke<C: redis::aio::ConnectionLike>(
+    script: &Script,
+    keys: &[String],
+    now: &str,
+    args: &[[u64; 5]],
+    connection: &mut C,
+) -> Result<Vec<Verdict>, StoreError> {
+    let mut invocation = script.prepare_invoke();
+    for key in keys {
+        invocation.key(key);
+    }
+    invocation.arg(now);
+    for [interval, limit, cost, want, enforce] in args {
+        invocation
+            .arg(interval)
+            .arg(limit)
+            .arg(cost)
+            .arg(want)
+            .arg(enforce);
+    }
+    let values: Vec<i64> = invocation
+        .invoke_async(connection)
+        .await
+        .map_err(|e| StoreError::Backend(e.to_string()))?;
+    if values.len() != keys.len() * 5 {
+        return Err(StoreError::Protocol(format!(
+            "expected {} integers, got {}",
+            keys.len() * 5,
+            values.len()
+        )));
+    }
+    Ok(values.chunks_exact(5).map(verdict).collect())
+}
+
+#[cfg(feature = "cluster")]
+mod cluster {
+    //! Redis Cluster: a request's keys grouped by hash slot, one script per slot.
+
+    use redis::{Script, cluster_async::ClusterConnection};
+
+    use super::{StoreError, Verdict, invoke};
+
+    /// The hash slot of `key`: CRC16 (XMODEM) of its hash tag (the text
+    /// between the first `{` and the next `}`, when not empty) or of the
+    /// whole key, modulo 16384, as Redis Cluster computes it. (The `redis`
+    /// crate keeps its own function private.)
+    pub(super) fn slot(key: &str) -> u16 {
+        let bytes = key.as_bytes();
+        let tag = bytes
+            .iter()
+            .position(|&b| b == b'{')
+            .and_then(|open| {
+                let rest = &bytes[open + 1..];
+                let close = rest.iter().position(|&b| b == b'}')?;
+                (close > 0).then(|| &rest[..close])
+            })
+            .unwrap_or(bytes);
+        crc16::State::<crc16::XMODEM>::calculate(tag) % 16384
+    }
+
+    /// Decides `keys` with one script per slot, all sent together.
+    pub(super) async fn decide(
+        script: &Script,
+        keys: Vec<String>,
+        now: &str,
+        args: &[[u64; 5]],
+        connection: ClusterConnection,
+    ) -> Result<Vec<Verdict>, StoreError> {
+        let slots: Vec<u16> = keys.iter().map(|k| slot(k)).collect();
+        if slots.windows(2).all(|w| w[0] == w[1]) {
+            let mut connection = connection;
+            return invoke(script, &keys, now, args, &mut connection).await;
+        }
+        let mut groups: Vec<(u16, Vec<usize>)> = Vec::new();
+        for (i, &s) in slots.iter().enumerate() {
+            match groups.iter_mut().find(|(g, _)| *g == s) {
+                Some((_, members)) => members.push(i),
+                None => groups.push((s, vec![i])),
+            }
+        }
+        let calls = groups.iter().map(|(_, members)| {
+            let keys: Vec<String> = members.iter().map(|&i| keys[i].clone()).collect();
+            let args: Vec<[u64; 5]> = members.iter().map(|&i| args[i]).collect();
+            let mut connection = connection.clone();
+            async move { invoke(script, &keys, now, &args, &mut connection).await }
+        });
+        let answers = futures_util::future::try_join_all(calls).await?;
+        let mut verdicts: Vec<Option<Verdict>> = vec![None; keys.len()];
+        for ((_, members), answer) in groups.iter().zip(answers) {
+            for (&i, v) in members.iter().zip(answer) {
+                verdicts[i] = Some(v);
+            }
+        }
+        verdicts
+            .into_iter()
+            .map(|v| v.ok_or_else(|| StoreError::Protocol("a slot's verdict is missing".into())))
+            .collect()
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::slot;
+
+        #[test]
+        fn slots_match_redis_cluster() {
+            // Values from `CLUSTER KEYSLOT` on Redis 7.
+            assert_eq!(slot("foo"), 12182);
+            assert_eq!(slot("{user1000}.following"), slot("{user1000}.followers"));
+            assert_eq!(slot("{user1000}.following"), slot("user1000"));
+            // An empty tag does not count: the whole key is hashed.
+            assert_eq!(slot("foo{}{bar}"), slot("foo{}{bar}"));
+            assert_ne!(slot("foo{}{bar}"), slot("bar"));
+            assert_eq!(slot("prefix:{api:192.0.2.1}"), slot("api:192.0.2.1"));
+        }
     }
 }
