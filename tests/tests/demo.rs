@@ -68,8 +68,10 @@ async fn ready_checks_the_data_dir_it_created() {
 async fn unknown_routes_and_methods_are_problems() {
     let demo = Demo::start(BIN, &[]).await;
     let client = demo.client();
+    let index = client.get(demo.url("/")).send().await.unwrap();
+    assert_eq!(index.status(), 200);
+    assert_eq!(json(index).await["service"], "operator-demo");
     for path in [
-        "/",
         "/nope",
         "/health/extra",
         "/%2e%2e/etc/passwd",

@@ -13,7 +13,7 @@ use tower_http::{
     trace::TraceLayer,
 };
 
-use crate::routes::{fallback, health};
+use crate::routes::{fallback, health, index};
 
 /// What every handler can reach. Cheap to clone: the state lives in an `Arc`.
 ///
@@ -71,6 +71,7 @@ impl AppState {
 /// ```
 pub fn routes(state: AppState) -> Router {
     Router::new()
+        .route("/", get(index::index))
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
         .fallback(fallback::not_found)
@@ -168,6 +169,18 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn index_names_the_service() {
+        let dir = tempfile::tempdir().unwrap();
+        for router in both(&AppState::new(dir.path())) {
+            let (status, content_type, body) = send(router, "GET", "/").await;
+            assert_eq!(status, StatusCode::OK);
+            assert_eq!(content_type, "application/json");
+            assert_eq!(body["service"], "operator-demo");
+            assert_eq!(body["links"]["health"], "/health");
+        }
+    }
+
+    #[tokio::test]
     async fn ready_reports_each_check() {
         let dir = tempfile::tempdir().unwrap();
         let (status, _, body) = send(
@@ -210,14 +223,7 @@ mod tests {
     #[tokio::test]
     async fn unknown_route_is_404_problem() {
         let dir = tempfile::tempdir().unwrap();
-        for uri in [
-            "/",
-            "/nope",
-            "/health/",
-            "/health/x",
-            "/%FF",
-            "/ready?x=1&x=2",
-        ] {
+        for uri in ["/nope", "/health/", "/health/x", "/%FF", "/ready?x=1&x=2"] {
             for router in both(&AppState::new(dir.path())) {
                 let (status, content_type, body) = send(router, "GET", uri).await;
                 if uri.starts_with("/ready?") {
