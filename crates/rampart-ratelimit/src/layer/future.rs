@@ -140,7 +140,7 @@ where
                             let future = service.call(request);
                             self.as_mut().project().state.set(State::Inner {
                                 future,
-                                headers: Some(headers),
+                                headers: (!headers.is_empty()).then_some(headers),
                             });
                         }
                     }
