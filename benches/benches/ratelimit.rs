@@ -259,7 +259,7 @@ fn bench(c: &mut Criterion) {
 }
 
 fn redis_group(c: &mut Criterion) {
-    use rampart::ratelimit::{Demand, Fallback, Key, RedisStore, Store};
+    use rampart::ratelimit::{Demand, Key, RedisStore, Store};
 
     let Ok(url) = std::env::var("REDIS_URL") else {
         println!("redis group skipped: REDIS_URL is unset");
@@ -274,14 +274,11 @@ fn redis_group(c: &mut Criterion) {
     let quota: Quota = "1000000/s".parse().unwrap();
     let demands: Vec<[Demand; 1]> = (0..50u32)
         .map(|i| {
-            [Demand {
-                policy: "api".into(),
+            [Demand::new(
+                "api",
                 quota,
-                key: Key::ip(IpAddr::V4(Ipv4Addr::from(0xc000_0200 + i))),
-                cost: 1,
-                enforce: true,
-                fallback: Fallback::default(),
-            }]
+                Key::ip(IpAddr::V4(Ipv4Addr::from(0xc000_0200 + i))),
+            )]
         })
         .collect();
     println!(

@@ -8,7 +8,7 @@ mod stats;
 mod store;
 
 #[cfg(feature = "redis")]
-pub use self::store::{FallbackStore, RedisStore};
+pub use self::store::{BreakerStats, FallbackStore, RedisStore};
 pub use self::{
     key::{ClientIpAnd, ClientIpKey, FnKey, Key, KeyExtractor, PrincipalExtractor, PrincipalKey},
     layer::{
@@ -19,7 +19,7 @@ pub use self::{
     quota::{MAX_COUNT, MAX_PERIOD, Quota, QuotaError},
     stats::{Counter, RateLimitStats},
     store::{
-        AtCapacity, BreakerStats, Demand, LeaseStats, LeaseStore, MemoryStore, MemoryStoreBuilder,
-        Outcome, Store, StoreError, StoreFuture, Verdict,
+        AtCapacity, Demand, LeaseStats, LeaseStore, MemoryStore, MemoryStoreBuilder, Outcome,
+        Store, StoreError, StoreFuture, Verdict,
     },
 };

@@ -7,17 +7,10 @@ mod common;
 use std::{sync::Arc, time::Duration};
 
 use rampart_core::ManualClock;
-use rampart_ratelimit::{Demand, Fallback, Key, MemoryStore, Outcome, RedisStore, Store, Verdict};
+use rampart_ratelimit::{Demand, Key, MemoryStore, Outcome, RedisStore, Store, Verdict};
 
 fn demand(policy: &str, quota: &str, key: &str) -> Demand {
-    Demand {
-        policy: policy.into(),
-        quota: quota.parse().unwrap(),
-        key: Key::text(key),
-        cost: 1,
-        enforce: true,
-        fallback: Fallback::default(),
-    }
+    Demand::new(policy, quota.parse().unwrap(), Key::text(key))
 }
 
 async fn one(store: &dyn Store, d: &Demand) -> Verdict {

@@ -6,17 +6,10 @@ mod common;
 use std::sync::Arc;
 
 use common::*;
-use rampart_ratelimit::{Demand, Fallback, Key, LeaseStore, Outcome, RedisStore, Store};
+use rampart_ratelimit::{Demand, Key, LeaseStore, Outcome, RedisStore, Store};
 
 fn demand(policy: &str, quota: &str, key: &str) -> Demand {
-    Demand {
-        policy: policy.into(),
-        quota: quota.parse().unwrap(),
-        key: Key::text(key),
-        cost: 1,
-        enforce: true,
-        fallback: Fallback::default(),
-    }
+    Demand::new(policy, quota.parse().unwrap(), Key::text(key))
 }
 
 #[tokio::test]

@@ -78,19 +78,12 @@ struct Inner {
 /// # Example
 ///
 /// ```
-/// use rampart_ratelimit::{Demand, Fallback, Key, LeaseStore, MemoryStore, Store};
+/// use rampart_ratelimit::{Demand, Key, LeaseStore, MemoryStore, Store};
 ///
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
 /// // In production the primary is a `FallbackStore<RedisStore>`.
 /// let store = LeaseStore::new(MemoryStore::new()).lease("global", 10);
-/// let demand = [Demand {
-///     policy: "global".into(),
-///     quota: "1000/hour".parse().unwrap(),
-///     key: Key::text("client"),
-///     cost: 1,
-///     enforce: true,
-///     fallback: Fallback::default(),
-/// }];
+/// let demand = [Demand::new("global", "1000/hour".parse().unwrap(), Key::text("client"))];
 /// for _ in 0..3 {
 ///     assert!(store.decide(&demand).await.unwrap()[0].admits());
 /// }

@@ -531,17 +531,10 @@ mod tests {
     use rampart_core::ManualClock;
 
     use super::*;
-    use crate::{Fallback, Outcome};
+    use crate::Outcome;
 
     fn demand(policy: &str, quota: &str, key: &str) -> Demand {
-        Demand {
-            policy: policy.into(),
-            quota: quota.parse().unwrap(),
-            key: Key::text(key),
-            cost: 1,
-            enforce: true,
-            fallback: Fallback::default(),
-        }
+        Demand::new(policy, quota.parse().unwrap(), Key::text(key))
     }
 
     #[test]

@@ -2,6 +2,8 @@
 //! (shared by replicas) and [`FallbackStore`] (Redis with a circuit breaker
 //! and a per-policy fallback).
 
+// The breaker only guards a store that can fail: Redis.
+#[cfg(feature = "redis")]
 mod breaker;
 #[cfg(feature = "redis")]
 mod fallback;
@@ -21,13 +23,12 @@ use std::{
 };
 
 pub(crate) use self::memory::PrimedHasher;
+#[cfg(feature = "redis")]
+pub use self::{breaker::BreakerStats, fallback::FallbackStore, redis::RedisStore};
 pub use self::{
-    breaker::BreakerStats,
     lease::{LeaseStats, LeaseStore},
     memory::{AtCapacity, MemoryStore, MemoryStoreBuilder},
 };
-#[cfg(feature = "redis")]
-pub use self::{fallback::FallbackStore, redis::RedisStore};
 use crate::{Fallback, Key, Quota};
 
 /// One policy's claim on one key, as the layer hands it to a store.
@@ -48,6 +49,28 @@ pub struct Demand {
     /// What a [`FallbackStore`](crate::FallbackStore) does with this demand
     /// while its primary store is away.
     pub fallback: Fallback,
+}
+
+impl Demand {
+    /// An enforcing demand for one unit of `policy`'s `quota` on `key`, with
+    /// the default [`Fallback`]; set the public fields for anything else.
+    ///
+    /// ```
+    /// use rampart_ratelimit::{Demand, Key};
+    ///
+    /// let demand = Demand::new("login", "5/15minutes".parse().unwrap(), Key::text("ada"));
+    /// assert_eq!((demand.cost, demand.enforce), (1, true));
+    /// ```
+    pub fn new(policy: impl Into<Arc<str>>, quota: Quota, key: Key) -> Self {
+        Self {
+            policy: policy.into(),
+            quota,
+            key,
+            cost: 1,
+            enforce: true,
+            fallback: Fallback::default(),
+        }
+    }
 }
 
 /// A store's answer for one [`Demand`].
@@ -81,6 +104,7 @@ pub enum Outcome {
 
 impl Verdict {
     /// An admitted verdict that reports nothing useful (fallback `Allow`).
+    #[cfg(feature = "redis")]
     pub(crate) fn allowed_blind(quota: Quota) -> Self {
         Self {
             outcome: Outcome::Admitted,
@@ -205,18 +229,11 @@ impl fmt::Debug for StoreFuture {
 /// # Example
 ///
 /// ```
-/// use rampart_ratelimit::{Demand, Fallback, Key, MemoryStore, Outcome, Store};
+/// use rampart_ratelimit::{Demand, Key, MemoryStore, Outcome, Store};
 ///
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
 /// let store = MemoryStore::new();
-/// let demand = Demand {
-///     policy: "login".into(),
-///     quota: "2/minute".parse().unwrap(),
-///     key: Key::text("ada"),
-///     cost: 1,
-///     enforce: true,
-///     fallback: Fallback::default(),
-/// };
+/// let demand = Demand::new("login", "2/minute".parse().unwrap(), Key::text("ada"));
 /// let demands = [demand];
 /// assert_eq!(store.decide(&demands).await.unwrap()[0].outcome, Outcome::Admitted);
 /// assert_eq!(store.decide(&demands).await.unwrap()[0].outcome, Outcome::Admitted);
