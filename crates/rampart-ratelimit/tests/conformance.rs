@@ -270,3 +270,31 @@ async fn redis_reloads_the_script_after_flush() {
     let v = store.decide(std::slice::from_ref(&d)).await.unwrap();
     assert_eq!(v[0].remaining, 8);
 }
+
+/// Another client flushing the script cache over and over, as a busy test suite
+/// or an operator can, never turns a decision into an error: each one still
+/// counts exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_decides_while_another_client_flushes_scripts() {
+    let Some(url) = common::redis_url() else {
+        return;
+    };
+    let mut flusher = common::connect(&url).await;
+    let store = RedisStore::new(common::connect(&url).await).prefix(common::unique_prefix("race"));
+    let d = demand("p", "1000/day", "k");
+    let flushing = tokio::spawn(async move {
+        for _ in 0..300 {
+            let _: () = redis::cmd("SCRIPT")
+                .arg("FLUSH")
+                .query_async(&mut flusher)
+                .await
+                .unwrap();
+            tokio::task::yield_now().await;
+        }
+    });
+    for i in 0..300_u64 {
+        let v = store.decide(std::slice::from_ref(&d)).await.unwrap();
+        assert_eq!(v[0].remaining, 999 - i);
+    }
+    flushing.await.unwrap();
+}

@@ -217,10 +217,19 @@ async fn invoke<C: redis::aio::ConnectionLike>(
             .arg(want)
             .arg(enforce);
     }
-    let values: Vec<i64> = invocation
-        .invoke_async(connection)
-        .await
-        .map_err(|e| StoreError::Backend(e.to_string()))?;
+    let values: Vec<i64> = match invocation.invoke_async(connection).await {
+        Ok(values) => values,
+        // `invoke_async` reloads the script once on NOSCRIPT and retries; when
+        // another client flushed the cache again in between, the retry fails
+        // too. `EVAL` carries the body and needs no cache, so it cannot race.
+        Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
+            eval_cmd(keys, now, args)
+                .query_async(connection)
+                .await
+                .map_err(|e| StoreError::Backend(e.to_string()))?
+        }
+        Err(e) => return Err(StoreError::Backend(e.to_string())),
+    };
     if values.len() != keys.len() * 5 {
         return Err(StoreError::Protocol(format!(
             "expected {} integers, got {}",
@@ -229,6 +238,16 @@ async fn invoke<C: redis::aio::ConnectionLike>(
         )));
     }
     Ok(values.chunks_exact(5).map(verdict).collect())
+}
+
+/// The same call as [`invoke`] as a plain `EVAL` with the script's body.
+fn eval_cmd(keys: &[String], now: &str, args: &[[u64; 5]]) -> redis::Cmd {
+    let mut cmd = redis::cmd("EVAL");
+    cmd.arg(SCRIPT).arg(keys.len()).arg(keys).arg(now);
+    for values in args {
+        cmd.arg(&values[..]);
+    }
+    cmd
 }
 
 #[cfg(feature = "cluster")]
