@@ -34,6 +34,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 pub mod app;
+pub mod auth;
 pub mod config;
 mod error;
 pub mod routes;
