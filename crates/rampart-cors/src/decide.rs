@@ -91,6 +91,10 @@ pub(crate) struct Decoration {
 }
 
 impl Decoration {
+    pub(crate) fn allows_origin(&self) -> bool {
+        self.allow_origin.is_some()
+    }
+
     pub(crate) fn apply(self, headers: &mut HeaderMap) {
         if let Some(origin) = self.allow_origin {
             headers.insert(ACCESS_CONTROL_ALLOW_ORIGIN, origin);

@@ -5,7 +5,7 @@ use std::sync::{Arc, atomic::AtomicBool};
 use arc_swap::ArcSwap;
 use tower_layer::Layer;
 
-use crate::{Config, ConfigError, Cors, CorsHandle, policy::Policy};
+use crate::{Config, ConfigError, Cors, CorsHandle, CorsStats, policy::Policy};
 
 /// What every clone of the layer and of its services shares: the current
 /// policy (swapped whole on reconfiguration) and the debug switch.
@@ -13,6 +13,7 @@ use crate::{Config, ConfigError, Cors, CorsHandle, policy::Policy};
 pub(crate) struct Shared {
     pub(crate) policy: ArcSwap<Policy>,
     pub(crate) debug: AtomicBool,
+    pub(crate) stats: CorsStats,
 }
 
 /// Layer that applies an allow-list CORS policy to a service: answers
@@ -64,6 +65,7 @@ impl CorsLayer {
             shared: Arc::new(Shared {
                 policy: ArcSwap::from_pointee(policy),
                 debug: AtomicBool::new(config.debug),
+                stats: CorsStats::default(),
             }),
         })
     }
@@ -83,6 +85,11 @@ impl CorsLayer {
     /// A handle that reconfigures this layer, and every service it made, at run time.
     pub fn handle(&self) -> CorsHandle {
         CorsHandle::new(Arc::clone(&self.shared))
+    }
+
+    /// The counters of this layer's decisions, for a metrics exporter.
+    pub fn stats(&self) -> CorsStats {
+        self.shared.stats.clone()
     }
 }
 

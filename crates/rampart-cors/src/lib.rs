@@ -11,6 +11,7 @@ mod origin;
 mod pattern;
 mod policy;
 mod service;
+mod stats;
 
 pub use self::{
     allowed::AllowedOrigins,
@@ -22,4 +23,5 @@ pub use self::{
     origin::{Origin, OriginError, Scheme},
     pattern::{OriginPattern, PatternError},
     service::Cors,
+    stats::CorsStats,
 };

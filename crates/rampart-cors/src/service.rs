@@ -126,9 +126,14 @@ where
         let origin = origins.next().is_none().then_some(first);
         if req.method() == Method::OPTIONS && headers.contains_key(ACCESS_CONTROL_REQUEST_METHOD) {
             let debug = self.shared.debug.load(Ordering::Relaxed);
-            return ResponseFuture::respond(policy.preflight(origin, headers, debug));
+            let response = policy.preflight(origin, headers, debug);
+            self.shared.stats.preflight(response.status().is_success());
+            return ResponseFuture::respond(response);
         }
         let decoration = policy.actual(origin);
+        if !decoration.allows_origin() {
+            self.shared.stats.disallowed();
+        }
         ResponseFuture::inner(self.inner.call(req), decoration)
     }
 }
