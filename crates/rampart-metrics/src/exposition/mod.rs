@@ -1,0 +1,11 @@
+//! The `/metrics` endpoint: format negotiation and the guards.
+
+mod accept;
+mod guard;
+mod service;
+
+pub use self::{
+    accept::Format,
+    guard::{BasicAuth, IpAllowList},
+    service::MetricsService,
+};

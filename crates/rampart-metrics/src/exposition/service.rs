@@ -1,0 +1,151 @@
+//! The `/metrics` endpoint.
+
+use std::{
+    convert::Infallible,
+    future::{Ready, ready},
+    task::{Context, Poll},
+};
+
+use bytes::Bytes;
+use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use http_body_util::Full;
+use tower_service::Service;
+
+use super::guard::{Guard, Rejection};
+use crate::{BasicAuth, Format, IpAllowList, Metrics};
+
+/// A Tower service that answers a scrape with every metric of a [`Metrics`]
+/// registry, in the format the `Accept` header prefers: OpenMetrics 1.0.0 or
+/// the Prometheus text format 0.0.4 (the default, also for a missing or
+/// malformed `Accept`). `GET` and `HEAD` only (else 405).
+///
+/// Optionally guarded: by an [`IpAllowList`] (403 to anyone else) and/or by
+/// [`BasicAuth`] (401 with `WWW-Authenticate`); both rejections are
+/// `application/problem+json`. With both, the address is checked first.
+///
+/// With axum: `Router::new().route_service("/metrics", metrics.service())`.
+///
+/// # Example
+///
+/// ```
+/// use http::{Request, StatusCode, header};
+/// use http_body_util::BodyExt;
+/// use rampart_metrics::{Metrics, MetricsService};
+/// use tower::ServiceExt;
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let metrics = Metrics::new();
+/// let service = MetricsService::new(&metrics).allow_ips("127.0.0.1, 10.0.0.0/8".parse().unwrap());
+///
+/// let mut request = Request::get("/metrics")
+///     .header(header::ACCEPT, "application/openmetrics-text; version=1.0.0")
+///     .body(())
+///     .unwrap();
+/// request.extensions_mut().insert(std::net::SocketAddr::from(([127, 0, 0, 1], 40000)));
+/// let response = service.clone().oneshot(request).await.unwrap();
+/// assert_eq!(response.status(), StatusCode::OK);
+/// assert_eq!(
+///     response.headers()[header::CONTENT_TYPE],
+///     "application/openmetrics-text; version=1.0.0; charset=utf-8"
+/// );
+/// let body = response.into_body().collect().await.unwrap().to_bytes();
+/// assert!(body.ends_with(b"# EOF\n"));
+///
+/// // No known address: refused.
+/// let response = service.oneshot(Request::get("/metrics").body(()).unwrap()).await.unwrap();
+/// assert_eq!(response.status(), StatusCode::FORBIDDEN);
+/// assert_eq!(response.headers()[header::CONTENT_TYPE], "application/problem+json");
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct MetricsService {
+    metrics: Metrics,
+    guard: Guard,
+}
+
+const ALLOW: HeaderValue = HeaderValue::from_static("GET, HEAD");
+const CHALLENGE: HeaderValue =
+    HeaderValue::from_static("Basic realm=\"metrics\", charset=\"UTF-8\"");
+
+impl MetricsService {
+    /// The endpoint of `metrics`, open to anyone who reaches it.
+    pub fn new(metrics: &Metrics) -> Self {
+        Self {
+            metrics: metrics.clone(),
+            guard: Guard::default(),
+        }
+    }
+
+    /// Answers only clients inside `list`; others get 403.
+    pub fn allow_ips(mut self, list: IpAllowList) -> Self {
+        self.guard.allow = Some(list);
+        self
+    }
+
+    /// Answers only requests with these basic-auth credentials; others get 401.
+    pub fn basic_auth(mut self, credentials: BasicAuth) -> Self {
+        self.guard.auth = Some(credentials);
+        self
+    }
+
+    fn answer<B>(&self, request: &Request<B>) -> Response<Full<Bytes>> {
+        if let Some(rejection) = self.guard.check(request) {
+            let mut response = rejection.problem().into_response::<Full<Bytes>>();
+            if rejection == Rejection::Unauthorized {
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, CHALLENGE);
+            }
+            return response;
+        }
+        let head = match *request.method() {
+            Method::GET => false,
+            Method::HEAD => true,
+            _ => {
+                let mut response = rampart_core::Problem::new(StatusCode::METHOD_NOT_ALLOWED)
+                    .into_response::<Full<Bytes>>();
+                response.headers_mut().insert(header::ALLOW, ALLOW);
+                return response;
+            }
+        };
+        let mut format = Format::Text;
+        for value in request.headers().get_all(header::ACCEPT) {
+            // Several `Accept` lines are one list (RFC 9110 §5.3); the first
+            // that asks for OpenMetrics is enough to know.
+            if Format::from_accept(value.as_bytes()) == Format::OpenMetrics {
+                format = Format::OpenMetrics;
+                break;
+            }
+        }
+        let body = if head {
+            Bytes::new()
+        } else {
+            Bytes::from(self.metrics.encode(format))
+        };
+        let mut response = Response::new(Full::new(body));
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(format.content_type()),
+        );
+        headers.insert(header::VARY, HeaderValue::from_static("Accept"));
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        response
+    }
+}
+
+impl<B> Service<Request<B>> for MetricsService {
+    type Response = Response<Full<Bytes>>;
+    type Error = Infallible;
+    type Future = Ready<Result<Self::Response, Infallible>>;
+
+    #[inline]
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        ready(Ok(self.answer(&request)))
+    }
+}
