@@ -1,0 +1,158 @@
+//! The response future: binds the request's hub, captures a 5xx.
+
+use std::{
+    future::Future,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll, ready},
+};
+
+use http::{Response, StatusCode};
+use pin_project_lite::pin_project;
+use sentry::{
+    Hub, Level,
+    protocol::{Event, Map},
+};
+
+use super::{
+    layer::Shared,
+    scope::{RequestScope, request_id},
+};
+
+/// What a tracked request carries along.
+#[derive(Debug)]
+pub(crate) struct Tracked {
+    scope: RequestScope,
+    shared: Arc<Shared>,
+    /// Made on the first poll, from the hub current then: by that time
+    /// sentry-tower's `SentryHttpLayer` (outside) has added the request
+    /// data to it, which this hub inherits.
+    hub: Option<Arc<Hub>>,
+}
+
+pin_project! {
+    #[project = KindProj]
+    enum Kind<F> {
+        Passthrough { #[pin] future: F },
+        Tracked { #[pin] future: F, tracked: Tracked },
+    }
+}
+
+pin_project! {
+    /// The response future of
+    /// [`SentryContextService`](crate::SentryContextService).
+    pub struct ResponseFuture<F> {
+        #[pin]
+        kind: Kind<F>,
+    }
+}
+
+impl<F> std::fmt::Debug for ResponseFuture<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let tracked = matches!(self.kind, Kind::Tracked { .. });
+        f.debug_struct("ResponseFuture")
+            .field("tracked", &tracked)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<F> ResponseFuture<F> {
+    pub(crate) fn passthrough(future: F) -> Self {
+        Self {
+            kind: Kind::Passthrough { future },
+        }
+    }
+
+    pub(crate) fn tracked(future: F, scope: RequestScope, shared: Arc<Shared>) -> Self {
+        Self {
+            kind: Kind::Tracked {
+                future,
+                tracked: Tracked {
+                    scope,
+                    shared,
+                    hub: None,
+                },
+            },
+        }
+    }
+}
+
+impl<F, B, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().kind.project() {
+            KindProj::Passthrough { future } => future.poll(cx),
+            KindProj::Tracked { future, tracked } => {
+                let hub = tracked
+                    .hub
+                    .get_or_insert_with(|| request_hub(&tracked.scope))
+                    .clone();
+                let result = ready!(Hub::run(hub.clone(), || future.poll(cx)));
+                if let Ok(response) = &result {
+                    let status = response.status();
+                    // A request that already sent an event (a panic caught
+                    // further in, the handler's own capture) is not sent twice.
+                    if status.is_server_error()
+                        && tracked.shared.capture_server_errors
+                        && hub.last_event_id().is_none()
+                    {
+                        tracked.scope.with(|recorded| {
+                            if recorded.request_id.is_none() {
+                                recorded.request_id = request_id(response.headers());
+                            }
+                        });
+                        hub.capture_event(server_error_event(&tracked.scope, status));
+                    }
+                }
+                Poll::Ready(result)
+            }
+        }
+    }
+}
+
+/// A hub of this request alone, from the current hub's top scope, whose
+/// event processor adds the request's recorded context.
+fn request_hub(scope: &RequestScope) -> Arc<Hub> {
+    let hub = Hub::with(|current| Hub::new_from_top(current));
+    let scope = scope.clone();
+    hub.configure_scope(move |sentry_scope| {
+        sentry_scope.add_event_processor(move |event| Some(scope.apply(event)));
+    });
+    Arc::new(hub)
+}
+
+/// The event of a 5xx response: grouped by method, route and status, so
+/// that one failing route is one issue, whatever its ids.
+fn server_error_event(scope: &RequestScope, status: StatusCode) -> Event<'static> {
+    let (method, route) = scope.with(|recorded| {
+        (
+            recorded
+                .method
+                .as_ref()
+                .map_or("", |method| method.as_str())
+                .to_owned(),
+            recorded.route.clone(),
+        )
+    });
+    let route_or_unmatched = route.as_deref().unwrap_or("<unmatched>");
+    let mut tags = Map::new();
+    tags.insert("http.status_code".to_owned(), status.as_str().to_owned());
+    Event {
+        level: Level::Error,
+        message: Some(format!("{method} {route_or_unmatched} answered {status}")),
+        logger: Some("rampart_sentry".into()),
+        fingerprint: vec![
+            "rampart-http-5xx".into(),
+            method.into(),
+            route_or_unmatched.to_owned().into(),
+            status.as_str().to_owned().into(),
+        ]
+        .into(),
+        tags,
+        ..Event::default()
+    }
+}

@@ -1,0 +1,86 @@
+//! The layer: what to capture, shared by every clone.
+
+use std::sync::Arc;
+
+use tower_layer::Layer;
+
+use super::SentryContextService;
+
+/// Settings every clone of the service shares.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) capture_server_errors: bool,
+}
+
+/// Gives each request its own Sentry hub carrying the request's context
+/// (method, route, request id, and the user and tenant that a
+/// [`SentryIdentityLayer`](crate::SentryIdentityLayer) further in records),
+/// and captures 5xx responses as events. Cheap to clone.
+///
+/// Place it inside sentry-tower's `NewSentryLayer` and `SentryHttpLayer`
+/// (see the [module docs](crate::context) for the whole order). Without an
+/// active Sentry client it is a pass-through.
+///
+/// # Example
+///
+/// ```
+/// use std::convert::Infallible;
+/// use http::{Request, Response, StatusCode};
+/// use rampart_sentry::SentryContextLayer;
+/// use tower::{ServiceBuilder, ServiceExt, service_fn};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let service = ServiceBuilder::new()
+///     .layer(SentryContextLayer::new())
+///     .service(service_fn(|_req: Request<()>| async {
+///         let mut response = Response::new(());
+///         *response.status_mut() = StatusCode::BAD_GATEWAY;
+///         Ok::<_, Infallible>(response)
+///     }));
+/// // No client is bound in this example: the layer only passes through.
+/// let response = service.oneshot(Request::new(())).await.unwrap();
+/// assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct SentryContextLayer {
+    shared: Arc<Shared>,
+}
+
+impl SentryContextLayer {
+    /// Records the request's context and captures 5xx responses.
+    pub fn new() -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                capture_server_errors: true,
+            }),
+        }
+    }
+
+    /// Whether a 5xx response becomes an event (default `true`). A response
+    /// whose request already captured an event (a panic, or the handler's own
+    /// `capture_error`) is never captured a second time.
+    pub fn capture_server_errors(self, capture: bool) -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                capture_server_errors: capture,
+            }),
+        }
+    }
+}
+
+impl Default for SentryContextLayer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<S> Layer<S> for SentryContextLayer {
+    type Service = SentryContextService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        SentryContextService::new(inner, self.shared.clone())
+    }
+}
