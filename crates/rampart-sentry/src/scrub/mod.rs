@@ -30,6 +30,7 @@
 
 mod event;
 mod keys;
+mod phone;
 mod query;
 mod text;
 
