@@ -13,7 +13,7 @@ pub use self::{
     key::{ClientIpAnd, ClientIpKey, FnKey, Key, KeyExtractor, PrincipalExtractor, PrincipalKey},
     layer::{
         ConfigError, HeaderMode, PROBLEM_TYPE_LIMITED, RateLimit, RateLimitLayer,
-        RateLimitLayerBuilder, ResponseFuture,
+        RateLimitLayerBuilder, ResponseFuture, rejection,
     },
     policy::{Fallback, Mode, Policy, PolicyError},
     quota::{MAX_COUNT, MAX_PERIOD, Quota, QuotaError},

@@ -37,13 +37,17 @@ pin_project! {
         Waiting {
             waiting: Box<Waiting<S, ReqB>>,
         },
+        // The headers and the rejection are boxed so that this future stays
+        // the size of the inner one: it is moved (copied) several times on
+        // its way to being pinned, and an admitted request without fields,
+        // the common case, carries neither.
         Inner {
             #[pin]
             future: F,
-            headers: Option<HeaderSet>,
+            headers: Option<Box<HeaderSet>>,
         },
         Rejected {
-            response: Option<Response<ResponseBody<ResB>>>,
+            response: Option<Box<Response<ResponseBody<ResB>>>>,
         },
     }
 }
@@ -57,12 +61,24 @@ struct Waiting<S, ReqB> {
 }
 
 impl<F, S, ReqB, ResB> ResponseFuture<F, S, ReqB, ResB> {
+    /// The inner service's future, its response to go out as it is.
+    #[inline(always)]
+    pub(crate) fn quiet(future: F) -> Self {
+        Self {
+            state: State::Inner {
+                future,
+                headers: None,
+            },
+        }
+    }
+
+    /// The inner service's future, `headers` to be added to its response.
     #[inline(always)]
     pub(crate) fn inner(future: F, headers: HeaderSet) -> Self {
         Self {
             state: State::Inner {
                 future,
-                headers: (!headers.is_empty()).then_some(headers),
+                headers: (!headers.is_empty()).then(|| Box::new(headers)),
             },
         }
     }
@@ -70,7 +86,7 @@ impl<F, S, ReqB, ResB> ResponseFuture<F, S, ReqB, ResB> {
     pub(crate) fn rejected(response: Response<ResponseBody<ResB>>) -> Self {
         Self {
             state: State::Rejected {
-                response: Some(response),
+                response: Some(Box::new(response)),
             },
         }
     }
@@ -128,7 +144,7 @@ where
                     match respond::decide(shared, applied, result.as_deref()) {
                         Decision::Reject(response) => {
                             self.as_mut().project().state.set(State::Rejected {
-                                response: Some(response),
+                                response: Some(Box::new(response)),
                             });
                         }
                         Decision::Pass(headers) => {
@@ -140,7 +156,7 @@ where
                             let future = service.call(request);
                             self.as_mut().project().state.set(State::Inner {
                                 future,
-                                headers: (!headers.is_empty()).then_some(headers),
+                                headers: (!headers.is_empty()).then(|| Box::new(headers)),
                             });
                         }
                     }
@@ -156,7 +172,7 @@ where
                     let response = response
                         .take()
                         .expect("rate limit future polled after completion");
-                    return Poll::Ready(Ok(response));
+                    return Poll::Ready(Ok(*response));
                 }
             }
         }

@@ -10,7 +10,11 @@ use std::{any::Any, collections::HashSet, fmt, sync::Arc};
 
 use tower_layer::Layer;
 
-pub use self::{future::ResponseFuture, respond::PROBLEM_TYPE_LIMITED, service::RateLimit};
+pub use self::{
+    future::ResponseFuture,
+    respond::{PROBLEM_TYPE_LIMITED, rejection},
+    service::RateLimit,
+};
 use crate::{MemoryStore, Policy, RateLimitStats, Store, policy::KeySource, store::PrimedHasher};
 
 /// When the `RateLimit-Policy` and `RateLimit` fields are sent.
@@ -66,6 +70,19 @@ pub(crate) struct Shared {
     pub(crate) headers: HeaderMode,
     pub(crate) legacy: bool,
     pub(crate) stats: Arc<RateLimitStats>,
+    /// The layer's only policy, when it applies to every request, keys on the
+    /// client address and counts in a [`MemoryStore`] (the plain "N per IP"
+    /// set-up): decided without looking at scopes or building claims.
+    pub(crate) lone_ip: Option<LoneIp>,
+}
+
+/// What the lone client-IP policy needs per request, taken out once.
+pub(crate) struct LoneIp {
+    pub(crate) memory: MemoryStore,
+    pub(crate) hasher: PrimedHasher,
+    pub(crate) key: crate::ClientIpKey,
+    pub(crate) quota: crate::Quota,
+    pub(crate) cost: u32,
 }
 
 pub(crate) struct Compiled {
@@ -186,10 +203,33 @@ impl RateLimitLayerBuilder {
                     policy,
                 }
             })
-            .collect();
+            .collect::<Box<[Compiled]>>();
+        let lone_ip = match (&*policies, &self.memory) {
+            (
+                [
+                    Compiled {
+                        policy,
+                        ip_hasher: Some(hasher),
+                        ..
+                    },
+                ],
+                Some(memory),
+            ) if policy.scope.is_everything() && policy.exempt.is_empty() => match &policy.key {
+                KeySource::ClientIp(key) => Some(LoneIp {
+                    memory: memory.clone(),
+                    hasher: hasher.clone(),
+                    key: *key,
+                    quota: policy.quota,
+                    cost: policy.cost,
+                }),
+                KeySource::Custom(_) => None,
+            },
+            _ => None,
+        };
         Ok(RateLimitLayer {
             shared: Arc::new(Shared {
                 policies,
+                lone_ip,
                 needs_parts,
                 store: self.store,
                 memory: self.memory,

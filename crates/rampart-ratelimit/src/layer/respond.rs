@@ -9,7 +9,7 @@ use rampart_core::{Problem, ResponseBody};
 use super::{HeaderMode, Shared};
 use smallvec::SmallVec;
 
-use crate::{Counter, Fallback, Mode, Outcome, StoreError, Verdict};
+use crate::{Counter, Fallback, Mode, Outcome, Policy, StoreError, Verdict};
 
 /// The `type` of the problem body of a 429.
 pub const PROBLEM_TYPE_LIMITED: &str =
@@ -199,36 +199,14 @@ pub(crate) fn decide<B>(
     }
     if let Some(index) = unavailable_policy {
         stats.at(index).add(Counter::Unavailable);
-        let name = &shared.policies[index].policy.name;
-        let mut response = Problem::new(StatusCode::SERVICE_UNAVAILABLE)
-            .with_detail(format!(
-                "the rate limit store is unavailable and policy \"{name}\" fails closed"
-            ))
-            .with_extension("policy", name.to_string())
-            .into_rejection();
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-        return Decision::Reject(response);
+        return Decision::Reject(fails_closed(&shared.policies[index].policy));
     }
     if let Some((index, verdict)) = worst {
         let policy = &shared.policies[index].policy;
-        let retry = ceil_secs(verdict.retry_after).max(1);
         let mut set = HeaderSet::default();
         fields(shared, &[(index, verdict)], true, &mut set);
         legacy(shared, Some((index, verdict)), &mut set);
-        let mut response = Problem::new(StatusCode::TOO_MANY_REQUESTS)
-            .with_type(PROBLEM_TYPE_LIMITED)
-            .with_detail(format!(
-                "policy \"{}\" allows {}; retry in {retry} s",
-                policy.name, policy.quota
-            ))
-            .with_extension("policy", policy.name.to_string())
-            .with_extension("retry_after", retry)
-            .into_rejection();
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(retry));
+        let mut response = too_many_requests(policy, verdict);
         set.apply(response.headers_mut());
         return Decision::Reject(response);
     }
@@ -257,6 +235,99 @@ pub(crate) fn decide<B>(
     Decision::Pass(set)
 }
 
+/// The 429 of a request that `policy` limited, without the `RateLimit`
+/// fields: status, `Retry-After` and the problem body.
+fn too_many_requests<B>(policy: &Policy, verdict: &Verdict) -> Response<ResponseBody<B>> {
+    let retry = ceil_secs(verdict.retry_after).max(1);
+    let mut response = Problem::new(StatusCode::TOO_MANY_REQUESTS)
+        .with_type(PROBLEM_TYPE_LIMITED)
+        .with_detail(format!(
+            "policy \"{}\" allows {}; retry in {retry} s",
+            policy.name, policy.quota
+        ))
+        .with_extension("policy", policy.name.to_string())
+        .with_extension("retry_after", retry)
+        .into_rejection();
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry));
+    response
+}
+
+/// The 503 of a request whose policy fails closed while its store is away.
+fn fails_closed<B>(policy: &Policy) -> Response<ResponseBody<B>> {
+    let name = &policy.name;
+    let mut response = Problem::new(StatusCode::SERVICE_UNAVAILABLE)
+        .with_detail(format!(
+            "the rate limit store is unavailable and policy \"{name}\" fails closed"
+        ))
+        .with_extension("policy", name.to_string())
+        .into_rejection();
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    response
+}
+
+/// The response a [`RateLimitLayer`](crate::RateLimitLayer) with its default
+/// headers sends when `policy` alone decided a request with `verdict`: a 429
+/// (`Retry-After`, `RateLimit-Policy`, `RateLimit`, problem+json naming the
+/// policy) for [`Outcome::Limited`], a 503 for [`Outcome::Unavailable`], and
+/// `None` for an admitted request.
+///
+/// For code that asks a [`Store`](crate::Store) itself, where no layer can
+/// (a login handler limiting by the email in its body), so that its
+/// rejections look exactly like the layer's.
+///
+/// # Example
+///
+/// ```
+/// use rampart_ratelimit::{Demand, Key, MemoryStore, Policy, Store, rejection};
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let policy = Policy::parse("login", "1/minute").unwrap();
+/// let store = MemoryStore::new();
+/// let demand = [Demand::new("login", policy.quota(), Key::text("ada@example.com"))];
+///
+/// let first = store.decide(&demand).await.unwrap();
+/// assert!(rejection::<()>(&policy, &first[0]).is_none());
+///
+/// let second = store.decide(&demand).await.unwrap();
+/// let response = rejection::<()>(&policy, &second[0]).unwrap();
+/// assert_eq!(response.status(), 429);
+/// assert_eq!(response.headers()["retry-after"], "60");
+/// assert_eq!(response.headers()["ratelimit-policy"], "\"login\";q=1;w=60");
+/// assert_eq!(response.headers()["ratelimit"], "\"login\";r=0;t=60");
+/// # });
+/// ```
+pub fn rejection<B>(policy: &Policy, verdict: &Verdict) -> Option<Response<ResponseBody<B>>> {
+    match verdict.outcome {
+        Outcome::Admitted => None,
+        Outcome::Unavailable => Some(fails_closed(policy)),
+        Outcome::Limited => {
+            let mut response = too_many_requests(policy, verdict);
+            let item = format!(
+                "\"{}\";q={};w={}",
+                policy.name,
+                policy.quota.count(),
+                policy.quota.period().as_secs()
+            );
+            let field = format!(
+                "\"{}\";r={};t={}",
+                policy.name,
+                verdict.remaining,
+                ceil_secs(verdict.retry_after).max(1)
+            );
+            let headers = response.headers_mut();
+            if let (Some(item), Some(field)) = (value(item), value(field)) {
+                headers.insert(RATELIMIT_POLICY.clone(), item);
+                headers.insert(RATELIMIT.clone(), field);
+            }
+            Some(response)
+        }
+    }
+}
+
 fn unavailable<B>(shared: &Shared, applied: &[usize], error: &StoreError) -> Decision<B> {
     tracing::error!(
         target: "rampart_ratelimit",
@@ -277,7 +348,92 @@ fn unavailable<B>(shared: &Shared, applied: &[usize], error: &StoreError) -> Dec
 
 #[cfg(test)]
 mod tests {
+    use std::convert::Infallible;
+
+    use http_body_util::BodyExt;
+    use rampart_core::{ClientIp, ClientIpSource};
+    use tower::{ServiceExt, service_fn};
+    use tower_layer::Layer;
+
     use super::*;
+    use crate::{Demand, Key, MemoryStore, RateLimitLayer, Store};
+
+    async fn parts_and_body<B>(
+        response: Response<ResponseBody<B>>,
+    ) -> (http::response::Parts, bytes::Bytes)
+    where
+        B: http_body::Body<Data = bytes::Bytes>,
+        B::Error: std::fmt::Debug,
+    {
+        let (parts, body) = response.into_parts();
+        (parts, body.collect().await.unwrap().to_bytes())
+    }
+
+    #[tokio::test]
+    async fn rejection_is_the_layers_429() {
+        let policy = || Policy::parse("login", "1/minute").unwrap();
+        let layer = RateLimitLayer::builder(MemoryStore::new())
+            .policy(policy())
+            .build()
+            .unwrap();
+        let service = layer.layer(service_fn(|_: http::Request<()>| async {
+            Ok::<_, Infallible>(Response::new(http_body_util::Empty::<bytes::Bytes>::new()))
+        }));
+        let request = || {
+            let mut request = http::Request::new(());
+            request.extensions_mut().insert(ClientIp::new(
+                "192.0.2.1".parse().unwrap(),
+                ClientIpSource::Peer,
+            ));
+            request
+        };
+        service.clone().oneshot(request()).await.unwrap();
+        let from_layer = service.oneshot(request()).await.unwrap();
+
+        let store = MemoryStore::new();
+        let demand = [Demand::new(
+            "login",
+            policy().quota(),
+            Key::ip("192.0.2.1".parse().unwrap()),
+        )];
+        store.decide(&demand).await.unwrap();
+        let verdict = store.decide(&demand).await.unwrap()[0];
+        let from_helper =
+            rejection::<http_body_util::Empty<bytes::Bytes>>(&policy(), &verdict).unwrap();
+
+        let (layer_parts, layer_body) = parts_and_body(from_layer).await;
+        let (helper_parts, helper_body) = parts_and_body(from_helper).await;
+        assert_eq!(layer_parts.status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(helper_parts.status, layer_parts.status);
+        assert_eq!(helper_parts.headers, layer_parts.headers);
+        assert_eq!(helper_body, layer_body);
+    }
+
+    #[test]
+    fn rejection_of_admitted_and_unavailable() {
+        let policy = Policy::parse("login", "1/minute").unwrap();
+        let admitted = Verdict {
+            outcome: Outcome::Admitted,
+            remaining: 0,
+            reset: Duration::from_secs(60),
+            retry_after: Duration::ZERO,
+            granted: 1,
+            fallback: false,
+        };
+        assert!(rejection::<()>(&policy, &admitted).is_none());
+        let unavailable = rejection::<()>(&policy, &Verdict::unavailable()).unwrap();
+        assert_eq!(unavailable.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(unavailable.headers()[header::RETRY_AFTER], "1");
+        // A sub-second wait is still announced as one second, never zero.
+        let limited = Verdict {
+            outcome: Outcome::Limited,
+            retry_after: Duration::from_millis(1),
+            ..admitted
+        };
+        let response = rejection::<()>(&policy, &limited).unwrap();
+        assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+        assert_eq!(response.headers()["ratelimit"], "\"login\";r=0;t=1");
+    }
 
     #[test]
     fn seconds_round_up_and_never_hit_zero_by_accident() {

@@ -14,11 +14,12 @@ use smallvec::SmallVec;
 use super::{
     Applied, RateLimitLayer, Shared,
     future::ResponseFuture,
-    respond::{self, Decision, HeaderSet},
+    respond::{self, Decision},
 };
 use crate::{
     Counter, Demand, Key, Mode, RateLimitStats,
     policy::{KeySource, RequestView},
+    store::IpDecision,
 };
 
 /// The service made by [`RateLimitLayer`]. Every clone shares one set of
@@ -90,6 +91,16 @@ where
     }
 
     fn call(&mut self, request: Request<ReqB>) -> Self::Future {
+        if let Some(lone) = &self.shared.lone_ip {
+            let Some(ip) = lone.key.of(request.extensions()) else {
+                self.shared.stats.at(0).add(Counter::NoKey);
+                return ResponseFuture::quiet(self.inner.call(request));
+            };
+            let decision = lone
+                .memory
+                .decide_ip(&lone.hasher, &ip, lone.quota, lone.cost);
+            return self.answer_ip(request, 0, decision);
+        }
         // Split the request only when a policy's predicate or key extractor
         // needs `Parts`; the default (client IP) reads the request as it is.
         if self.shared.needs_parts {
@@ -115,7 +126,7 @@ impl<S> RateLimit<S> {
         let shared = &self.shared;
         let verdict = match (claims.as_slice(), &shared.memory) {
             ([], _) => {
-                return ResponseFuture::inner(self.inner.call(request), HeaderSet::default());
+                return ResponseFuture::quiet(self.inner.call(request));
             }
             // One client-IP policy on the memory store: no `Demand`, no
             // store future, nothing allocated.
@@ -131,14 +142,7 @@ impl<S> RateLimit<S> {
             _ => None,
         };
         if let Some((index, decision)) = verdict {
-            if decision.charged() && respond::admitted_quietly(shared, index) {
-                return ResponseFuture::inner(self.inner.call(request), HeaderSet::default());
-            }
-            let verdict = decision.verdict();
-            return match respond::decide(shared, &[index], Ok(std::slice::from_ref(&verdict))) {
-                Decision::Pass(headers) => ResponseFuture::inner(self.inner.call(request), headers),
-                Decision::Reject(response) => ResponseFuture::rejected(response),
-            };
+            return self.answer_ip(request, index, decision);
         }
         let applied: Applied = claims.iter().map(|(index, _)| *index).collect();
         let demands: SmallVec<[Demand; 2]> = claims
@@ -178,6 +182,31 @@ impl<S> RateLimit<S> {
             applied.clone(),
             Arc::clone(shared),
         )
+    }
+}
+
+impl<S> RateLimit<S> {
+    /// Answers a request that one client-IP policy (`index`) applies to,
+    /// decided on the memory store.
+    #[inline(always)]
+    fn answer_ip<ReqB, ResB>(
+        &mut self,
+        request: Request<ReqB>,
+        index: usize,
+        decision: IpDecision,
+    ) -> ResponseFuture<S::Future, S, ReqB, ResB>
+    where
+        S: Service<Request<ReqB>, Response = Response<ResB>> + Clone,
+    {
+        let shared = &self.shared;
+        if decision.charged() && respond::admitted_quietly(shared, index) {
+            return ResponseFuture::quiet(self.inner.call(request));
+        }
+        let verdict = decision.verdict();
+        match respond::decide(shared, &[index], Ok(std::slice::from_ref(&verdict))) {
+            Decision::Pass(headers) => ResponseFuture::inner(self.inner.call(request), headers),
+            Decision::Reject(response) => ResponseFuture::rejected(response),
+        }
     }
 }
 

@@ -73,6 +73,14 @@ impl Scope {
     /// A predicate needs `Parts`: a view without them (used only for
     /// policies that have no predicate) does not match one.
     #[inline]
+    /// Whether this scope takes every request.
+    pub(crate) fn is_everything(&self) -> bool {
+        self.methods.is_empty()
+            && self.prefixes.is_empty()
+            && self.except.is_empty()
+            && self.predicate.is_none()
+    }
+
     pub(crate) fn contains(&self, view: &impl RequestView) -> bool {
         if !self.methods.is_empty() && !self.methods.contains(view.method()) {
             return false;
@@ -114,6 +122,11 @@ pub(crate) struct Exemptions {
 }
 
 impl Exemptions {
+    /// Whether nothing is exempted.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.networks.is_empty() && self.predicate.is_none()
+    }
+
     #[inline]
     pub(crate) fn exempts(&self, view: &impl RequestView) -> bool {
         if !self.networks.is_empty() {
