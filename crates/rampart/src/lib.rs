@@ -9,8 +9,9 @@
 //! | `ratelimit` | [`rampart-ratelimit`](ratelimit) | GCRA rate limiting on memory or Redis |
 //! | `cors` | [`rampart-cors`](cors) | allow-list CORS |
 //! | `headers` | [`rampart-headers`](headers) | security headers and CSP |
+//! | `metrics` | [`rampart-metrics`](metrics) | Prometheus HTTP series, `/metrics`, business metrics |
 //! | `full` | | all of the above |
-//! | `axum` | | reads axum's `ConnectInfo` in every enabled crate |
+//! | `axum` | | reads axum's `ConnectInfo` (and, for metrics, `MatchedPath`) in every enabled crate |
 
 #[cfg(feature = "core")]
 #[doc(inline)]
@@ -27,6 +28,10 @@ pub use rampart_cors as cors;
 #[cfg(feature = "headers")]
 #[doc(inline)]
 pub use rampart_headers as headers;
+
+#[cfg(feature = "metrics")]
+#[doc(inline)]
+pub use rampart_metrics as metrics;
 
 /// The types an application names most, in one `use`.
 ///
@@ -48,6 +53,8 @@ pub mod prelude {
     pub use rampart_headers::{
         CspNonce, SecurityHeaders, SecurityHeadersLayer, csp::ContentSecurityPolicy,
     };
+    #[cfg(feature = "metrics")]
+    pub use rampart_metrics::{Metrics, MetricsLayer, MetricsService, RouteLabel};
     #[cfg(feature = "ratelimit")]
     pub use rampart_ratelimit::{
         FallbackStore, MemoryStore, Policy, Quota, RateLimitLayer, RedisStore,
