@@ -160,11 +160,15 @@ fn domain_end(bytes: &[u8], start: usize) -> Option<usize> {
                 break;
             }
             labels += 1;
-            let tld_like = label.len() >= 2
-                && (label[0].is_ascii_alphabetic() || label[0] >= 0x80)
-                && !label.ends_with(b"-");
+            // `a@example.com-` ends a sentence with a dash: the dash is not
+            // part of the address.
+            let mut tld = label;
+            while let [rest @ .., b'-'] = tld {
+                tld = rest;
+            }
+            let tld_like = tld.len() >= 2 && (tld[0].is_ascii_alphabetic() || tld[0] >= 0x80);
             if labels >= 2 && tld_like {
-                best = Some(pos);
+                best = Some(label_start + tld.len());
             }
             label_start = pos + 1;
         }
@@ -225,7 +229,9 @@ fn credential_spans(bytes: &[u8], spans: &mut Vec<Span>) {
             } else {
                 i + 1
             };
-            if !key.is_empty() && std::str::from_utf8(key).is_ok_and(is_sensitive_key) {
+            // Already masked (text scrubbed twice): leave it.
+            let masked = bytes[value_start.min(bytes.len())..].starts_with(FILTERED.as_bytes());
+            if !masked && !key.is_empty() && std::str::from_utf8(key).is_ok_and(is_sensitive_key) {
                 // `Authorization: Bearer <token>`: the token goes too.
                 let scheme = scheme_len(bytes, value_start);
                 let mut end = value_start;
