@@ -1,6 +1,19 @@
 #![doc = include_str!("../README.md")]
 
+mod context;
+mod exceeded;
 mod id;
+mod layer;
+mod limits;
+mod lookup;
+mod principal;
+mod quota;
+mod resolve;
+mod stats;
+mod tenant;
+
+#[cfg(feature = "axum")]
+mod extract;
 #[cfg(any(
     feature = "sqlx-postgres",
     feature = "sqlx-sqlite",
@@ -8,4 +21,25 @@ mod id;
 ))]
 pub mod sqlx;
 
-pub use self::id::{MAX_LEN, TenantId, TenantIdError};
+#[cfg(feature = "axum")]
+pub use self::extract::MissingTenant;
+#[cfg(feature = "redis")]
+pub use self::quota::monthly::RedisMonthlyStore;
+pub use self::{
+    context::{WithTenant, current_tenant, spawn_with_tenant, with_tenant},
+    exceeded::{PROBLEM_TYPE, QuotaExceeded, QuotaKind},
+    id::{MAX_LEN, TenantId, TenantIdError},
+    layer::{ConfigError, ResponseFuture, TenantLayer, TenantLayerBuilder, TenantService},
+    limits::Limits,
+    lookup::{LookupError, LookupFuture, TenantLookup},
+    principal::TenantPrincipal,
+    quota::{
+        ChargeError, QuotaBody, QuotaFuture, QuotaLayer, QuotaService, Quotas,
+        monthly::{
+            Charge, MemoryMonthlyStore, Month, MonthlyFuture, MonthlyStore, StoreError, Usage,
+        },
+    },
+    resolve::TenantSource,
+    stats::{Counter, TenantStats},
+    tenant::Tenant,
+};

@@ -117,7 +117,7 @@ pub async fn set_tenant<DB: TenantDatabase>(
 /// - SQLite: nothing to do: [`begin_tenant_tx`] began with `BEGIN
 ///   IMMEDIATE`, so this transaction is the only writer until it ends.
 ///
-/// ```ignore
+/// ```no_run
 /// # async fn run(pool: sqlx::AnyPool, tenant: rampart_tenant::Tenant) -> Result<(), Box<dyn std::error::Error>> {
 /// use rampart_tenant::sqlx::{begin_tenant_tx, lock_tenant_resource};
 ///

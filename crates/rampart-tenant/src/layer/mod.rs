@@ -1,0 +1,325 @@
+//! Middleware which resolves the request's tenant through a chain of
+//! sources, checks it with the app's lookup, and makes it reachable from
+//! handlers (extension, extractor), deep code (task-local) and logs (span).
+
+mod future;
+mod respond;
+mod service;
+
+use std::{fmt, sync::Arc, time::Duration};
+
+use http::HeaderName;
+use rampart_core::TrustedProxies;
+use tower_layer::Layer;
+
+pub(crate) use self::respond::missing as missing_tenant;
+pub use self::{future::ResponseFuture, service::TenantService};
+use crate::{
+    Limits, TenantId, TenantLookup, TenantPrincipal, TenantStats,
+    lookup::CachedLookup,
+    resolve::{HeaderSource, PathSource, Source, SubdomainSource},
+};
+
+/// Why a [`TenantLayer`] could not be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// No source to resolve the tenant from.
+    #[error("a tenant layer needs at least one source (principal, subdomain, header or path)")]
+    NoSources,
+    /// The base domain of the subdomain source is not a host name.
+    #[error("{0:?} is not a domain name such as app.example.com")]
+    InvalidBaseDomain(String),
+    /// The header name is not a valid HTTP header name.
+    #[error("{0:?} is not a valid header name")]
+    InvalidHeaderName(String),
+    /// A header source with no trusted proxy would never believe the header.
+    #[error(
+        "the tenant header {0:?} is only believed from trusted proxies, and none is configured"
+    )]
+    NoTrustedProxies(String),
+    /// The path prefix does not start and end with `/`.
+    #[error("path prefix {0:?} must start and end with `/` and have a segment, like /t/")]
+    InvalidPathPrefix(String),
+    /// The lookup cache would hold nothing.
+    #[error("the tenant lookup cache needs a capacity and a time to live above zero")]
+    EmptyCache,
+}
+
+pub(crate) struct Shared {
+    pub(crate) sources: Box<[Source]>,
+    pub(crate) required: bool,
+    pub(crate) lookup: Option<CachedLookup>,
+    pub(crate) default_limits: Arc<Limits>,
+    pub(crate) stats: Arc<TenantStats>,
+}
+
+impl fmt::Debug for Shared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TenantLayer")
+            .field("sources", &self.sources)
+            .field("required", &self.required)
+            .field("lookup", &self.lookup)
+            .field("default_limits", &self.default_limits)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`TenantLayer`]. Sources are tried in the order they are
+/// added; the first that finds a tenant wins.
+#[derive(Debug)]
+#[must_use]
+pub struct TenantLayerBuilder {
+    sources: Vec<Source>,
+    reserved: Vec<Box<str>>,
+    required: bool,
+    lookup: Option<Arc<dyn TenantLookup>>,
+    cache_capacity: u64,
+    cache_ttl: Duration,
+    default_limits: Limits,
+    error: Option<ConfigError>,
+}
+
+impl fmt::Debug for dyn TenantLookup {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TenantLookup")
+    }
+}
+
+impl TenantLayerBuilder {
+    fn fail(&mut self, error: ConfigError) {
+        self.error.get_or_insert(error);
+    }
+
+    /// The tenant of the app's verified principal: the `P` that the
+    /// authentication layer put in the request's extensions (see
+    /// [`TenantPrincipal`]). Put this source first.
+    pub fn from_principal<P: TenantPrincipal>(mut self) -> Self {
+        self.sources.push(Source::principal::<P>());
+        self
+    }
+
+    /// The label in front of `base_domain`: `acme.app.example.com` is
+    /// `acme` under `app.example.com`. Only one label deep; the base domain
+    /// itself, other domains and reserved labels (default `www`) give no
+    /// tenant. Host names are compared without case and the id lowercased.
+    pub fn from_subdomain(mut self, base_domain: &str) -> Self {
+        match SubdomainSource::new(base_domain, Vec::new()) {
+            Some(source) => self.sources.push(Source::Subdomain(source)),
+            None => self.fail(ConfigError::InvalidBaseDomain(base_domain.to_owned())),
+        }
+        self
+    }
+
+    /// Labels that are not tenants under the subdomain source (default:
+    /// `www`).
+    pub fn reserved_subdomains<I, T>(mut self, labels: I) -> Self
+    where
+        I: IntoIterator<Item = T>,
+        T: AsRef<str>,
+    {
+        self.reserved = labels.into_iter().map(|l| l.as_ref().into()).collect();
+        self
+    }
+
+    /// The header `name` (`X-Tenant-Id`), believed only when the
+    /// connection's peer is one of `trusted` (the proxy or gateway that
+    /// sets it). From any other peer the header is ignored, whatever it
+    /// says. The peer address is read as `rampart_core::peer_addr` reads it.
+    pub fn from_header(mut self, name: &str, trusted: impl Into<TrustedProxies>) -> Self {
+        let trusted = trusted.into();
+        match HeaderName::try_from(name) {
+            Err(_) => self.fail(ConfigError::InvalidHeaderName(name.to_owned())),
+            Ok(_) if trusted.is_empty() => {
+                self.fail(ConfigError::NoTrustedProxies(name.to_owned()))
+            }
+            Ok(header) => self
+                .sources
+                .push(Source::Header(HeaderSource::new(header, trusted))),
+        }
+        self
+    }
+
+    /// The first path segment after `prefix`: `/t/acme/calls` is `acme`
+    /// under `/t/`. The path is left as it is (routes include the prefix).
+    /// A path under the prefix whose segment is not a valid id is answered
+    /// 400.
+    pub fn from_path_prefix(mut self, prefix: &str) -> Self {
+        match PathSource::new(prefix) {
+            Some(source) => self.sources.push(Source::Path(source)),
+            None => self.fail(ConfigError::InvalidPathPrefix(prefix.to_owned())),
+        }
+        self
+    }
+
+    /// Lets a request with no tenant through, without one (default: 401).
+    /// Routes that need a tenant then say so: the `Tenant` extractor and
+    /// [`QuotaLayer`](crate::QuotaLayer) answer 401 when there is none.
+    pub fn optional(mut self) -> Self {
+        self.required = false;
+        self
+    }
+
+    /// The app's lookup: which tenants exist and their quotas. Without
+    /// one, every well-formed id is a tenant with the
+    /// [default limits](Self::default_limits).
+    pub fn lookup(mut self, lookup: impl TenantLookup) -> Self {
+        self.lookup = Some(Arc::new(lookup));
+        self
+    }
+
+    /// How many lookup answers are kept (default 10,000; least recently
+    /// used go first) and for how long (default 60 s: a tenant's new quotas
+    /// or its removal are seen within that).
+    pub fn cache(mut self, capacity: u64, ttl: Duration) -> Self {
+        self.cache_capacity = capacity;
+        self.cache_ttl = ttl;
+        self
+    }
+
+    /// The quotas of every tenant when there is no lookup (default: none).
+    pub fn default_limits(mut self, limits: Limits) -> Self {
+        self.default_limits = limits;
+        self
+    }
+
+    /// Checks the configuration and builds the layer.
+    pub fn build(mut self) -> Result<TenantLayer, ConfigError> {
+        if let Some(error) = self.error {
+            return Err(error);
+        }
+        if self.sources.is_empty() {
+            return Err(ConfigError::NoSources);
+        }
+        if self.cache_capacity == 0 || self.cache_ttl.is_zero() {
+            return Err(ConfigError::EmptyCache);
+        }
+        for source in &mut self.sources {
+            if let Source::Subdomain(subdomain) = source {
+                subdomain.set_reserved(self.reserved.clone());
+            }
+        }
+        let lookup = self
+            .lookup
+            .map(|lookup| CachedLookup::new(lookup, self.cache_capacity, self.cache_ttl));
+        Ok(TenantLayer {
+            shared: Arc::new(Shared {
+                sources: self.sources.into(),
+                required: self.required,
+                lookup,
+                default_limits: Arc::new(self.default_limits),
+                stats: Arc::new(TenantStats::new()),
+            }),
+        })
+    }
+}
+
+/// Resolves each request's [`Tenant`](crate::Tenant) and makes it
+/// reachable below: in the request's extensions (and, with the `axum`
+/// feature, as an extractor), as the [current tenant](crate::current_tenant)
+/// of the task while the inner service runs, and as the `tenant` field of a
+/// `tenant` span entered around it.
+///
+/// - Sources, first match wins: the app's principal, a subdomain, a header
+///   from a trusted proxy, a path prefix.
+/// - No tenant: 401 problem+json (or through without one, when
+///   [`optional`](TenantLayerBuilder::optional)).
+/// - A malformed id from the subdomain, header or path: 400.
+/// - The lookup does not know the tenant: 404; the lookup fails: 503.
+///
+/// # Example
+///
+/// ```
+/// use std::convert::Infallible;
+///
+/// use http::{Request, Response, StatusCode};
+/// use rampart_tenant::{Tenant, TenantLayer, TenantPrincipal, current_tenant};
+/// use tower::{ServiceBuilder, ServiceExt, service_fn};
+///
+/// #[derive(Clone)]
+/// struct Principal {
+///     org_id: String,
+/// }
+/// impl TenantPrincipal for Principal {
+///     fn tenant_id(&self) -> Option<&str> {
+///         Some(&self.org_id)
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let layer = TenantLayer::builder()
+///     .from_principal::<Principal>()
+///     .from_path_prefix("/t/")
+///     .build()
+///     .unwrap();
+/// let service = ServiceBuilder::new().layer(layer).service(service_fn(
+///     |request: Request<()>| async move {
+///         let from_extension = request.extensions().get::<Tenant>().unwrap().id().to_string();
+///         let from_task = current_tenant().unwrap().id().to_string();
+///         assert_eq!(from_extension, from_task);
+///         Ok::<_, Infallible>(Response::new(from_task))
+///     },
+/// ));
+///
+/// let mut request = Request::new(());
+/// request.extensions_mut().insert(Principal { org_id: "acme".into() });
+/// let response = service.clone().oneshot(request).await.unwrap();
+/// assert_eq!(response.status(), StatusCode::OK);
+///
+/// let request = Request::get("/t/beta/calls").body(()).unwrap();
+/// assert_eq!(service.clone().oneshot(request).await.unwrap().status(), StatusCode::OK);
+///
+/// let anonymous = Request::get("/calls").body(()).unwrap();
+/// let response = service.oneshot(anonymous).await.unwrap();
+/// assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+/// assert_eq!(response.headers()["content-type"], "application/problem+json");
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct TenantLayer {
+    shared: Arc<Shared>,
+}
+
+impl TenantLayer {
+    /// A builder with no source, tenant required, no lookup.
+    pub fn builder() -> TenantLayerBuilder {
+        TenantLayerBuilder {
+            sources: Vec::new(),
+            reserved: vec!["www".into()],
+            required: true,
+            lookup: None,
+            cache_capacity: 10_000,
+            cache_ttl: Duration::from_secs(60),
+            default_limits: Limits::new(),
+            error: None,
+        }
+    }
+
+    /// The counters of this layer, shared by its services and tenants.
+    pub fn stats(&self) -> Arc<TenantStats> {
+        Arc::clone(&self.shared.stats)
+    }
+
+    /// Forgets the cached lookup answer for `id`, so the next request asks
+    /// the app again (call it after changing a tenant's quotas).
+    ///
+    /// ```
+    /// let layer = rampart_tenant::TenantLayer::builder().from_path_prefix("/t/").build().unwrap();
+    /// layer.invalidate(&"acme".parse().unwrap());
+    /// ```
+    pub fn invalidate(&self, id: &TenantId) {
+        if let Some(lookup) = &self.shared.lookup {
+            lookup.invalidate(id);
+        }
+    }
+}
+
+impl<S> Layer<S> for TenantLayer {
+    type Service = TenantService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        TenantService::from_shared(inner, Arc::clone(&self.shared))
+    }
+}

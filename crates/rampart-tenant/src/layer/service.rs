@@ -1,0 +1,151 @@
+//! The service: resolves, looks up, enters the tenant's scope, calls inner.
+
+use std::{
+    sync::Arc,
+    task::{Context, Poll},
+};
+
+use http::{Request, Response};
+use rampart_core::ResponseBody;
+use tower_service::Service;
+use tracing::Instrument;
+
+use super::{Shared, TenantLayer, future::ResponseFuture, respond};
+use crate::{
+    Counter, Limits, Tenant, TenantId,
+    context::WithTenant,
+    resolve::{Found, resolve},
+};
+
+/// The service made by [`TenantLayer`]. Every clone shares one
+/// configuration, one lookup cache and one set of counters.
+///
+/// # Example
+///
+/// ```
+/// use rampart_tenant::TenantLayer;
+/// use tower::{Layer, service_fn};
+///
+/// let layer = TenantLayer::builder().from_path_prefix("/t/").build().unwrap();
+/// let service = layer.layer(service_fn(|_req: http::Request<()>| async {
+///     Ok::<_, std::convert::Infallible>(http::Response::new(()))
+/// }));
+/// let _inner = service.get_ref();
+/// ```
+#[derive(Debug, Clone)]
+pub struct TenantService<S> {
+    inner: S,
+    shared: Arc<Shared>,
+}
+
+impl<S> TenantService<S> {
+    pub(crate) fn from_shared(inner: S, shared: Arc<Shared>) -> Self {
+        Self { inner, shared }
+    }
+
+    /// Wraps `inner` with `layer`'s configuration.
+    pub fn new(inner: S, layer: &TenantLayer) -> Self {
+        tower_layer::Layer::layer(layer, inner)
+    }
+
+    /// The wrapped service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The wrapped service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// The wrapped service, unwrapped.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+/// Calls `inner` with `tenant` in the request, as the current tenant (for
+/// the synchronous part of `call` too) and inside the `tenant` span.
+#[inline]
+pub(super) fn enter<S, ReqB>(
+    inner: &mut S,
+    shared: &Shared,
+    id: TenantId,
+    limits: Arc<Limits>,
+    mut request: Request<ReqB>,
+) -> tracing::instrument::Instrumented<WithTenant<S::Future>>
+where
+    S: Service<Request<ReqB>>,
+{
+    let tenant = Tenant::from_parts(id, limits, Arc::clone(&shared.stats));
+    let span = tracing::info_span!("tenant", tenant = %tenant.id());
+    request.extensions_mut().insert(tenant.clone());
+    let future = span.in_scope(|| tenant.sync_scope(|| inner.call(request)));
+    tenant.scope(future).instrument(span)
+}
+
+impl<S, ReqB, ResB> Service<Request<ReqB>> for TenantService<S>
+where
+    S: Service<Request<ReqB>, Response = Response<ResB>> + Clone,
+{
+    type Response = Response<ResponseBody<ResB>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S, ReqB, ResB>;
+
+    #[inline]
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<ReqB>) -> Self::Future {
+        let shared = &*self.shared;
+        let mut untrusted = false;
+        let (found, source) = resolve(&shared.sources, &request, &mut untrusted);
+        if untrusted {
+            shared.stats.add(Counter::UntrustedHeader);
+        }
+        let id = match found {
+            Found::Tenant(id) => id,
+            Found::Invalid(error) => {
+                shared.stats.add(Counter::Invalid);
+                return ResponseFuture::rejected(respond::invalid(source, &error));
+            }
+            Found::Nothing if shared.required => {
+                shared.stats.add(Counter::Missing);
+                return ResponseFuture::rejected(respond::missing());
+            }
+            Found::Nothing => {
+                shared.stats.add(Counter::Anonymous);
+                return ResponseFuture::anonymous(self.inner.call(request));
+            }
+        };
+        if let Some(source) = source {
+            shared.stats.add(source.counter());
+        }
+        let limits = match &shared.lookup {
+            None => Arc::clone(&shared.default_limits),
+            Some(lookup) => match lookup.cached(&id) {
+                Some(Some(limits)) => limits,
+                Some(None) => {
+                    shared.stats.add(Counter::Unknown);
+                    return ResponseFuture::rejected(respond::unknown(&id));
+                }
+                None => {
+                    // Ask the app: the ready service goes into the future
+                    // and a clone stays here, as tower's docs advise.
+                    let clone = self.inner.clone();
+                    let ready = std::mem::replace(&mut self.inner, clone);
+                    let lookup = Box::pin(lookup.fetch(id.clone()));
+                    return ResponseFuture::waiting(
+                        lookup,
+                        id,
+                        ready,
+                        request,
+                        Arc::clone(&self.shared),
+                    );
+                }
+            },
+        };
+        ResponseFuture::inner(enter(&mut self.inner, shared, id, limits, request))
+    }
+}
