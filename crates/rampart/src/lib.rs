@@ -10,8 +10,9 @@
 //! | `cors` | [`rampart-cors`](cors) | allow-list CORS |
 //! | `headers` | [`rampart-headers`](headers) | security headers and CSP |
 //! | `metrics` | [`rampart-metrics`](metrics) | Prometheus HTTP series, `/metrics`, business metrics |
+//! | `sentry` | [`rampart-sentry`](sentry) | Sentry context (user, tenant, request id, route), 5xx and panic events, PII scrubbing |
 //! | `full` | | all of the above |
-//! | `axum` | | reads axum's `ConnectInfo` (and, for metrics, `MatchedPath`) in every enabled crate |
+//! | `axum` | | reads axum's `ConnectInfo` (and, for metrics and sentry, `MatchedPath`) in every enabled crate |
 
 #[cfg(feature = "core")]
 #[doc(inline)]
@@ -32,6 +33,10 @@ pub use rampart_headers as headers;
 #[cfg(feature = "metrics")]
 #[doc(inline)]
 pub use rampart_metrics as metrics;
+
+#[cfg(feature = "sentry")]
+#[doc(inline)]
+pub use rampart_sentry as sentry;
 
 /// The types an application names most, in one `use`.
 ///
@@ -55,6 +60,10 @@ pub mod prelude {
     };
     #[cfg(feature = "metrics")]
     pub use rampart_metrics::{Metrics, MetricsLayer, MetricsService, RouteLabel};
+    #[cfg(feature = "sentry")]
+    pub use rampart_sentry::{
+        Identity, SentryConfig, SentryContextLayer, SentryGuard, SentryIdentityLayer,
+    };
     #[cfg(feature = "ratelimit")]
     pub use rampart_ratelimit::{
         FallbackStore, MemoryStore, Policy, Quota, RateLimitLayer, RedisStore,
