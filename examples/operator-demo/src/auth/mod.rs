@@ -1,9 +1,47 @@
-//! Who is calling: the verified principal that authentication puts in the
-//! request's extensions, and the extractor handlers take it with.
+//! Who is calling: passwords, access tokens, the layer that verifies them,
+//! and the rate limits that belong to identities.
 //!
-//! The token side (JWT signing and verification, login, key generation) lives
-//! beside this module; everything else in the app only sees [`Principal`].
+//! - [`Principal`] and [`Role`]: what the rest of the app sees of the caller
+//!   (the contract between authentication and the handlers).
+//! - [`password`]: argon2id hashing and verification.
+//! - [`Keys`], [`TokenIssuer`], [`TokenVerifier`]: Ed25519-signed JWTs with
+//!   key rotation by `kid`; [`keygen`] for `operator-demo keygen`.
+//! - [`AuthLayer`]: `Authorization: Bearer` → `Principal` in the extensions.
+//! - [`AuthArgs`]: the `JWT_*`, `ACCESS_TOKEN_TTL` and `RATE_LIMIT_LOGIN` /
+//!   `RATE_LIMIT_API` settings, and [`AuthArgs::build`] that turns them into
+//!   an [`Authentication`].
+//! - [`LoginLimiter`]: the login limit, per client address and submitted email.
+//! - [`api_rate_limit_layer`]: the per-user API limit.
+//!
+//! # Example
+//!
+//! ```
+//! use operator_demo::auth::{Principal, Role, password};
+//! use operator_demo::auth::{Keys, TokenIssuer, TokenSettings, TokenVerifier};
+//!
+//! // At login: check the password, then issue a token.
+//! let stored = password::hash_password("test123").unwrap();
+//! assert!(password::verify_password("test123", &stored));
+//! let keys = Keys::generate();
+//! let issuer = TokenIssuer::new(&keys, &TokenSettings::default());
+//! let ada = Principal { user_id: "u1".into(), org_id: "o1".into(), role: Role::Agent };
+//! let token = issuer.issue(&ada).unwrap();
+//!
+//! // On every request (inside AuthLayer): verify it.
+//! let verifier = TokenVerifier::new(&keys, &TokenSettings::default());
+//! assert_eq!(verifier.verify(&token.access_token).unwrap(), ada);
+//! ```
 
+mod crypto;
+mod keys;
+mod layer;
+pub mod password;
 mod principal;
+mod token;
 
-pub use self::principal::{Principal, Role};
+pub use self::{
+    keys::{KEY_FILE_NAME, KeyError, Keys, keygen},
+    layer::{Auth, AuthLayer, ResponseFuture},
+    principal::{Principal, Role},
+    token::{IssuedToken, MAX_TOKEN_BYTES, TokenError, TokenIssuer, TokenSettings, TokenVerifier},
+};
