@@ -314,6 +314,17 @@ async fn scrapes_negotiate_and_never_fail_on_accept() {
         assert!(!reply.text().contains("# EOF"), "{shown}");
     }
 
+    // Several Accept lines are one list.
+    let reply = get_with(
+        addr,
+        "/metrics",
+        b"Accept: application/openmetrics-text;q=0.1\r\nAccept: text/plain\r\n",
+    )
+    .await;
+    assert_eq!(
+        reply.header("content-type"),
+        Some(Format::Text.content_type())
+    );
     // A second Accept line asking for OpenMetrics is heard.
     let reply = get_with(
         addr,

@@ -109,15 +109,20 @@ impl MetricsService {
                 return response;
             }
         };
-        let mut format = Format::Text;
-        for value in request.headers().get_all(header::ACCEPT) {
-            // Several `Accept` lines are one list (RFC 9110 §5.3); the first
-            // that asks for OpenMetrics is enough to know.
-            if Format::from_accept(value.as_bytes()) == Format::OpenMetrics {
-                format = Format::OpenMetrics;
-                break;
+        let mut values = request.headers().get_all(header::ACCEPT).iter();
+        let format = match (values.next(), values.next()) {
+            (None, _) => Format::Text,
+            (Some(value), None) => Format::from_accept(value.as_bytes()),
+            // Several `Accept` lines are one list (RFC 9110 §5.3).
+            (Some(first), Some(second)) => {
+                let mut joined = first.as_bytes().to_vec();
+                for value in std::iter::once(second).chain(values) {
+                    joined.push(b',');
+                    joined.extend_from_slice(value.as_bytes());
+                }
+                Format::from_accept(&joined)
             }
-        }
+        };
         let body = if head {
             Bytes::new()
         } else {
