@@ -406,6 +406,36 @@ mod hsts {
     }
 
     #[tokio::test]
+    async fn forwarded_proto_from_a_trusted_proxy_counts_as_https() {
+        let layer = behind_proxy();
+        for (peer, forwarded, expected) in [
+            ("10.1.2.3:4000", "for=192.0.2.1;proto=https", true),
+            ("10.1.2.3:4000", "for=192.0.2.1;Proto=\"HTTPS\"", true),
+            (
+                "10.1.2.3:4000",
+                "proto=http, for=192.0.2.1;proto=https",
+                true,
+            ),
+            (
+                "10.1.2.3:4000",
+                "proto=https, for=192.0.2.1;proto=http",
+                false,
+            ),
+            ("10.1.2.3:4000", "for=192.0.2.1", false),
+            ("10.1.2.3:4000", "proto", false),
+            ("10.1.2.3:4000", ";;=;proto==https", false),
+            ("203.0.113.9:4000", "for=192.0.2.1;proto=https", false),
+        ] {
+            let mut request = from_peer(peer, None);
+            request
+                .headers_mut()
+                .insert("forwarded", forwarded.parse().unwrap());
+            let headers = headers_of(&layer, request).await;
+            assert_eq!(headers.contains_key(HSTS), expected, "{peer} {forwarded}");
+        }
+    }
+
+    #[tokio::test]
     async fn always_when_configured() {
         let layer = SecurityHeaders::api()
             .hsts(Hsts::two_years().preload(true).always(true))

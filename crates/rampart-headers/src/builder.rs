@@ -214,8 +214,8 @@ impl SecurityHeaders {
         self
     }
 
-    /// The proxies whose `X-Forwarded-Proto: https` makes a request count as
-    /// HTTPS for HSTS. Default: none.
+    /// The proxies whose `X-Forwarded-Proto: https` or `Forwarded: proto=https`
+    /// makes a request count as HTTPS for HSTS. Default: none.
     pub fn trusted_proxies(mut self, proxies: TrustedProxies) -> Self {
         self.trusted_proxies = proxies;
         self

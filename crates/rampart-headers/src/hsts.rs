@@ -36,7 +36,7 @@ pub struct HttpsConnection;
 /// it): a request is HTTPS when its URI says `https`, when the server put an
 /// [`HttpsConnection`] in its extensions, or when a trusted proxy (see
 /// [`SecurityHeaders::trusted_proxies`](crate::SecurityHeaders::trusted_proxies))
-/// says `X-Forwarded-Proto: https`. [`always`](Hsts::always) sends it on
+/// says `X-Forwarded-Proto: https` or `Forwarded: proto=https`. [`always`](Hsts::always) sends it on
 /// every response, for a service that only HTTPS proxies can reach.
 ///
 /// # Example
@@ -150,11 +150,30 @@ pub(crate) fn is_https<B>(request: &Request<B>, proxies: &TrustedProxies) -> boo
     // The last entry is the one the trusted proxy next to us wrote; earlier
     // ones may come from the client. (Getting this wrong costs little: browsers
     // ignore HSTS received over plain HTTP.)
-    from_proxy
-        && request
-            .headers()
-            .get("x-forwarded-proto")
+    if !from_proxy {
+        return false;
+    }
+    let headers = request.headers();
+    let last = |name: &str| {
+        headers
+            .get_all(name)
+            .iter()
+            .next_back()
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.rsplit(',').next())
-            .is_some_and(|proto| proto.trim().eq_ignore_ascii_case("https"))
+    };
+    let x_forwarded = last("x-forwarded-proto").map(str::trim);
+    // RFC 7239: the last element's `proto` parameter, possibly quoted.
+    let forwarded = last("forwarded").and_then(|element| {
+        element.split(';').find_map(|pair| {
+            let (name, value) = pair.split_once('=')?;
+            name.trim()
+                .eq_ignore_ascii_case("proto")
+                .then(|| value.trim().trim_matches('"'))
+        })
+    });
+    [x_forwarded, forwarded]
+        .into_iter()
+        .flatten()
+        .any(|proto| proto.eq_ignore_ascii_case("https"))
 }
