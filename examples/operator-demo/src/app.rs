@@ -13,7 +13,12 @@ use tower_http::{
     trace::TraceLayer,
 };
 
-use crate::routes::{fallback, health, index};
+use crate::{
+    api::{self, ApiError, Telephony},
+    auth::TokenIssuer,
+    db::Db,
+    routes::{fallback, health, index},
+};
 
 /// What every handler can reach. Cheap to clone: the state lives in an `Arc`.
 ///
@@ -30,24 +35,104 @@ pub struct AppState {
     inner: Arc<Inner>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Inner {
     data_dir: PathBuf,
+    db: Option<Db>,
+    tokens: Option<TokenIssuer>,
+    telephony: Telephony,
+    redis: Option<redis::aio::ConnectionManager>,
 }
 
 impl AppState {
-    /// State for an app whose files live in `data_dir`.
+    /// State for an app whose files live in `data_dir`, with no database
+    /// yet (the API answers 503 until [`with_db`](Self::with_db)).
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
         Self {
             inner: Arc::new(Inner {
                 data_dir: data_dir.into(),
+                db: None,
+                tokens: None,
+                telephony: Telephony::simulated(),
+                redis: None,
             }),
         }
+    }
+
+    /// With the database the API reads and writes.
+    #[must_use]
+    pub fn with_db(mut self, db: Db) -> Self {
+        Arc::make_mut(&mut self.inner).db = Some(db);
+        self
+    }
+
+    /// With the issuer of the tokens `POST /auth/login` hands out.
+    #[must_use]
+    pub fn with_tokens(mut self, tokens: TokenIssuer) -> Self {
+        Arc::make_mut(&mut self.inner).tokens = Some(tokens);
+        self
+    }
+
+    /// With the telephony that sessions place calls through.
+    #[must_use]
+    pub fn with_telephony(mut self, telephony: Telephony) -> Self {
+        Arc::make_mut(&mut self.inner).telephony = telephony;
+        self
+    }
+
+    /// With the Redis that `/ready` checks.
+    #[must_use]
+    pub fn with_redis(mut self, redis: redis::aio::ConnectionManager) -> Self {
+        Arc::make_mut(&mut self.inner).redis = Some(redis);
+        self
     }
 
     /// The folder of the demo's files.
     pub fn data_dir(&self) -> &Path {
         &self.inner.data_dir
+    }
+
+    /// The database, if the app has one.
+    pub fn database(&self) -> Option<&Db> {
+        self.inner.db.as_ref()
+    }
+
+    /// The Redis `/ready` checks, if any.
+    pub fn redis(&self) -> Option<&redis::aio::ConnectionManager> {
+        self.inner.redis.as_ref()
+    }
+
+    /// The database, or a 503 for the API when the app has none.
+    pub(crate) fn db(&self) -> Result<&Db, ApiError> {
+        self.database()
+            .ok_or_else(|| ApiError::Unavailable("no database is configured".into()))
+    }
+
+    /// The token issuer, or a 503 when the app has none.
+    pub(crate) fn tokens(&self) -> Result<&TokenIssuer, ApiError> {
+        self.inner
+            .tokens
+            .as_ref()
+            .ok_or_else(|| ApiError::Unavailable("no token issuer is configured".into()))
+    }
+
+    /// The telephony sessions use.
+    pub(crate) fn telephony(&self) -> &Telephony {
+        &self.inner.telephony
+    }
+
+    /// Counts a login attempt for `client_ip` and `email`: 429 once the
+    /// login limit is used up.
+    ///
+    /// TODO(auth helper): the `LoginLimiter` (5 per 15 minutes per client
+    /// address and email) takes this stand-in's place; until then every
+    /// attempt passes.
+    pub(crate) async fn login_attempt(
+        &self,
+        _client_ip: Option<std::net::IpAddr>,
+        _email: &str,
+    ) -> Result<(), ApiError> {
+        Ok(())
     }
 }
 
@@ -74,6 +159,9 @@ pub fn routes(state: AppState) -> Router {
         .route("/", get(index::index))
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
+        .merge(api::auth_routes())
+        .merge(api::api_routes())
+        .merge(api::docs())
         .fallback(fallback::not_found)
         .method_not_allowed_fallback(fallback::method_not_allowed)
         .with_state(state)
@@ -115,7 +203,10 @@ pub fn app(state: AppState, stack: Stack) -> Router {
         // 6. CORS: answers preflights; a 429 below still carries its headers
         .layer(stack.cors)
         // 7. edge rate limits, per client address
-        .layer(stack.rate_limit);
+        .layer(stack.rate_limit)
+        // 8. authentication: a verified bearer token becomes a Principal
+        .layer(stack.auth);
+    // 9. TenantLayer and 10. the per-user API limit arrive with their crates.
     routes(state).layer(layers)
 }
 

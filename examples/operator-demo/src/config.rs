@@ -49,7 +49,7 @@ impl Cli {
     pub fn serve_args(&self) -> &ServeArgs {
         match &self.command {
             Some(Command::Serve(args)) => args,
-            None => &self.serve,
+            _ => &self.serve,
         }
     }
 
@@ -64,8 +64,8 @@ impl Cli {
     /// ```
     pub fn into_serve_args(self) -> ServeArgs {
         match self.command {
-            Some(Command::Serve(args)) => args,
-            None => self.serve,
+            Some(Command::Serve(args)) => *args,
+            _ => self.serve,
         }
     }
 }
@@ -74,7 +74,136 @@ impl Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the HTTP API (the default).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
+    /// Apply, revert or list the database migrations.
+    Migrate(MigrateArgs),
+    /// Fill the database with demo organizations, users and campaigns.
+    Seed(SeedArgs),
+}
+
+/// The database: where it is, and what the app may connect as.
+///
+/// ```
+/// use clap::Parser;
+/// use operator_demo::config::Cli;
+///
+/// let cli = Cli::try_parse_from(["operator-demo", "--database-url", "postgres://app@db/demo"]).unwrap();
+/// assert!(cli.serve_args().database.database_url.as_deref().unwrap().starts_with("postgres://"));
+/// ```
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseArgs {
+    /// `sqlite://...` or `postgres://...`. Default: the SQLite file
+    /// `operator-demo.db` in DATA_DIR.
+    #[arg(
+        long = "database-url",
+        env = "DATABASE_URL",
+        value_name = "DATABASE_URL"
+    )]
+    pub database_url: Option<String>,
+
+    /// A read replica of DATABASE_URL: reads go there, writes to DATABASE_URL.
+    #[arg(
+        long = "database-read-url",
+        env = "DATABASE_READ_URL",
+        value_name = "DATABASE_READ_URL",
+        requires = "database_url"
+    )]
+    pub database_read_url: Option<String>,
+
+    /// Most connections per pool.
+    #[arg(
+        long = "database-max-connections",
+        env = "DATABASE_MAX_CONNECTIONS",
+        value_name = "DATABASE_MAX_CONNECTIONS",
+        default_value = "16",
+        value_parser = clap::value_parser!(u32).range(1..=1000)
+    )]
+    pub database_max_connections: u32,
+}
+
+/// The deployment the process runs in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Environment {
+    /// A developer's machine (the default).
+    Development,
+    /// Automated tests.
+    Test,
+    /// A production-like rehearsal.
+    Staging,
+    /// Production: no demo data, no privileged database role.
+    Production,
+}
+
+/// Options of `migrate`.
+#[derive(Debug, Clone, Args)]
+pub struct MigrateArgs {
+    /// `up`, `down` or `status`.
+    #[arg(value_enum)]
+    pub action: MigrateAction,
+
+    /// With `down`: revert every migration above this version (0: all).
+    /// Without it, `down` reverts the latest one.
+    #[arg(long = "to")]
+    pub to: Option<i64>,
+
+    /// Folder of the embedded default's SQLite file.
+    #[arg(
+        long = "data-dir",
+        env = "DATA_DIR",
+        value_name = "DATA_DIR",
+        default_value = "./data"
+    )]
+    pub data_dir: PathBuf,
+
+    /// The database.
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+}
+
+/// What `migrate` does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MigrateAction {
+    /// Apply every pending migration.
+    Up,
+    /// Revert the latest migration (or down to `--to`).
+    Down,
+    /// List the migrations and whether each is applied.
+    Status,
+}
+
+/// Options of `seed`.
+#[derive(Debug, Clone, Args)]
+pub struct SeedArgs {
+    /// Organizations to create.
+    #[arg(long = "orgs", default_value = "2", value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub orgs: u32,
+
+    /// Users in each organization (`user1@example.com`, ... numbered across
+    /// organizations; password `test123`; the first of each is its admin).
+    #[arg(long = "users-per-org", default_value = "50", value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub users_per_org: u32,
+
+    /// Folder of the embedded default's SQLite file.
+    #[arg(
+        long = "data-dir",
+        env = "DATA_DIR",
+        value_name = "DATA_DIR",
+        default_value = "./data"
+    )]
+    pub data_dir: PathBuf,
+
+    /// Refused in `production`.
+    #[arg(
+        long = "environment",
+        env = "ENVIRONMENT",
+        value_name = "ENVIRONMENT",
+        default_value = "development"
+    )]
+    pub environment: Environment,
+
+    /// The database.
+    #[command(flatten)]
+    pub database: DatabaseArgs,
 }
 
 /// Options of `serve`.
@@ -207,6 +336,29 @@ pub struct ServeArgs {
     /// Serve the same routes without the Rampart stack (for scripts/bench).
     #[arg(long = "bare", env = "RAMPART_BARE", hide = true)]
     pub bare: bool,
+
+    /// The database.
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+
+    /// `development`, `test`, `staging` or `production`.
+    #[arg(
+        long = "environment",
+        env = "ENVIRONMENT",
+        value_name = "ENVIRONMENT",
+        default_value = "development"
+    )]
+    pub environment: Environment,
+
+    /// Serve even though the Postgres role is a superuser or has BYPASSRLS
+    /// (row-level security then hides nothing). For local development only;
+    /// refused in production.
+    #[arg(
+        long = "allow-privileged-db-role",
+        env = "ALLOW_PRIVILEGED_DB_ROLE",
+        value_name = "ALLOW_PRIVILEGED_DB_ROLE"
+    )]
+    pub allow_privileged_db_role: bool,
 }
 
 impl ServeArgs {

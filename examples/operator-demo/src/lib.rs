@@ -6,7 +6,9 @@
 //! - [`config`]: the command line and environment (`BIND_ADDR`, `DATA_DIR`, ...);
 //! - [`app`]: the state, the routes and the middleware around them;
 //! - [`stack`]: the Rampart layers and their configuration;
-//! - [`routes`]: the handlers;
+//! - [`routes`] and [`api`]: the handlers;
+//! - [`db`]: the database, its migrations and demo data;
+//! - [`commands`]: `serve`, `migrate`, `seed`;
 //! - [`server`]: socket, TLS, graceful shutdown;
 //! - [`telemetry`], [`shutdown`], [`tls`].
 //!
@@ -33,9 +35,12 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+pub mod api;
 pub mod app;
 pub mod auth;
+pub mod commands;
 pub mod config;
+pub mod db;
 mod error;
 pub mod routes;
 pub mod server;
@@ -58,13 +63,13 @@ pub use self::error::Error;
 /// }
 /// ```
 pub fn run_cli() -> ExitCode {
-    let args = config::Cli::parse().into_serve_args();
-    telemetry::init(args.log_format);
+    let cli = config::Cli::parse();
+    telemetry::init(cli.serve_args().log_format);
     let result = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(Error::Runtime)
-        .and_then(|runtime| runtime.block_on(server::serve(args)));
+        .and_then(|runtime| runtime.block_on(commands::run(cli)));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

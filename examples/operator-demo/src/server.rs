@@ -9,7 +9,10 @@ use rampart::headers::HttpsConnection;
 use crate::{
     Error,
     app::{self, AppState},
-    config::ServeArgs,
+    auth::{AuthLayer, KEY_FILE_NAME, Keys, TokenIssuer, TokenSettings, TokenVerifier},
+    commands,
+    config::{Environment, ServeArgs},
+    db::{Backend, Db, RoleCheckError},
     shutdown, tls,
 };
 
@@ -69,11 +72,26 @@ pub async fn serve_until(
         path: args.data_dir.clone(),
         source,
     })?;
-    let state = AppState::new(args.data_dir.clone());
+    let db = commands::connect(&commands::db_config(&args.data_dir, &args.database)?).await?;
+    prepare_database(&db, &args).await?;
+    let key_file = args.data_dir.join(KEY_FILE_NAME);
+    let keys = Keys::load_or_generate(&key_file).map_err(|err| Error::Config {
+        variable: "DATA_DIR",
+        message: format!("signing key {}: {err}", key_file.display()),
+    })?;
+    let state = AppState::new(args.data_dir.clone())
+        .with_db(db)
+        .with_tokens(TokenIssuer::new(&keys, &TokenSettings::default()));
     let router = if args.bare {
         app::routes(state)
     } else {
-        app::app(state, app::Stack::from_args(&args).await?)
+        let mut stack = app::Stack::from_args(&args).await?;
+        stack.auth = AuthLayer::new(TokenVerifier::new(&keys, &TokenSettings::default()));
+        let state = match &stack.redis {
+            Some(redis) => state.with_redis(redis.clone()),
+            None => state,
+        };
+        app::app(state, stack)
     };
 
     let bind_error = |source| Error::Bind {
@@ -128,6 +146,40 @@ pub async fn serve_until(
     served.map_err(Error::Serve)?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// SQLite: migrated here. Postgres: migrated beforehand by the owner role
+/// (`operator-demo migrate up`), and the app's role must be subject to
+/// row-level security unless `ALLOW_PRIVILEGED_DB_ROLE` (never in production).
+async fn prepare_database(db: &Db, args: &ServeArgs) -> Result<(), Error> {
+    let database_error = |err: &dyn std::fmt::Display| Error::Config {
+        variable: "DATABASE_URL",
+        message: err.to_string(),
+    };
+    match db.backend() {
+        Backend::Sqlite => db.migrate_up().await.map_err(|err| database_error(&err)),
+        Backend::Postgres => {
+            if !db.is_migrated().await.map_err(|err| database_error(&err))? {
+                return Err(database_error(
+                    &"migrations are pending: run `operator-demo migrate up` as the database owner",
+                ));
+            }
+            match db.check_role().await {
+                Ok(()) => Ok(()),
+                Err(err @ RoleCheckError::Privileged { .. }) if args.allow_privileged_db_role => {
+                    if args.environment == Environment::Production {
+                        return Err(Error::Config {
+                            variable: "ALLOW_PRIVILEGED_DB_ROLE",
+                            message: "not allowed with ENVIRONMENT=production".into(),
+                        });
+                    }
+                    tracing::warn!(%err, "serving with a privileged database role (ALLOW_PRIVILEGED_DB_ROLE)");
+                    Ok(())
+                }
+                Err(err) => Err(database_error(&err)),
+            }
+        }
+    }
 }
 
 #[allow(

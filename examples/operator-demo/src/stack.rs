@@ -4,11 +4,15 @@
 use rampart::{
     core::ClientIpConfig,
     cors::{Config as CorsConfig, CorsLayer},
-    headers::{SecurityHeaders, SecurityHeadersLayer},
+    headers::{SecurityHeaders, SecurityHeadersLayer, csp::ContentSecurityPolicy},
     ratelimit::{FallbackStore, MemoryStore, Policy, RateLimitLayer, RedisStore},
 };
 
-use crate::{Error, config::ServeArgs};
+use crate::{
+    Error,
+    auth::{AuthLayer, Keys, TokenSettings, TokenVerifier},
+    config::ServeArgs,
+};
 
 /// The paths that no edge rate limit counts: a load balancer's and a
 /// scraper's probes must keep working while a client is being limited.
@@ -38,6 +42,11 @@ pub struct Stack {
     pub cors: CorsLayer,
     /// `RATE_LIMIT_GLOBAL`, `REDIS_URL`.
     pub rate_limit: RateLimitLayer,
+    /// Verifies `Authorization: Bearer` tokens; the default verifies
+    /// against a key generated for this process only.
+    pub auth: AuthLayer,
+    /// The Redis connection the rate limits share (`REDIS_URL`), for `/ready`.
+    pub redis: Option<redis::aio::ConnectionManager>,
 }
 
 impl Default for Stack {
@@ -52,9 +61,13 @@ impl Default for Stack {
             .expect("the default rate limit is valid");
         Self {
             client_ip: ClientIpConfig::default(),
-            security_headers: SecurityHeadersLayer::api(),
+            security_headers: with_docs(SecurityHeaders::api())
+                .build()
+                .expect("the default security headers are valid"),
             cors,
             rate_limit,
+            auth: ephemeral_auth(),
+            redis: None,
         }
     }
 }
@@ -67,11 +80,13 @@ impl Stack {
         client_ip.trusted_proxies = args.trusted_proxies.clone();
         client_ip.header = args.client_ip_header;
 
-        let security_headers = SecurityHeaders::from_env()
-            .map_err(|err| config_error("SECURITY_HEADERS_*", err))?
-            .trusted_proxies(args.trusted_proxies.clone())
-            .build()
-            .map_err(|err| config_error("SECURITY_HEADERS_*", err))?;
+        let security_headers = with_docs(
+            SecurityHeaders::from_env()
+                .map_err(|err| config_error("SECURITY_HEADERS_*", err))?
+                .trusted_proxies(args.trusted_proxies.clone()),
+        )
+        .build()
+        .map_err(|err| config_error("SECURITY_HEADERS_*", err))?;
 
         let (origins, variable) = cors_origins(args);
         let cors = cors_layer(&origins, |name| std::env::var(name).ok())
@@ -79,10 +94,14 @@ impl Stack {
 
         let global = global_policy(&args.rate_limit_global)
             .map_err(|err| config_error("RATE_LIMIT_GLOBAL", err))?;
-        let builder = match &args.redis_url {
-            Some(url) => RateLimitLayer::builder(FallbackStore::new(RedisStore::new(
-                connect_redis(url).await?,
-            ))),
+        let redis = match &args.redis_url {
+            Some(url) => Some(connect_redis(url).await?),
+            None => None,
+        };
+        let builder = match &redis {
+            Some(connection) => {
+                RateLimitLayer::builder(FallbackStore::new(RedisStore::new(connection.clone())))
+            }
             None => RateLimitLayer::builder(MemoryStore::new()),
         };
         let rate_limit = builder
@@ -95,8 +114,28 @@ impl Stack {
             security_headers,
             cors,
             rate_limit,
+            auth: ephemeral_auth(),
+            redis,
         })
     }
+}
+
+/// Swagger UI at `/docs` runs scripts and styles of its own origin: it gets
+/// the `swagger_ui()` policy; every other path keeps the API's.
+fn with_docs(headers: SecurityHeaders) -> SecurityHeaders {
+    headers.route(
+        "/docs",
+        SecurityHeaders::api().content_security_policy(ContentSecurityPolicy::swagger_ui()),
+    )
+}
+
+/// A verifier of tokens signed with a key made for this process only: no
+/// token from elsewhere passes. The server replaces it with the real keys.
+fn ephemeral_auth() -> AuthLayer {
+    AuthLayer::new(TokenVerifier::new(
+        &Keys::generate(),
+        &TokenSettings::default(),
+    ))
 }
 
 /// The plan's global limit: per client address, on every route but the probes.

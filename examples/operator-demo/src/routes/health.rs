@@ -2,8 +2,8 @@
 //!
 //! `/health` answers as long as the process serves requests: a load balancer
 //! or an orchestrator restarts the process when it stops answering. `/ready`
-//! checks what a request needs (the data folder now; the database and Redis
-//! when they arrive) and answers 503 while one is missing, so traffic goes
+//! checks what a request needs (the data folder, the database, Redis when
+//! configured) and answers 503 while one is missing, so traffic goes
 //! elsewhere without a restart.
 
 use axum::{
@@ -58,6 +58,19 @@ pub async fn ready(State(state): State<AppState>) -> Response {
     all_ok &= data_dir.is_ok();
     checks.insert("data_dir".into(), outcome(data_dir));
 
+    if let Some(db) = state.database() {
+        let database = within(db.ping()).await;
+        all_ok &= database.is_ok();
+        checks.insert("database".into(), outcome(database));
+    }
+    if let Some(redis) = state.redis() {
+        let mut redis = redis.clone();
+        let pong =
+            within(async move { redis::cmd("PING").query_async::<String>(&mut redis).await }).await;
+        all_ok &= pong.is_ok();
+        checks.insert("redis".into(), outcome(pong));
+    }
+
     if all_ok {
         (
             StatusCode::OK,
@@ -70,6 +83,18 @@ pub async fn ready(State(state): State<AppState>) -> Response {
             .with_detail("one or more readiness checks failed")
             .with_extension("checks", Value::Object(checks))
             .into_response()
+    }
+}
+
+/// A check's answer within two seconds: a hung dependency is a failed check,
+/// not a hung probe.
+async fn within<T, E: std::fmt::Display>(
+    check: impl Future<Output = Result<T, E>>,
+) -> Result<(), String> {
+    match tokio::time::timeout(std::time::Duration::from_secs(2), check).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(err)) => Err(format!("failing: {err}")),
+        Err(_) => Err("no answer within 2 s".into()),
     }
 }
 

@@ -1,0 +1,8 @@
+DROP TABLE IF EXISTS call_dispositions;
+DROP TABLE IF EXISTS calls;
+DROP TABLE IF EXISTS call_sessions;
+DROP TABLE IF EXISTS campaigns;
+DROP TABLE IF EXISTS companies;
+DROP TABLE IF EXISTS user_logins;
+DROP TABLE IF EXISTS users;
+DROP TABLE IF EXISTS organizations;

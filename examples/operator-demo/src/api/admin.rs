@@ -1,0 +1,200 @@
+//! `/api/v1/admin/...`: what an organization's admins see and do.
+
+use axum::{
+    Json,
+    extract::State,
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+use utoipa::ToSchema;
+
+use super::{ApiError, JsonBody, quota, validate};
+use crate::{
+    app::AppState,
+    auth::{Principal, Role, password},
+    db::{new_id, now},
+};
+
+/// What the organization uses now.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Usage {
+    /// Calls started this calendar month (UTC).
+    pub calls_this_month: i64,
+    /// Calls in progress.
+    pub concurrent_calls: i64,
+    /// Users.
+    pub users: i64,
+    /// Campaigns.
+    pub campaigns: i64,
+}
+
+/// `GET /api/v1/admin/organization`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Organization {
+    /// Its id.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// Its short name.
+    pub slug: String,
+    /// Its limits.
+    pub quotas: quota::Limits,
+    /// What it uses of them.
+    pub usage: Usage,
+}
+
+fn require_admin(principal: &Principal) -> Result<(), ApiError> {
+    if principal.is_admin() {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(
+            "only the organization's admins may do this",
+        ))
+    }
+}
+
+/// `GET /api/v1/admin/organization`: the organization, its quotas and its
+/// usage; 403 for agents.
+#[utoipa::path(get, path = "/api/v1/admin/organization", tag = "admin",
+    responses((status = 200, body = Organization), (status = 401), (status = 403)),
+    security(("bearer" = [])))]
+pub async fn organization(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> Result<Json<Organization>, ApiError> {
+    require_admin(&principal)?;
+    let db = state.db()?;
+    let org = &principal.org_id;
+    let mut tx = db.read_tx(org).await?;
+    let row = sqlx::query(
+        "SELECT id, name, slug, max_calls_per_month, max_concurrent_calls, max_users, \
+         max_campaigns, \
+         (SELECT COUNT(*) FROM users WHERE organization_id = $1) AS users, \
+         (SELECT COUNT(*) FROM campaigns WHERE organization_id = $1) AS campaigns \
+         FROM organizations WHERE id = $1",
+    )
+    .bind(org)
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(ApiError::NotFound("organization"))?;
+    let concurrent_calls = quota::active_calls(&mut tx, org).await?;
+    let calls_this_month = quota::calls_since(&mut tx, org, quota::month_start(now())).await?;
+    tx.commit().await?;
+    Ok(Json(Organization {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        slug: row.try_get("slug")?,
+        quotas: quota::Limits {
+            max_calls_per_month: row.try_get("max_calls_per_month")?,
+            max_concurrent_calls: row.try_get("max_concurrent_calls")?,
+            max_users: row.try_get("max_users")?,
+            max_campaigns: row.try_get("max_campaigns")?,
+        },
+        usage: Usage {
+            calls_this_month,
+            concurrent_calls,
+            users: row.try_get("users")?,
+            campaigns: row.try_get("campaigns")?,
+        },
+    }))
+}
+
+/// A new user of the organization.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserInput {
+    /// Unique across the service.
+    #[schema(format = Email, max_length = 254)]
+    pub email: String,
+    /// 1 to 200 characters.
+    #[schema(min_length = 1, max_length = 200)]
+    pub full_name: String,
+    /// 8 to 1024 bytes.
+    #[schema(min_length = 8, max_length = 1024)]
+    pub password: String,
+    /// `admin` or `agent`.
+    #[schema(value_type = String, example = "agent")]
+    pub role: Role,
+}
+
+/// A user, without anything secret.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct User {
+    /// Its id.
+    pub id: String,
+    /// Its email.
+    pub email: String,
+    /// Its name.
+    pub full_name: String,
+    /// `admin` or `agent`.
+    #[schema(value_type = String)]
+    pub role: Role,
+    /// When it was created (Unix seconds).
+    pub created_at: i64,
+}
+
+/// `POST /api/v1/admin/users`: adds a user to the organization (admins
+/// only); 403 `max_users` at the limit, 409 when the email is taken.
+#[utoipa::path(post, path = "/api/v1/admin/users", tag = "admin", request_body = UserInput,
+    responses((status = 201, body = User), (status = 401), (status = 403), (status = 409),
+        (status = 422)),
+    security(("bearer" = [])))]
+pub async fn create_user(
+    State(state): State<AppState>,
+    principal: Principal,
+    JsonBody(input): JsonBody<UserInput>,
+) -> Result<Response, ApiError> {
+    require_admin(&principal)?;
+    let email = validate::email("email", &input.email)?;
+    let full_name = validate::text("full_name", &input.full_name, 1, 200)?;
+    if input.password.len() < 8 || input.password.len() > password::MAX_PASSWORD_BYTES {
+        return Err(ApiError::invalid("password", "must be 8 to 1024 bytes"));
+    }
+    let secret = input.password;
+    let hash = tokio::task::spawn_blocking(move || password::hash_password(&secret))
+        .await
+        .map_err(|err| ApiError::Internal(format!("password hashing: {err}")))?
+        .map_err(|err| ApiError::Internal(err.to_string()))?;
+    let db = state.db()?;
+    let org = &principal.org_id;
+    let user = User {
+        id: new_id(),
+        email,
+        full_name,
+        role: input.role,
+        created_at: now(),
+    };
+    let mut tx = db.write_tx(org).await?;
+    let limits = quota::lock(&mut tx, org, "users").await?;
+    quota::check_users(&mut tx, org, &limits).await?;
+    let taken: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM user_logins WHERE email = $1")
+        .bind(&user.email)
+        .fetch_one(&mut *tx)
+        .await?;
+    if taken > 0 {
+        return Err(ApiError::Conflict("a user with this email exists".into()));
+    }
+    sqlx::query(
+        "INSERT INTO users (id, organization_id, email, full_name, password_hash, role, \
+         created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(&user.id)
+    .bind(org)
+    .bind(&user.email)
+    .bind(&user.full_name)
+    .bind(&hash)
+    .bind(user.role.as_str())
+    .bind(user.created_at)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("INSERT INTO user_logins (email, user_id, organization_id) VALUES ($1, $2, $3)")
+        .bind(&user.email)
+        .bind(&user.id)
+        .bind(org)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(user)).into_response())
+}

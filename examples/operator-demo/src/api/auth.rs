@@ -1,0 +1,163 @@
+//! `POST /auth/login` and `GET /auth/me`.
+
+use axum::{Json, extract::State, http::Extensions};
+use rampart::core::ClientIp;
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+use utoipa::ToSchema;
+
+use super::{ApiError, JsonBody, validate};
+use crate::{
+    app::AppState,
+    auth::{Principal, Role, password},
+};
+
+/// The login form.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginInput {
+    /// The account's email.
+    #[schema(format = Email, max_length = 254, example = "user1@example.com")]
+    pub email: String,
+    /// Its password, 1 to 1024 bytes.
+    #[schema(min_length = 1, max_length = 1024, example = "test123")]
+    pub password: String,
+}
+
+/// The token a successful login answers with.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TokenResponse {
+    /// The JWT to send as `Authorization: Bearer ...`.
+    pub access_token: String,
+    /// Always `bearer`.
+    #[schema(example = "bearer")]
+    pub token_type: String,
+    /// Seconds until it expires.
+    pub expires_in: u64,
+}
+
+/// `GET /auth/me`: who the token says the caller is.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Me {
+    /// The user's id.
+    pub id: String,
+    /// Their email.
+    pub email: String,
+    /// Their name.
+    pub full_name: String,
+    /// `admin` or `agent`.
+    #[schema(value_type = String, example = "admin")]
+    pub role: Role,
+    /// Their organization's id.
+    pub organization_id: String,
+}
+
+/// `POST /auth/login`: checks the email and password and answers with a
+/// token. An unknown email and a wrong password get the same 401, after the
+/// same work (one argon2id verification). Five failed attempts per client
+/// address and email within 15 minutes, then 429 with `Retry-After`.
+#[utoipa::path(post, path = "/auth/login", tag = "auth", request_body = LoginInput,
+    responses((status = 200, body = TokenResponse), (status = 401), (status = 422),
+        (status = 429)))]
+pub async fn login(
+    State(state): State<AppState>,
+    extensions: Extensions,
+    JsonBody(input): JsonBody<LoginInput>,
+) -> Result<Json<TokenResponse>, ApiError> {
+    let email = validate::email("email", &input.email)?;
+    if input.password.is_empty() || input.password.len() > password::MAX_PASSWORD_BYTES {
+        return Err(ApiError::invalid("password", "must be 1 to 1024 bytes"));
+    }
+    let client_ip = extensions.get::<ClientIp>().map(ClientIp::ip);
+    state.login_attempt(client_ip, &email).await?;
+    let db = state.db()?;
+
+    // Who has this email: the one lookup made before a tenant is known
+    // (user_logins holds no hash and no tenant data; see docs/configuration.md).
+    let login = sqlx::query("SELECT user_id, organization_id FROM user_logins WHERE email = $1")
+        .bind(&email)
+        .fetch_optional(db.reader())
+        .await?;
+    let account = match login {
+        Some(row) => {
+            let user_id: String = row.try_get(0)?;
+            let org_id: String = row.try_get(1)?;
+            let mut tx = db.read_tx(&org_id).await?;
+            let user = sqlx::query(
+                "SELECT password_hash, role FROM users WHERE organization_id = $1 AND id = $2",
+            )
+            .bind(&org_id)
+            .bind(&user_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            match user {
+                Some(user) => Some((
+                    user_id,
+                    org_id,
+                    user.try_get::<String, _>(0)?,
+                    user.try_get::<String, _>(1)?,
+                )),
+                None => None,
+            }
+        }
+        None => None,
+    };
+    let secret = input.password;
+    let verified = tokio::task::spawn_blocking(move || match account {
+        Some((user_id, org_id, hash, role)) => {
+            password::verify_password(&secret, &hash).then_some((user_id, org_id, role))
+        }
+        None => {
+            password::dummy_verify(&secret);
+            None
+        }
+    })
+    .await
+    .map_err(|err| ApiError::Internal(format!("password check: {err}")))?;
+    let Some((user_id, org_id, role)) = verified else {
+        return Err(ApiError::BadCredentials);
+    };
+    let role = role
+        .parse::<Role>()
+        .map_err(|err| ApiError::Internal(format!("stored role: {err}")))?;
+    let principal = Principal {
+        user_id,
+        org_id,
+        role,
+    };
+    let token = state
+        .tokens()?
+        .issue(&principal)
+        .map_err(|err| ApiError::Internal(err.to_string()))?;
+    Ok(Json(TokenResponse {
+        access_token: token.access_token,
+        token_type: token.token_type.to_owned(),
+        expires_in: token.expires_in,
+    }))
+}
+
+/// `GET /auth/me`: the caller's account.
+#[utoipa::path(get, path = "/auth/me", tag = "auth",
+    responses((status = 200, body = Me), (status = 401)),
+    security(("bearer" = [])))]
+pub async fn me(State(state): State<AppState>, principal: Principal) -> Result<Json<Me>, ApiError> {
+    let db = state.db()?;
+    let mut tx = db.read_tx(&principal.org_id).await?;
+    let row =
+        sqlx::query("SELECT email, full_name FROM users WHERE organization_id = $1 AND id = $2")
+            .bind(&principal.org_id)
+            .bind(&principal.user_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    tx.commit().await?;
+    // A valid token for a user deleted since: not an account any more.
+    let row = row.ok_or(ApiError::BadCredentials)?;
+    Ok(Json(Me {
+        id: principal.user_id,
+        email: row.try_get(0)?,
+        full_name: row.try_get(1)?,
+        role: principal.role,
+        organization_id: principal.org_id,
+    }))
+}

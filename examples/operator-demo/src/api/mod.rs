@@ -1,0 +1,118 @@
+//! The JSON API: authentication, companies, campaigns, call sessions,
+//! dispositions and the organization's admin view, described by an OpenAPI
+//! document (`/openapi.json`, browsable at `/docs`).
+//!
+//! Every handler checks its input (a 422 problem+json names the field),
+//! reaches the database only through [`Db::read_tx`](crate::db::Db::read_tx)
+//! or [`Db::write_tx`](crate::db::Db::write_tx)
+//! with the caller's organization, and answers 404 for another
+//! organization's ids.
+
+pub mod admin;
+pub mod auth;
+pub mod calls;
+pub mod campaigns;
+pub mod companies;
+mod error;
+mod extract;
+mod openapi;
+mod quota;
+pub mod sessions;
+mod telephony;
+pub mod validate;
+
+use axum::{
+    Router,
+    routing::{get, post, put},
+};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+pub use self::{
+    error::ApiError,
+    extract::{DEFAULT_LIMIT, Id, JsonBody, MAX_LIMIT, MAX_OFFSET, Page, parse_id},
+    openapi::{ApiDoc, docs},
+    quota::{Limits, month_start},
+    sessions::{DEFAULT_FROM, DEFAULT_TO, TelephonyProvider},
+    telephony::{PlacedCall, Telephony},
+};
+use crate::app::AppState;
+
+/// A page of a list.
+///
+/// ```
+/// use operator_demo::api::{List, Page};
+///
+/// let list = List::new(vec![1, 2], Page { limit: 2, offset: 0 }, 5);
+/// assert_eq!(serde_json::to_value(&list).unwrap()["total"], 5);
+/// ```
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct List<T> {
+    /// The items of this page.
+    pub items: Vec<T>,
+    /// The page size asked for.
+    pub limit: i64,
+    /// How many items were skipped.
+    pub offset: i64,
+    /// How many items there are in all.
+    pub total: i64,
+}
+
+impl<T> List<T> {
+    /// `items`, the page they are, and the total.
+    pub fn new(items: Vec<T>, page: Page, total: i64) -> Self {
+        Self {
+            items,
+            limit: page.limit,
+            offset: page.offset,
+            total,
+        }
+    }
+}
+
+/// `/auth/*` and `/campaigns`: outside `/api`, so outside the per-user API
+/// rate limit (login has a limit of its own).
+pub fn auth_routes() -> Router<AppState> {
+    Router::new()
+        .route("/auth/login", post(auth::login))
+        .route("/auth/me", get(auth::me))
+        .route("/campaigns", get(campaigns::list_legacy))
+}
+
+/// `/api/v1/*`: every route needs a token.
+pub fn api_routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/api/v1/companies",
+            get(companies::list).post(companies::create),
+        )
+        .route(
+            "/api/v1/companies/{id}",
+            get(companies::read)
+                .put(companies::update)
+                .delete(companies::delete),
+        )
+        .route(
+            "/api/v1/campaigns",
+            get(campaigns::list).post(campaigns::create),
+        )
+        .route(
+            "/api/v1/campaigns/{id}",
+            get(campaigns::read)
+                .put(campaigns::update)
+                .delete(campaigns::delete),
+        )
+        .route("/api/v1/campaigns/{id}/execute", post(campaigns::execute))
+        .route(
+            "/api/v1/sessions",
+            get(sessions::list).post(sessions::create),
+        )
+        .route("/api/v1/sessions/{id}", get(sessions::read))
+        .route("/api/v1/sessions/{id}/end", post(sessions::end))
+        .route(
+            "/api/v1/calls/{id}/disposition",
+            put(calls::put_disposition),
+        )
+        .route("/api/v1/admin/organization", get(admin::organization))
+        .route("/api/v1/admin/users", post(admin::create_user))
+}

@@ -1,0 +1,134 @@
+//! The subcommands: `serve` (the default), `migrate up|down|status`, `seed`.
+
+use crate::{
+    Error,
+    config::{Cli, Command, DatabaseArgs, Environment, MigrateAction, MigrateArgs, SeedArgs},
+    db::{Db, DbConfig, seed},
+    server,
+};
+
+/// Runs what the command line asks for.
+///
+/// # Errors
+///
+/// An [`Error`] naming the setting at fault.
+pub async fn run(cli: Cli) -> Result<(), Error> {
+    match cli.command {
+        Some(Command::Migrate(args)) => migrate(args).await,
+        Some(Command::Seed(args)) => seed(args).await,
+        Some(Command::Serve(args)) => server::serve(*args).await,
+        None => server::serve(cli.serve).await,
+    }
+}
+
+/// The database configuration the options describe: `DATABASE_URL`, else
+/// the SQLite file in `data_dir` (the folder is created).
+///
+/// # Errors
+///
+/// `DATA_DIR` that cannot be created.
+pub fn db_config(data_dir: &std::path::Path, args: &DatabaseArgs) -> Result<DbConfig, Error> {
+    let mut config = match &args.database_url {
+        Some(url) => DbConfig::from_url(url.trim()),
+        None => {
+            std::fs::create_dir_all(data_dir).map_err(|source| Error::DataDir {
+                path: data_dir.to_owned(),
+                source,
+            })?;
+            DbConfig::embedded(data_dir)
+        }
+    };
+    config.read_url = args
+        .database_read_url
+        .as_ref()
+        .map(|url| url.trim().to_owned());
+    config.max_connections = args.database_max_connections;
+    Ok(config)
+}
+
+/// Connects, naming the variable at fault.
+///
+/// # Errors
+///
+/// `DATABASE_URL` / `DATABASE_READ_URL` that cannot be used.
+pub async fn connect(config: &DbConfig) -> Result<Db, Error> {
+    Db::connect(config).await.map_err(|err| Error::Config {
+        variable: match err {
+            crate::db::DbError::Connect { variable, .. }
+            | crate::db::DbError::UnsupportedUrl { variable } => variable,
+            crate::db::DbError::MixedBackends => "DATABASE_READ_URL",
+            _ => "DATABASE_URL",
+        },
+        message: err.to_string(),
+    })
+}
+
+fn database_error(err: impl std::fmt::Display) -> Error {
+    Error::Config {
+        variable: "DATABASE_URL",
+        message: err.to_string(),
+    }
+}
+
+#[allow(clippy::print_stdout, reason = "the command's output for a person")]
+async fn migrate(args: MigrateArgs) -> Result<(), Error> {
+    let db = connect(&db_config(&args.data_dir, &args.database)?).await?;
+    match args.action {
+        MigrateAction::Up => {
+            db.migrate_up().await.map_err(database_error)?;
+            println!("migrations applied");
+        }
+        MigrateAction::Down => {
+            let reverted = db.migrate_down(args.to).await.map_err(database_error)?;
+            println!("{reverted} migration(s) reverted");
+        }
+        MigrateAction::Status => {
+            for migration in db.migration_status().await.map_err(database_error)? {
+                let state = if migration.applied {
+                    "applied"
+                } else {
+                    "pending"
+                };
+                println!(
+                    "{:>4} {state:<8} {}",
+                    migration.version, migration.description
+                );
+            }
+        }
+    }
+    db.close().await;
+    Ok(())
+}
+
+#[allow(clippy::print_stdout, reason = "the command's output for a person")]
+async fn seed(args: SeedArgs) -> Result<(), Error> {
+    if args.environment == Environment::Production {
+        return Err(Error::Config {
+            variable: "ENVIRONMENT",
+            message: "seed refuses to run in production: its users share a published password"
+                .into(),
+        });
+    }
+    let db = connect(&db_config(&args.data_dir, &args.database)?).await?;
+    if db.backend() == crate::db::Backend::Sqlite {
+        db.migrate_up().await.map_err(database_error)?;
+    }
+    // One hash for every seeded user (see db::seed for why).
+    let hash = tokio::task::spawn_blocking(|| crate::auth::password::hash_password("test123"))
+        .await
+        .map_err(|err| database_error(format!("hashing: {err}")))?
+        .map_err(|err| database_error(format!("hashing: {err}")))?;
+    let plan = seed::SeedPlan {
+        orgs: args.orgs,
+        users_per_org: args.users_per_org,
+    };
+    let report = seed::seed(&db, plan, &hash).await.map_err(database_error)?;
+    println!(
+        "seeded {} organization(s) and {} user(s) (user1@example.com ... user{}@example.com, password test123)",
+        report.orgs,
+        report.users,
+        u64::from(args.orgs) * u64::from(args.users_per_org)
+    );
+    db.close().await;
+    Ok(())
+}
