@@ -32,16 +32,22 @@
 //! assert_eq!(verifier.verify(&token.access_token).unwrap(), ada);
 //! ```
 
+mod api_limit;
+mod args;
 mod crypto;
 mod keys;
 mod layer;
+mod login_limit;
 pub mod password;
 mod principal;
 mod token;
 
 pub use self::{
+    api_limit::{API_PATH_PREFIX, API_POLICY, ByUserId, api_policy, api_rate_limit_layer},
+    args::{AuthArgs, AuthConfigError, Authentication, MAX_ACCESS_TOKEN_TTL},
     keys::{KEY_FILE_NAME, KeyError, Keys, keygen},
     layer::{Auth, AuthLayer, ResponseFuture},
+    login_limit::{LOGIN_POLICY, LoginLimiter},
     principal::{Principal, Role},
     token::{IssuedToken, MAX_TOKEN_BYTES, TokenError, TokenIssuer, TokenSettings, TokenVerifier},
 };

@@ -29,7 +29,6 @@ pub const MAX_TOKEN_BYTES: usize = 4096;
 /// assert_eq!(settings.ttl, Duration::from_secs(3600));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct TokenSettings {
     /// The `iss` claim written and required (`JWT_ISSUER`).
     pub issuer: String,
@@ -52,8 +51,18 @@ impl Default for TokenSettings {
     }
 }
 
+/// What a verified token's claims are read into; jsonwebtoken has checked
+/// `iss`, `aud` (a string or an array), `exp` and `nbf` already.
+#[derive(Debug, Deserialize)]
+struct VerifiedClaims {
+    sub: String,
+    org: String,
+    role: Role,
+    iat: u64,
+}
+
 /// The claims of an access token.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize)]
 struct Claims {
     /// The user id.
     sub: String,
@@ -282,7 +291,7 @@ impl TokenVerifier {
             .as_deref()
             .and_then(|kid| self.inner.keys.get(kid))
             .ok_or(TokenError::UnknownKey)?;
-        let claims = jsonwebtoken::decode::<Claims>(token, key, &self.inner.validation)
+        let claims = jsonwebtoken::decode::<VerifiedClaims>(token, key, &self.inner.validation)
             .map_err(|err| match err.kind() {
                 ErrorKind::ExpiredSignature => TokenError::Expired,
                 ErrorKind::ImmatureSignature => TokenError::NotYetValid,
