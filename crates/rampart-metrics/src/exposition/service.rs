@@ -12,7 +12,7 @@ use http_body_util::Full;
 use tower_service::Service;
 
 use super::guard::{Guard, Rejection};
-use crate::{BasicAuth, Format, IpAllowList, Metrics};
+use crate::{BasicAuth, Format, GuardError, IpAllowList, Metrics};
 
 /// A Tower service that answers a scrape with every metric of a [`Metrics`]
 /// registry, in the format the `Accept` header prefers: OpenMetrics 1.0.0 or
@@ -87,6 +87,59 @@ impl MetricsService {
     pub fn basic_auth(mut self, credentials: BasicAuth) -> Self {
         self.guard.auth = Some(credentials);
         self
+    }
+
+    /// Adds the guards the environment asks for: `METRICS_ALLOWED_IPS`
+    /// (addresses and CIDR networks, comma-separated) and
+    /// `METRICS_BASIC_AUTH_USER` with `METRICS_BASIC_AUTH_PASSWORD`. Unset
+    /// or empty variables add nothing; a bad value, or one half of the
+    /// credentials without the other, is an error that names it.
+    ///
+    /// ```no_run
+    /// // METRICS_ALLOWED_IPS=10.0.0.0/8,127.0.0.1
+    /// let metrics = rampart_metrics::Metrics::new();
+    /// let endpoint = metrics.service().guard_from_env().expect("metrics guard configuration");
+    /// # let _ = endpoint;
+    /// ```
+    pub fn guard_from_env(self) -> Result<Self, GuardError> {
+        self.guard_from(|name| std::env::var(name).ok())
+    }
+
+    /// [`guard_from_env`](Self::guard_from_env) with the variables read
+    /// through `lookup`: for tests, or another source of settings.
+    ///
+    /// ```
+    /// use rampart_metrics::{GuardError, Metrics};
+    ///
+    /// let metrics = Metrics::new();
+    /// let lookup = |name: &str| match name {
+    ///     "METRICS_ALLOWED_IPS" => Some("10.0.0.0/8".to_owned()),
+    ///     "METRICS_BASIC_AUTH_USER" => Some("prometheus".to_owned()),
+    ///     _ => None,
+    /// };
+    /// let err = metrics.service().guard_from(lookup).unwrap_err();
+    /// assert_eq!(err, GuardError::EmptyPassword);
+    /// ```
+    pub fn guard_from(self, lookup: impl Fn(&str) -> Option<String>) -> Result<Self, GuardError> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let mut this = self;
+        if let Some(list) = get("METRICS_ALLOWED_IPS") {
+            this = this.allow_ips(list.parse()?);
+        }
+        match (
+            get("METRICS_BASIC_AUTH_USER"),
+            get("METRICS_BASIC_AUTH_PASSWORD"),
+        ) {
+            (None, None) => {}
+            (user, password) => {
+                let auth = BasicAuth::new(
+                    user.as_deref().unwrap_or_default(),
+                    password.as_deref().unwrap_or_default(),
+                )?;
+                this = this.basic_auth(auth);
+            }
+        }
+        Ok(this)
     }
 
     fn answer<B>(&self, request: &Request<B>) -> Response<Full<Bytes>> {
