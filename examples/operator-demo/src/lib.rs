@@ -47,6 +47,7 @@ pub mod server;
 pub mod shutdown;
 pub mod stack;
 pub mod telemetry;
+pub mod telephony;
 pub mod tls;
 
 pub use self::error::Error;
