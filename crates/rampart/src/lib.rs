@@ -11,6 +11,7 @@
 //! | `headers` | [`rampart-headers`](headers) | security headers and CSP |
 //! | `metrics` | [`rampart-metrics`](metrics) | Prometheus HTTP series, `/metrics`, business metrics |
 //! | `sentry` | [`rampart-sentry`](sentry) | Sentry context (user, tenant, request id, route), 5xx and panic events, PII scrubbing |
+//! | `tenant` | [`rampart-tenant`](tenant) | tenant resolution (principal, subdomain, trusted header, path), per-tenant quotas |
 //! | `full` | | all of the above |
 //! | `axum` | | reads axum's `ConnectInfo` (and, for metrics and sentry, `MatchedPath`) in every enabled crate |
 
@@ -38,6 +39,10 @@ pub use rampart_metrics as metrics;
 #[doc(inline)]
 pub use rampart_sentry as sentry;
 
+#[cfg(feature = "tenant")]
+#[doc(inline)]
+pub use rampart_tenant as tenant;
+
 /// The types an application names most, in one `use`.
 ///
 /// ```
@@ -60,12 +65,14 @@ pub mod prelude {
     };
     #[cfg(feature = "metrics")]
     pub use rampart_metrics::{Metrics, MetricsLayer, MetricsService, RouteLabel};
-    #[cfg(feature = "sentry")]
-    pub use rampart_sentry::{
-        Identity, SentryConfig, SentryContextLayer, SentryGuard, SentryIdentityLayer,
-    };
     #[cfg(feature = "ratelimit")]
     pub use rampart_ratelimit::{
         FallbackStore, MemoryStore, Policy, Quota, RateLimitLayer, RedisStore,
     };
+    #[cfg(feature = "sentry")]
+    pub use rampart_sentry::{
+        Identity, SentryConfig, SentryContextLayer, SentryGuard, SentryIdentityLayer,
+    };
+    #[cfg(feature = "tenant")]
+    pub use rampart_tenant::{Limits, Quotas, Tenant, TenantId, TenantLayer, TenantPrincipal};
 }
