@@ -84,6 +84,15 @@ proptest! {
     }
 
     #[test]
+    fn scrubbing_twice_changes_nothing_in_dense_text(
+        text in "(token=|pwd: |Bearer |%40|%2B|é|[a-z0-9@.+:=/ ()-]){0,40}"
+    ) {
+        let once = scrub_text(&text).into_owned();
+        let twice = scrub_text(&once).into_owned();
+        prop_assert_eq!(once, twice, "{:?}", text);
+    }
+
+    #[test]
     fn timestamps_and_ids_are_kept(
         secs in 1_000_000_000u64..4_000_000_000,
         millis in 0u32..1000,

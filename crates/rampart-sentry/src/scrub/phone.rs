@@ -28,10 +28,15 @@ struct Group {
 pub(super) fn phone_spans(bytes: &[u8], spans: &mut Vec<Span>) {
     let taken = spans.len();
     let mut next_taken = 0;
+    // Where the last masked span ended: after masking, the byte before `i`
+    // is the mask's `]`, so the number is judged as if that stood there
+    // (scrubbing twice must find nothing new).
+    let mut last_end = usize::MAX;
     let mut i = 0;
     while i < bytes.len() {
         if next_taken < taken && i >= spans[next_taken].start {
             i = i.max(spans[next_taken].end);
+            last_end = spans[next_taken].end;
             next_taken += 1;
             continue;
         }
@@ -40,7 +45,7 @@ pub(super) fn phone_spans(bytes: &[u8], spans: &mut Vec<Span>) {
         } else {
             bytes.len()
         };
-        if !can_start(bytes, i) {
+        if !can_start(bytes, i, last_end) {
             i += 1;
             continue;
         }
@@ -52,6 +57,7 @@ pub(super) fn phone_spans(bytes: &[u8], spans: &mut Vec<Span>) {
                     mask: PHONE_MASK,
                 });
                 i = end;
+                last_end = end;
             }
             None => i = first_group_end(bytes, i),
         }
@@ -60,17 +66,21 @@ pub(super) fn phone_spans(bytes: &[u8], spans: &mut Vec<Span>) {
 
 /// A number may start here: `+`, `%2B`, `(` or a digit, not glued to a word
 /// or to another number (`v1.2`, `10.0.0.1`, `2026-11-26`, `a/0612...`).
-fn can_start(bytes: &[u8], i: usize) -> bool {
+fn can_start(bytes: &[u8], i: usize, last_end: usize) -> bool {
     let b = bytes[i];
     let next_digit = |at: usize| bytes.get(at).is_some_and(u8::is_ascii_digit);
     let opens = b.is_ascii_digit()
         || ((b == b'+' || b == b'(') && next_digit(i + 1))
         || (b == b'%' && starts_with_ignore_case(bytes, i, b"%2b") && next_digit(i + 3));
     let glued = i > 0
+        && i != last_end
         && (is_word(bytes[i - 1])
             || b".-/+@#$%".contains(&bytes[i - 1])
             // `12:30:0612...` is a time, `tel:0612...` is not.
-            || (bytes[i - 1] == b':' && i >= 2 && bytes[i - 2].is_ascii_digit()));
+            || (bytes[i - 1] == b':'
+                && i >= 2
+                && i - 1 != last_end
+                && bytes[i - 2].is_ascii_digit()));
     opens && !glued
 }
 
@@ -264,6 +274,9 @@ mod tests {
             ("0049 30 1234567", "[phone]"),
             ("id 42 0612345678", "id 42 [phone]"),
             ("(0612345678)", "([phone])"),
+            ("a@b.cc+444444443", "[email][phone]"),
+            ("+4930123456+4930123456", "[phone][phone]"),
+            ("Bearer abc1:0612345678", "Bearer [Filtered]:[phone]"),
         ] {
             assert_eq!(masked(input), want, "{input}");
         }

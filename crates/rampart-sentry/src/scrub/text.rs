@@ -230,7 +230,10 @@ fn credential_spans(bytes: &[u8], spans: &mut Vec<Span>) {
                 i + 1
             };
             // Already masked (text scrubbed twice): leave it.
-            let masked = bytes[value_start.min(bytes.len())..].starts_with(FILTERED.as_bytes());
+            let rest = &bytes[value_start.min(bytes.len())..];
+            let masked = [FILTERED, EMAIL_MASK, PHONE_MASK]
+                .iter()
+                .any(|mask| rest.starts_with(mask.as_bytes()));
             if !masked && !key.is_empty() && std::str::from_utf8(key).is_ok_and(is_sensitive_key) {
                 // `Authorization: Bearer <token>`: the token goes too.
                 let scheme = scheme_len(bytes, value_start);
@@ -328,6 +331,8 @@ mod tests {
             ("?password=hunter2&next=/", "?password=[Filtered]&next=/"),
             ("api_key=k1;x", "api_key=[Filtered];x"),
             ("secret: s3cr3t ok", "secret: [Filtered] ok"),
+            ("pwd=[email] token=[phone]", "pwd=[email] token=[phone]"),
+            ("pwd=J`@x.DB", "pwd=[email]"),
         ] {
             assert_eq!(masked(input), want, "{input}");
         }
