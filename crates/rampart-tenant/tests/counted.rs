@@ -2,6 +2,12 @@
 //! the check and the insert in one transaction that holds
 //! `lock_tenant_resource` (Postgres) or the write lock (SQLite).
 
+#![cfg(all(
+    feature = "sqlx-any",
+    feature = "sqlx-postgres",
+    feature = "sqlx-sqlite"
+))]
+
 mod common;
 
 use std::time::Duration;

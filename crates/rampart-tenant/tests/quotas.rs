@@ -308,6 +308,7 @@ async fn monthly_quota_is_exact_under_50_concurrent_increments_in_memory() {
     exact_under_concurrency(MemoryMonthlyStore::new(), "acme").await;
 }
 
+#[cfg(feature = "redis")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn monthly_quota_is_exact_under_50_concurrent_increments_in_redis() {
     let Some(url) = common::service_url("REDIS_URL") else {
@@ -349,6 +350,7 @@ async fn monthly_quota_is_exact_under_50_concurrent_increments_in_redis() {
         .unwrap();
 }
 
+#[cfg(feature = "redis")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn monthly_quota_through_the_layer_in_redis() {
     let Some(url) = common::service_url("REDIS_URL") else {

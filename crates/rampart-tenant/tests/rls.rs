@@ -1,6 +1,8 @@
 //! Row-level security through `begin_tenant_tx`, against the real Postgres:
 //! the app connects as a role that does not own the tables.
 
+#![cfg(all(feature = "sqlx-any", feature = "sqlx-postgres"))]
+
 mod common;
 
 use std::sync::Arc;
