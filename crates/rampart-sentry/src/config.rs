@@ -170,16 +170,21 @@ impl SentryConfig {
     }
 
     /// The release, if [`SENTRY_RELEASE`] or [`release`](Self::release) did
-    /// not set one.
+    /// not set one: `sentry::release_name!()`, or the app's own
+    /// `name@version`.
     ///
     /// ```
-    /// let config = rampart_sentry::SentryConfig::new().default_release(sentry::release_name!());
-    /// # let _ = config;
+    /// use rampart_sentry::SentryConfig;
+    ///
+    /// let config = SentryConfig::new()
+    ///     .default_release(Some(concat!(env!("CARGO_PKG_NAME"), "@", env!("CARGO_PKG_VERSION"))));
+    /// let release = config.client_options().unwrap().release.unwrap();
+    /// assert!(release.starts_with("rampart-sentry@"));
     /// ```
-    pub fn default_release(self, release: Option<Cow<'static, str>>) -> Self {
+    pub fn default_release<R: Into<String>>(self, release: Option<R>) -> Self {
         match (&self.release, release) {
             (None, Some(release)) => Self {
-                release: Some(release.into_owned()),
+                release: Some(release.into()),
                 ..self
             },
             _ => self,

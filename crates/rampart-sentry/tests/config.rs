@@ -52,7 +52,7 @@ fn defaults() {
     let config = from(&[("SENTRY_ENVIRONMENT", "staging")]).unwrap();
     assert_eq!(config.get_traces_sample_rate(), 0.1);
     let options = config
-        .default_release(Some("app@1.0.0".into()))
+        .default_release(Some("app@1.0.0"))
         .client_options()
         .unwrap();
     assert_eq!(options.environment.as_deref(), Some("staging"));
@@ -60,7 +60,7 @@ fn defaults() {
     // An explicit release wins over the default.
     let options = SentryConfig::new()
         .release("explicit")
-        .default_release(Some("app@1.0.0".into()))
+        .default_release(Some("app@1.0.0"))
         .client_options()
         .unwrap();
     assert_eq!(options.release.as_deref(), Some("explicit"));
