@@ -12,7 +12,11 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
 
     let once = scrub_text(&text).into_owned();
-    assert_eq!(scrub_text(&once), once.as_str(), "scrubbing twice changed {text:?}");
+    assert_eq!(
+        scrub_text(&once),
+        once.as_str(),
+        "scrubbing twice changed {text:?}"
+    );
     let query = scrub_query(&text).into_owned();
     let _ = scrub_query(&query);
     let _ = is_sensitive_key(&text);
@@ -39,9 +43,10 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         ..Event::default()
     };
     event.tags.insert(text.to_string(), text.to_string());
-    event
-        .extra
-        .insert(text.to_string(), Value::from(vec![Value::from(text.to_string())]));
+    event.extra.insert(
+        text.to_string(),
+        Value::from(vec![Value::from(text.to_string())]),
+    );
     event.exception.values.push(Exception {
         ty: "Error".to_owned(),
         value: Some(text.to_string()),
