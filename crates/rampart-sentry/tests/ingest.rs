@@ -90,16 +90,21 @@ fn routes() -> Router {
         .route("/panic/{id}", get(panicking))
         .route("/reported", get(reported))
         .route("/ok", get(|| async { "ok" }))
+        .route("/users/{id}", get(|| async { "a user" }))
 }
 
 /// The stack of DESIGN's layer 1, then request id, authentication, identity
 /// and panic catching, with `hub` as every request's parent hub.
 fn app(hub: Arc<Hub>) -> Router {
+    app_with(hub, SentryHttpLayer::new())
+}
+
+fn app_with(hub: Arc<Hub>, http: SentryHttpLayer) -> Router {
     let provider = move |_: &Request<Body>| Arc::new(Hub::new_from_top(&hub));
     routes().layer(
         ServiceBuilder::new()
             .layer(SentryLayer::<_, Arc<Hub>, Request<Body>>::new(provider))
-            .layer(SentryHttpLayer::new())
+            .layer(http)
             .layer(SentryContextLayer::new())
             .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
             .layer(PropagateRequestIdLayer::x_request_id())
@@ -121,8 +126,13 @@ async fn serve(app: Router) -> SocketAddr {
 /// A client of this crate's configuration sending to `ingest`, and a hub
 /// holding it.
 fn client(ingest: &Ingest) -> (Arc<Client>, Arc<Hub>) {
+    client_tracing(ingest, 0.0)
+}
+
+fn client_tracing(ingest: &Ingest, traces_sample_rate: f32) -> (Arc<Client>, Arc<Hub>) {
     let options = SentryConfig::new()
         .dsn(ingest.dsn())
+        .traces_sample_rate(traces_sample_rate)
         .environment("test")
         .release("rampart-sentry-tests@0")
         .client_options()
@@ -354,6 +364,40 @@ async fn concurrent_requests_keep_their_own_user() {
     }
     seen.sort();
     assert_eq!(seen, ["0", "1", "2", "3", "4", "5", "6", "7"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transactions_carry_a_scrubbed_request_and_the_route_as_name() {
+    let mut ingest = Ingest::start().await;
+    let (client, hub) = client_tracing(&ingest, 1.0);
+    let addr = serve(app_with(hub, SentryHttpLayer::new().enable_transaction())).await;
+
+    let answer = fetch(
+        addr,
+        "/users/alice@example.com?phone=%2B4930123456&access_token=abc123xyz&page=2",
+        &[
+            ("authorization", BEARER),
+            ("cookie", COOKIE),
+            ("x-api-key", "k-99887766"),
+        ],
+    )
+    .await;
+    assert_eq!(answer.status, 200);
+    let (transaction, received) = ingest.next_transaction().await;
+    assert_no_secrets(&received.raw);
+    assert!(!received.raw.contains("4930123456"), "{}", received.raw);
+    assert_eq!(transaction.name.as_deref(), Some("GET /users/{id}"));
+    let request = transaction.request.as_ref().expect("request data");
+    let url = request.url.as_ref().expect("url").to_string();
+    assert!(url.contains("/users/[email]"), "{url}");
+    assert!(url.contains("page=2"), "{url}");
+    assert!(
+        request
+            .headers
+            .keys()
+            .all(|h| !h.eq_ignore_ascii_case("authorization"))
+    );
+    flush(&client).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,13 +10,14 @@ use std::{
 use http::{Response, StatusCode};
 use pin_project_lite::pin_project;
 use sentry::{
-    Hub, Level,
-    protocol::{Event, Map},
+    Hub, Level, TransactionOrSpan,
+    protocol::{self, Event, Map},
 };
 
 use super::{
     layer::Shared,
     scope::{RequestScope, request_id},
+    trace::replace_transaction_request,
 };
 
 /// What a tracked request carries along.
@@ -28,6 +29,9 @@ pub(crate) struct Tracked {
     /// sentry-tower's `SentryHttpLayer` (outside) has added the request
     /// data to it, which this hub inherits.
     hub: Option<Arc<Hub>>,
+    /// The scrubbed request for a sampled transaction (only prepared when
+    /// the client traces at all).
+    transaction_request: Option<protocol::Request>,
 }
 
 pin_project! {
@@ -63,7 +67,12 @@ impl<F> ResponseFuture<F> {
         }
     }
 
-    pub(crate) fn tracked(future: F, scope: RequestScope, shared: Arc<Shared>) -> Self {
+    pub(crate) fn tracked(
+        future: F,
+        scope: RequestScope,
+        shared: Arc<Shared>,
+        transaction_request: Option<protocol::Request>,
+    ) -> Self {
         Self {
             kind: Kind::Tracked {
                 future,
@@ -71,6 +80,7 @@ impl<F> ResponseFuture<F> {
                     scope,
                     shared,
                     hub: None,
+                    transaction_request,
                 },
             },
         }
@@ -87,10 +97,23 @@ where
         match self.project().kind.project() {
             KindProj::Passthrough { future } => future.poll(cx),
             KindProj::Tracked { future, tracked } => {
-                let hub = tracked
-                    .hub
-                    .get_or_insert_with(|| request_hub(&tracked.scope))
-                    .clone();
+                let hub = match &tracked.hub {
+                    Some(hub) => hub.clone(),
+                    None => {
+                        let (hub, span) = request_hub(&tracked.scope);
+                        if let Some(data) = tracked.transaction_request.take() {
+                            let name = tracked.scope.with(|recorded| {
+                                Some(format!(
+                                    "{} {}",
+                                    recorded.method.as_ref()?,
+                                    recorded.route.as_ref()?
+                                ))
+                            });
+                            replace_transaction_request(span, data, name);
+                        }
+                        tracked.hub.insert(hub).clone()
+                    }
+                };
                 let result = ready!(Hub::run(hub.clone(), || future.poll(cx)));
                 if let Ok(response) = &result {
                     let status = response.status();
@@ -115,14 +138,16 @@ where
 }
 
 /// A hub of this request alone, from the current hub's top scope, whose
-/// event processor adds the request's recorded context.
-fn request_hub(scope: &RequestScope) -> Arc<Hub> {
+/// event processor adds the request's recorded context; and the span
+/// (transaction) current then.
+fn request_hub(scope: &RequestScope) -> (Arc<Hub>, Option<TransactionOrSpan>) {
     let hub = Hub::with(|current| Hub::new_from_top(current));
     let scope = scope.clone();
-    hub.configure_scope(move |sentry_scope| {
+    let span = hub.configure_scope(move |sentry_scope| {
         sentry_scope.add_event_processor(move |event| Some(scope.apply(event)));
+        sentry_scope.get_span()
     });
-    Arc::new(hub)
+    (Arc::new(hub), span)
 }
 
 /// The event of a 5xx response: grouped by method, route and status, so

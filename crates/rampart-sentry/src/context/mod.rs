@@ -81,5 +81,6 @@ mod future;
 mod layer;
 pub(crate) mod scope;
 mod service;
+mod trace;
 
 pub use self::{future::ResponseFuture, layer::SentryContextLayer, service::SentryContextService};

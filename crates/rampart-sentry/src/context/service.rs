@@ -13,6 +13,7 @@ use super::{
     ResponseFuture,
     layer::Shared,
     scope::{Recorded, RequestScope, request_id},
+    trace,
 };
 use crate::route::route_of;
 
@@ -102,6 +103,12 @@ where
             tenant: None,
         });
         request.extensions_mut().insert(scope.clone());
-        ResponseFuture::tracked(self.inner.call(request), scope, self.shared.clone())
+        let transaction_request = trace::tracing_enabled().then(|| trace::request_data(&request));
+        ResponseFuture::tracked(
+            self.inner.call(request),
+            scope,
+            self.shared.clone(),
+            transaction_request,
+        )
     }
 }

@@ -125,7 +125,7 @@ fn scrub_breadcrumb_in_place(crumb: &mut Breadcrumb) {
     scrub_map(&mut crumb.data);
 }
 
-fn scrub_request(request: &mut Request) {
+pub(crate) fn scrub_request(request: &mut Request) {
     request.cookies = None;
     request.headers.retain(|name, _| {
         !is_sensitive_key(name)

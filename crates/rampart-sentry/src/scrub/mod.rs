@@ -23,12 +23,13 @@
 //! # let _ = options;
 //! ```
 //!
-//! Scrubbing is the last step before the transport; performance
+//! Scrubbing is the last step before the transport. Performance
 //! transactions do not pass through `before_send` in this version of the
-//! Sentry SDK, and carry only what `SentryHttpLayer` records (headers already
-//! filtered by the SDK) and span names.
+//! Sentry SDK: [`SentryContextLayer`](crate::SentryContextLayer) gives each
+//! sampled transaction request data scrubbed the same way and names it by
+//! the route template, not the raw path.
 
-mod event;
+pub(crate) mod event;
 mod keys;
 mod phone;
 mod query;

@@ -13,7 +13,7 @@ use axum::{
 };
 use sentry::{
     Envelope,
-    protocol::{EnvelopeItem, Event},
+    protocol::{EnvelopeItem, Event, Transaction},
 };
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
@@ -31,6 +31,7 @@ pub struct Received {
     /// The body as sent, decompressed, as text.
     pub raw: String,
     pub events: Vec<Event<'static>>,
+    pub transactions: Vec<Transaction<'static>>,
 }
 
 /// A Sentry ingest endpoint on 127.0.0.1: `POST /api/<project>/envelope/`.
@@ -67,6 +68,21 @@ impl Ingest {
                 .expect("ingest endpoint stopped");
             if let Some(event) = received.events.first().cloned() {
                 return (event, received);
+            }
+        }
+    }
+
+    /// The next envelope that holds a performance transaction (others are
+    /// skipped), waiting up to [`WAIT`].
+    pub async fn next_transaction(&mut self) -> (Transaction<'static>, Received) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let received = tokio::time::timeout_at(deadline, self.receiver.recv())
+                .await
+                .expect("no transaction reached the ingest endpoint in time")
+                .expect("ingest endpoint stopped");
+            if let Some(transaction) = received.transactions.first().cloned() {
+                return (transaction, received);
             }
         }
     }
@@ -115,10 +131,18 @@ async fn envelope(
             _ => None,
         })
         .collect();
+    let transactions = envelope
+        .items()
+        .filter_map(|item| match item {
+            EnvelopeItem::Transaction(transaction) => Some(transaction.clone()),
+            _ => None,
+        })
+        .collect();
     let _ = sender.send(Received {
         project,
         raw: String::from_utf8_lossy(&decoded).into_owned(),
         events,
+        transactions,
     });
     (StatusCode::OK, "{}")
 }
