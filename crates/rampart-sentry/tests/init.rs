@@ -47,26 +47,25 @@ async fn init_from_the_environment_and_report() {
     // from a request mapping stands in (a non-axum stack's router would set it).
     let routes = Router::new()
         .route("/boom", get(|| async { StatusCode::SERVICE_UNAVAILABLE }))
+        .route("/ready", get(|| async { StatusCode::SERVICE_UNAVAILABLE }))
         .route("/panic", get(panicking));
     let app = ServiceBuilder::new()
         .layer(NewSentryLayer::<Request<Body>>::new_from_top())
         .layer(SentryHttpLayer::new())
         .map_request(|mut req: Request<Body>| {
-            let label = if req.uri().path() == "/boom" {
-                "/boom"
-            } else {
-                "/panic"
-            };
+            let label = req.uri().path().to_owned();
             req.extensions_mut().insert(RouteLabel::new(label));
             req
         })
-        .layer(SentryContextLayer::new())
+        .layer(SentryContextLayer::new().ignore_route("/ready"))
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(CatchPanicLayer::new())
         .service(routes);
     let addr = serve(Router::new().fallback_service(app)).await;
 
+    // An ignored route's 503 is no event (the next one is /boom's).
+    assert_eq!(fetch(addr, "/ready", &[]).await.status, 503);
     let answer = fetch(addr, "/boom", &[]).await;
     assert_eq!(answer.status, 503);
     let (event, received) = ingest.next_event().await;

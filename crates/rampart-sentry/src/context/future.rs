@@ -120,8 +120,10 @@ where
                     // A request that already sent an event (a panic caught
                     // further in, the handler's own capture) is not sent twice.
                     if status.is_server_error()
-                        && tracked.shared.capture_server_errors
                         && hub.last_event_id().is_none()
+                        && tracked
+                            .scope
+                            .with(|recorded| tracked.shared.captures(recorded.route.as_deref()))
                     {
                         tracked.scope.with(|recorded| {
                             if recorded.request_id.is_none() {

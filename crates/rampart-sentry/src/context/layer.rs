@@ -10,6 +10,16 @@ use super::SentryContextService;
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) capture_server_errors: bool,
+    /// Route templates whose 5xx responses are not events (readiness
+    /// probes answer 503 by design).
+    pub(crate) ignored_routes: Vec<String>,
+}
+
+impl Shared {
+    pub(crate) fn captures(&self, route: Option<&str>) -> bool {
+        self.capture_server_errors
+            && !route.is_some_and(|route| self.ignored_routes.iter().any(|r| r == route))
+    }
 }
 
 /// Gives each request its own Sentry hub carrying the request's context
@@ -55,6 +65,7 @@ impl SentryContextLayer {
         Self {
             shared: Arc::new(Shared {
                 capture_server_errors: true,
+                ignored_routes: Vec::new(),
             }),
         }
     }
@@ -66,6 +77,27 @@ impl SentryContextLayer {
         Self {
             shared: Arc::new(Shared {
                 capture_server_errors: capture,
+                ignored_routes: self.shared.ignored_routes.clone(),
+            }),
+        }
+    }
+
+    /// No event for a 5xx of this route template (as axum's `MatchedPath`
+    /// or a [`RouteLabel`](crate::RouteLabel) names it), such as a readiness
+    /// probe that answers 503 while a dependency is down. Panics and the
+    /// handler's own events are still sent.
+    ///
+    /// ```
+    /// let layer = rampart_sentry::SentryContextLayer::new().ignore_route("/ready");
+    /// # let _ = layer;
+    /// ```
+    pub fn ignore_route(self, route: impl Into<String>) -> Self {
+        let mut ignored_routes = self.shared.ignored_routes.clone();
+        ignored_routes.push(route.into());
+        Self {
+            shared: Arc::new(Shared {
+                capture_server_errors: self.shared.capture_server_errors,
+                ignored_routes,
             }),
         }
     }
