@@ -175,7 +175,40 @@ criterion_group! {
     targets = per_request, scrape
 }
 
+/// `METRICS_COUNT=<rampart|axum-prometheus|bare>`: serves `COUNT_REQUESTS`
+/// requests through that router and exits, for instruction counts that a
+/// loaded machine does not blur:
+///
+/// ```sh
+/// METRICS_COUNT=rampart valgrind --tool=callgrind \
+///     --toggle-collect='*call_now*' /work/target-metrics/release/deps/metrics-<hash>
+/// ```
+///
+/// "Collected" divided by `COUNT_REQUESTS` is instructions per request.
+fn count(which: &str) {
+    const COUNT_REQUESTS: usize = 10_000;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let _guard = runtime.enter();
+    let mut router = match which {
+        "rampart" => routes().layer(Metrics::new().layer()),
+        "axum-prometheus" => routes().layer(axum_prometheus::PrometheusMetricLayer::pair().0),
+        "bare" => routes(),
+        other => panic!("METRICS_COUNT=<rampart|axum-prometheus|bare>, not {other}"),
+    };
+    let requests: Vec<_> = (0..COUNT_REQUESTS).map(request).collect();
+    for req in requests {
+        black_box(call_now(&mut router, req));
+    }
+}
+
 fn main() {
+    if let Ok(which) = std::env::var("METRICS_COUNT") {
+        count(&which);
+        return;
+    }
     benches();
     Criterion::default().configure_from_args().final_summary();
 }
