@@ -422,3 +422,45 @@ async fn guards_refuse_with_problem_json() {
         Some(Format::Text.content_type())
     );
 }
+
+/// The demo's arrangement: the metrics layer outside `ClientIpLayer`, and
+/// `/metrics` among the routes, so that the allow-list sees the client a
+/// trusted proxy forwarded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_a_trusted_proxy_the_allow_list_reads_the_forwarded_client() {
+    use rampart_core::{ClientIpLayer, TrustedProxies};
+    use tower::ServiceBuilder;
+
+    let metrics = Metrics::new();
+    let endpoint = metrics.service().allow_ips("10.0.0.0/8".parse().unwrap());
+    let layers = ServiceBuilder::new()
+        .layer(metrics.layer())
+        .layer(ClientIpLayer::new().trusted_proxies(TrustedProxies::loopback()));
+    let app = Router::new()
+        .route("/health", get(|| async { "ok" }))
+        .route_service("/metrics", endpoint)
+        .layer(layers);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = app.into_make_service_with_connect_info::<SocketAddr>();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let reply = get_with(addr, "/metrics", b"X-Forwarded-For: 10.1.2.3\r\n").await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let reply = get_with(addr, "/metrics", b"X-Forwarded-For: 192.0.2.1\r\n").await;
+    assert_eq!(reply.status, 403);
+    // The loopback proxy itself is not in the list.
+    let reply = get_with(addr, "/metrics", b"").await;
+    assert_eq!(reply.status, 403);
+
+    // Scrapes and their refusals are counted under their own route.
+    let text = metrics.encode(Format::Text);
+    assert!(
+        text.contains(r#"http_requests_total{method="GET",route="/metrics",status="200"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"http_requests_total{method="GET",route="/metrics",status="403"} 2"#),
+        "{text}"
+    );
+}
