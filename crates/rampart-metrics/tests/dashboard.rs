@@ -70,7 +70,11 @@ fn metric_names(expr: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn every_query_names_exported_series() {
-    if !cfg!(all(feature = "ratelimit", feature = "cors", feature = "headers")) {
+    if !cfg!(all(
+        feature = "ratelimit",
+        feature = "cors",
+        feature = "headers"
+    )) {
         println!("skipped: the collectors' series need features ratelimit, cors and headers");
         return;
     }
