@@ -142,7 +142,7 @@ pub struct Demo {
 impl Demo {
     /// Starts the program at `binary` with `env` added to the environment
     /// (`BIND_ADDR` and `DATA_DIR` are set here; `RUST_LOG` defaults to
-    /// `info`) and waits until `GET /health` answers 200 (with `TLS_CERT`
+    /// `info`; `DATABASE_URL` and `DATABASE_READ_URL` are not inherited) and waits until `GET /health` answers 200 (with `TLS_CERT`
     /// in `env`: until the port accepts connections).
     ///
     /// # Panics
@@ -174,6 +174,10 @@ impl Demo {
         let stderr = File::create(&stderr_path).map_err(|e| e.to_string())?;
         let mut command = Command::new(binary);
         command
+            // The services of the test run are for the tests: the demo gets
+            // its embedded SQLite unless a test hands it a database.
+            .env_remove("DATABASE_URL")
+            .env_remove("DATABASE_READ_URL")
             .env("RUST_LOG", "info")
             .env("BIND_ADDR", addr.to_string())
             .env("DATA_DIR", data_dir.path().join("data"))
@@ -325,6 +329,8 @@ pub fn run_to_exit(
     let stderr = File::create(&stderr_path).expect("a log file");
     let mut child = Command::new(binary.as_ref())
         .args(args)
+        .env_remove("DATABASE_URL")
+        .env_remove("DATABASE_READ_URL")
         .env("DATA_DIR", dir.path().join("data"))
         .envs(env.iter().copied())
         .stdin(Stdio::null())

@@ -15,7 +15,7 @@ use tower_http::{
 
 use crate::{
     api::{self, ApiError, Telephony},
-    auth::TokenIssuer,
+    auth::{AuthArgs, LoginLimiter, TokenIssuer},
     db::Db,
     routes::{fallback, health, index},
 };
@@ -40,6 +40,7 @@ struct Inner {
     data_dir: PathBuf,
     db: Option<Db>,
     tokens: Option<TokenIssuer>,
+    login_limiter: LoginLimiter,
     telephony: Telephony,
     redis: Option<redis::aio::ConnectionManager>,
 }
@@ -53,6 +54,7 @@ impl AppState {
                 data_dir: data_dir.into(),
                 db: None,
                 tokens: None,
+                login_limiter: LoginLimiter::memory(AuthArgs::default().rate_limit_login),
                 telephony: Telephony::simulated(),
                 redis: None,
             }),
@@ -70,6 +72,14 @@ impl AppState {
     #[must_use]
     pub fn with_tokens(mut self, tokens: TokenIssuer) -> Self {
         Arc::make_mut(&mut self.inner).tokens = Some(tokens);
+        self
+    }
+
+    /// With the login limiter (`RATE_LIMIT_LOGIN`); the default counts 5
+    /// attempts per 15 minutes in this process's memory.
+    #[must_use]
+    pub fn with_login_limiter(mut self, limiter: LoginLimiter) -> Self {
+        Arc::make_mut(&mut self.inner).login_limiter = limiter;
         self
     }
 
@@ -121,18 +131,10 @@ impl AppState {
         &self.inner.telephony
     }
 
-    /// Counts a login attempt for `client_ip` and `email`: 429 once the
-    /// login limit is used up.
-    ///
-    /// TODO(auth helper): the `LoginLimiter` (5 per 15 minutes per client
-    /// address and email) takes this stand-in's place; until then every
-    /// attempt passes.
-    pub(crate) async fn login_attempt(
-        &self,
-        _client_ip: Option<std::net::IpAddr>,
-        _email: &str,
-    ) -> Result<(), ApiError> {
-        Ok(())
+    /// The login limiter (5 attempts per 15 minutes per client address
+    /// and email by default).
+    pub(crate) fn login_limiter(&self) -> &LoginLimiter {
+        &self.inner.login_limiter
     }
 }
 
@@ -205,8 +207,10 @@ pub fn app(state: AppState, stack: Stack) -> Router {
         // 7. edge rate limits, per client address
         .layer(stack.rate_limit)
         // 8. authentication: a verified bearer token becomes a Principal
-        .layer(stack.auth);
-    // 9. TenantLayer and 10. the per-user API limit arrive with their crates.
+        .layer(stack.auth)
+        // 9. TenantLayer: wired in with rampart-tenant's issue.
+        // 10. per-user limit on /api routes, keyed by the principal
+        .layer(stack.api_rate_limit);
     routes(state).layer(layers)
 }
 

@@ -28,8 +28,14 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
 ///
 /// `DATA_DIR` that cannot be created.
 pub fn db_config(data_dir: &std::path::Path, args: &DatabaseArgs) -> Result<DbConfig, Error> {
-    let mut config = match &args.database_url {
-        Some(url) => DbConfig::from_url(url.trim()),
+    // An empty variable counts as unset (a `DATABASE_URL=` in an env file).
+    let url = args
+        .database_url
+        .as_deref()
+        .map(str::trim)
+        .filter(|url| !url.is_empty());
+    let mut config = match url {
+        Some(url) => DbConfig::from_url(url),
         None => {
             std::fs::create_dir_all(data_dir).map_err(|source| Error::DataDir {
                 path: data_dir.to_owned(),
@@ -114,10 +120,19 @@ async fn seed(args: SeedArgs) -> Result<(), Error> {
         db.migrate_up().await.map_err(database_error)?;
     }
     // One hash for every seeded user (see db::seed for why).
-    let hash = tokio::task::spawn_blocking(|| crate::auth::password::hash_password("test123"))
-        .await
-        .map_err(|err| database_error(format!("hashing: {err}")))?
-        .map_err(|err| database_error(format!("hashing: {err}")))?;
+    let hash = match args.password_hash {
+        Some(hash) if hash.starts_with("$argon2id$") => hash,
+        Some(_) => {
+            return Err(Error::Config {
+                variable: "SEED_PASSWORD_HASH",
+                message: "expected an argon2id PHC string ($argon2id$...)".into(),
+            });
+        }
+        None => tokio::task::spawn_blocking(|| crate::auth::password::hash_password("test123"))
+            .await
+            .map_err(|err| database_error(format!("hashing: {err}")))?
+            .map_err(|err| database_error(format!("hashing: {err}")))?,
+    };
     let plan = seed::SeedPlan {
         orgs: args.orgs,
         users_per_org: args.users_per_org,

@@ -6,6 +6,8 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use rampart::core::{ForwardedHeader, TrustedProxies};
 
+use crate::auth::AuthArgs;
+
 /// `operator-demo [serve] [OPTIONS]`: the demo's command line. Each option can
 /// also be set from the environment variable named in its help.
 ///
@@ -105,8 +107,7 @@ pub struct DatabaseArgs {
     #[arg(
         long = "database-read-url",
         env = "DATABASE_READ_URL",
-        value_name = "DATABASE_READ_URL",
-        requires = "database_url"
+        value_name = "DATABASE_READ_URL"
     )]
     pub database_read_url: Option<String>,
 
@@ -200,6 +201,17 @@ pub struct SeedArgs {
         default_value = "development"
     )]
     pub environment: Environment,
+
+    /// An argon2id PHC string to store for every seeded user instead of
+    /// hashing `test123` here: the end-to-end tests give one with cheap
+    /// parameters, so that a hundred logins of a debug build take seconds.
+    #[arg(
+        long = "password-hash",
+        env = "SEED_PASSWORD_HASH",
+        value_name = "SEED_PASSWORD_HASH",
+        hide = true
+    )]
+    pub password_hash: Option<String>,
 
     /// The database.
     #[command(flatten)]
@@ -340,6 +352,11 @@ pub struct ServeArgs {
     /// The database.
     #[command(flatten)]
     pub database: DatabaseArgs,
+
+    /// Tokens and the login and API limits (`JWT_*`, `ACCESS_TOKEN_TTL`,
+    /// `RATE_LIMIT_LOGIN`, `RATE_LIMIT_API`).
+    #[command(flatten)]
+    pub auth: AuthArgs,
 
     /// `development`, `test`, `staging` or `production`.
     #[arg(

@@ -9,7 +9,6 @@ use rampart::headers::HttpsConnection;
 use crate::{
     Error,
     app::{self, AppState},
-    auth::{AuthLayer, KEY_FILE_NAME, Keys, TokenIssuer, TokenSettings, TokenVerifier},
     commands,
     config::{Environment, ServeArgs},
     db::{Backend, Db, RoleCheckError},
@@ -74,23 +73,18 @@ pub async fn serve_until(
     })?;
     let db = commands::connect(&commands::db_config(&args.data_dir, &args.database)?).await?;
     prepare_database(&db, &args).await?;
-    let key_file = args.data_dir.join(KEY_FILE_NAME);
-    let keys = Keys::load_or_generate(&key_file).map_err(|err| Error::Config {
-        variable: "DATA_DIR",
-        message: format!("signing key {}: {err}", key_file.display()),
-    })?;
+    let auth = args.auth.build(&args.data_dir)?;
     let state = AppState::new(args.data_dir.clone())
         .with_db(db)
-        .with_tokens(TokenIssuer::new(&keys, &TokenSettings::default()));
+        .with_tokens(auth.issuer.clone());
     let router = if args.bare {
         app::routes(state)
     } else {
-        let mut stack = app::Stack::from_args(&args).await?;
-        stack.auth = AuthLayer::new(TokenVerifier::new(&keys, &TokenSettings::default()));
-        let state = match &stack.redis {
-            Some(redis) => state.with_redis(redis.clone()),
-            None => state,
-        };
+        let stack = app::Stack::from_args(&args, &auth).await?;
+        let mut state = state.with_login_limiter(stack.login_limiter.clone());
+        if let Some(redis) = &stack.redis {
+            state = state.with_redis(redis.clone());
+        }
         app::app(state, stack)
     };
 

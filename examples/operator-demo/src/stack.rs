@@ -8,9 +8,14 @@ use rampart::{
     ratelimit::{FallbackStore, MemoryStore, Policy, RateLimitLayer, RedisStore},
 };
 
+use std::sync::Arc;
+
 use crate::{
     Error,
-    auth::{AuthLayer, Keys, TokenSettings, TokenVerifier},
+    auth::{
+        AuthArgs, AuthLayer, Authentication, Keys, LoginLimiter, TokenSettings, TokenVerifier,
+        api_rate_limit_layer,
+    },
     config::ServeArgs,
 };
 
@@ -45,6 +50,10 @@ pub struct Stack {
     /// Verifies `Authorization: Bearer` tokens; the default verifies
     /// against a key generated for this process only.
     pub auth: AuthLayer,
+    /// `RATE_LIMIT_API`: per user, on `/api` routes (default 100/minute).
+    pub api_rate_limit: RateLimitLayer,
+    /// `RATE_LIMIT_LOGIN`: per client address and email, in the same store.
+    pub login_limiter: LoginLimiter,
     /// The Redis connection the rate limits share (`REDIS_URL`), for `/ready`.
     pub redis: Option<redis::aio::ConnectionManager>,
 }
@@ -67,6 +76,12 @@ impl Default for Stack {
             cors,
             rate_limit,
             auth: ephemeral_auth(),
+            api_rate_limit: api_rate_limit_layer(
+                MemoryStore::new(),
+                AuthArgs::default().rate_limit_api,
+            )
+            .expect("the default API rate limit is valid"),
+            login_limiter: LoginLimiter::memory(AuthArgs::default().rate_limit_login),
             redis: None,
         }
     }
@@ -75,7 +90,7 @@ impl Default for Stack {
 impl Stack {
     /// The stack the command line and the environment describe. Every error
     /// names the variable to fix.
-    pub async fn from_args(args: &ServeArgs) -> Result<Self, Error> {
+    pub async fn from_args(args: &ServeArgs, auth: &Authentication) -> Result<Self, Error> {
         let mut client_ip = ClientIpConfig::default();
         client_ip.trusted_proxies = args.trusted_proxies.clone();
         client_ip.header = args.client_ip_header;
@@ -104,6 +119,22 @@ impl Stack {
             }
             None => RateLimitLayer::builder(MemoryStore::new()),
         };
+        // The login and per-user limits count where the edge limit does:
+        // in Redis (shared by every replica) when configured.
+        let (api_rate_limit, login_limiter) = match &redis {
+            Some(connection) => {
+                let store = || FallbackStore::new(RedisStore::new(connection.clone()));
+                (
+                    auth.api_rate_limit_layer(store()),
+                    auth.login_limiter(Arc::new(store())),
+                )
+            }
+            None => (
+                auth.api_rate_limit_layer(MemoryStore::new()),
+                auth.login_limiter(Arc::new(MemoryStore::new())),
+            ),
+        };
+        let api_rate_limit = api_rate_limit.map_err(|err| config_error("RATE_LIMIT_API", err))?;
         let rate_limit = builder
             .policy(global)
             .build()
@@ -114,7 +145,9 @@ impl Stack {
             security_headers,
             cors,
             rate_limit,
-            auth: ephemeral_auth(),
+            auth: auth.layer(),
+            api_rate_limit,
+            login_limiter,
             redis,
         })
     }
@@ -130,7 +163,7 @@ fn with_docs(headers: SecurityHeaders) -> SecurityHeaders {
 }
 
 /// A verifier of tokens signed with a key made for this process only: no
-/// token from elsewhere passes. The server replaces it with the real keys.
+/// token from elsewhere passes. [`Stack::from_args`] uses the real keys.
 fn ephemeral_auth() -> AuthLayer {
     AuthLayer::new(TokenVerifier::new(
         &Keys::generate(),

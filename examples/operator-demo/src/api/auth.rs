@@ -1,6 +1,11 @@
 //! `POST /auth/login` and `GET /auth/me`.
 
-use axum::{Json, extract::State, http::Extensions};
+use axum::{
+    Json,
+    extract::State,
+    http::Extensions,
+    response::{IntoResponse, Response},
+};
 use rampart::core::ClientIp;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
@@ -63,13 +68,15 @@ pub async fn login(
     State(state): State<AppState>,
     extensions: Extensions,
     JsonBody(input): JsonBody<LoginInput>,
-) -> Result<Json<TokenResponse>, ApiError> {
+) -> Result<Response, ApiError> {
     let email = validate::email("email", &input.email)?;
     if input.password.is_empty() || input.password.len() > password::MAX_PASSWORD_BYTES {
         return Err(ApiError::invalid("password", "must be 1 to 1024 bytes"));
     }
     let client_ip = extensions.get::<ClientIp>().map(ClientIp::ip);
-    state.login_attempt(client_ip, &email).await?;
+    if let Err(limited) = state.login_limiter().check(client_ip, &email).await {
+        return Ok(limited);
+    }
     let db = state.db()?;
 
     // Who has this email: the one lookup made before a tenant is known
@@ -134,7 +141,8 @@ pub async fn login(
         access_token: token.access_token,
         token_type: token.token_type.to_owned(),
         expires_in: token.expires_in,
-    }))
+    })
+    .into_response())
 }
 
 /// `GET /auth/me`: the caller's account.

@@ -59,8 +59,7 @@ fn json_rejection(rejection: &JsonRejection) -> ApiError {
                 .map_or(text.as_str(), |(_, rest)| rest);
             let (field, message) = match reason.split_once(": ") {
                 Some((path, message)) if !path.contains(' ') && path != "." => (path, message),
-                Some((_, message)) => (missing_field(message).unwrap_or("body"), message),
-                None => ("body", reason),
+                _ => (missing_field(reason).unwrap_or("body"), reason),
             };
             ApiError::invalid(field, message)
         }
