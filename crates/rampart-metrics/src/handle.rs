@@ -272,7 +272,8 @@ impl Metrics {
     }
 
     /// Registers a counter whose value `read` gives at each scrape: the hook
-    /// for counters kept as atomics by another crate.
+    /// for counters kept as atomics by another crate. `read` runs under the
+    /// registry's lock: it must not call back into this `Metrics`.
     ///
     /// ```
     /// use std::sync::{Arc, atomic::{AtomicU64, Ordering}};
