@@ -280,3 +280,61 @@ fn guards_from_settings() {
             .is_ok()
     );
 }
+
+/// A 429 made by the rate limiter inside is counted like any response, and
+/// the limiter's own counters appear in the same scrape.
+#[cfg(feature = "ratelimit")]
+#[tokio::test]
+async fn rate_limit_rejections_are_counted_twice_over() {
+    use rampart_core::{ClientIp, ClientIpSource};
+    use rampart_ratelimit::{MemoryStore, Policy, RateLimitLayer};
+    use tower::ServiceBuilder;
+
+    let metrics = Metrics::new();
+    let limiter = RateLimitLayer::builder(MemoryStore::new())
+        .policy(Policy::parse("api", "2/minute").unwrap())
+        .build()
+        .unwrap();
+    metrics.register_ratelimit(limiter.stats()).unwrap();
+    let service = ServiceBuilder::new()
+        .layer(metrics.layer())
+        .layer(limiter)
+        .service(service_fn(|_req: Request<()>| async {
+            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"ok"))))
+        }));
+    for _ in 0..3 {
+        let mut request = Request::get("/api/calls").body(()).unwrap();
+        request
+            .extensions_mut()
+            .insert(RouteLabel::from_static("/api/calls"));
+        request.extensions_mut().insert(ClientIp::new(
+            "192.0.2.1".parse().unwrap(),
+            ClientIpSource::Peer,
+        ));
+        let response = service.clone().oneshot(request).await.unwrap();
+        response.into_body().collect().await.unwrap();
+    }
+    let text = metrics.encode(Format::Text);
+    let series = |status: &str| {
+        sample(
+            &text,
+            &format!(r#"http_requests_total{{method="GET",route="/api/calls",status="{status}"}}"#),
+        )
+    };
+    assert_eq!(series("200"), Some(2.0), "{text}");
+    assert_eq!(series("429"), Some(1.0), "{text}");
+    assert_eq!(
+        sample(
+            &text,
+            r#"rampart_ratelimit_decisions_total{policy="api",outcome="limited"}"#
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(
+            &text,
+            r#"rampart_ratelimit_decisions_total{policy="api",outcome="admitted"}"#
+        ),
+        Some(2.0)
+    );
+}
