@@ -16,6 +16,7 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
     match cli.command {
         Some(Command::Migrate(args)) => migrate(args).await,
         Some(Command::Seed(args)) => seed(args).await,
+        Some(Command::Keygen(args)) => keygen(&args.path),
         Some(Command::Serve(args)) => server::serve(*args).await,
         None => server::serve(cli.serve).await,
     }
@@ -145,5 +146,15 @@ async fn seed(args: SeedArgs) -> Result<(), Error> {
         u64::from(args.orgs) * u64::from(args.users_per_org)
     );
     db.close().await;
+    Ok(())
+}
+
+#[allow(clippy::print_stdout, reason = "the command's output for a person")]
+fn keygen(path: &std::path::Path) -> Result<(), Error> {
+    let keys = crate::auth::keygen(path).map_err(|err| Error::Config {
+        variable: "PATH",
+        message: err.to_string(),
+    })?;
+    println!("wrote {} (kid {})", path.display(), keys.kid());
     Ok(())
 }

@@ -81,6 +81,16 @@ pub enum Command {
     Migrate(MigrateArgs),
     /// Fill the database with demo organizations, users and campaigns.
     Seed(SeedArgs),
+    /// Write a new Ed25519 signing key (PKCS#8 PEM, mode 0600) to PATH.
+    Keygen(KeygenArgs),
+}
+
+/// Options of `keygen`.
+#[derive(Debug, Clone, Args)]
+pub struct KeygenArgs {
+    /// Where to write the key; an existing file is not overwritten.
+    #[arg(value_name = "PATH")]
+    pub path: PathBuf,
 }
 
 /// The database: where it is, and what the app may connect as.
