@@ -231,6 +231,9 @@ impl Demo {
     /// short timeout. (The HTTPS tests speak TLS through tokio-rustls with
     /// their own test root certificate.)
     pub fn client(&self) -> reqwest::Client {
+        // reqwest is built with `rustls-no-provider` (operator-demo's
+        // provider clients choose theirs): a client needs one installed.
+        let _ = tokio_rustls::rustls::crypto::ring::default_provider().install_default();
         reqwest::Client::builder()
             .no_proxy()
             .timeout(Duration::from_secs(10))
