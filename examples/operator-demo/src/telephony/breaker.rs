@@ -7,7 +7,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-/// How a [`Breaker`] trips and recovers.
+/// How each provider's circuit breaker trips and recovers.
 ///
 /// # Example
 ///

@@ -9,8 +9,8 @@ use tower::Service;
 use super::{AuthLayer, ResponseFuture};
 use crate::auth::{TokenError, TokenVerifier};
 
-/// Middleware which verifies `Authorization: Bearer` tokens: see the
-/// [module docs](super) for what it does with each kind of request.
+/// Middleware which verifies `Authorization: Bearer` tokens: see
+/// [`AuthLayer`] for what it does with each kind of request.
 #[derive(Debug, Clone)]
 pub struct Auth<S> {
     inner: S,
