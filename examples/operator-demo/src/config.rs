@@ -6,7 +6,7 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use rampart::core::{ForwardedHeader, TrustedProxies};
 
-use crate::auth::AuthArgs;
+use crate::{auth::AuthArgs, telephony::TelephonyArgs};
 
 /// `operator-demo [serve] [OPTIONS]`: the demo's command line. Each option can
 /// also be set from the environment variable named in its help.
@@ -367,6 +367,11 @@ pub struct ServeArgs {
     /// `RATE_LIMIT_LOGIN`, `RATE_LIMIT_API`).
     #[command(flatten)]
     pub auth: AuthArgs,
+
+    /// The telephony providers (`TELEPHONY_*`, `TWILIO_*`, `TELNYX_*`);
+    /// the simulated provider by default.
+    #[command(flatten)]
+    pub telephony: TelephonyArgs,
 
     /// `development`, `test`, `staging` or `production`.
     #[arg(

@@ -8,11 +8,14 @@ use rampart::headers::HttpsConnection;
 
 use crate::{
     Error,
+    api::Telephony,
     app::{self, AppState},
     commands,
     config::{Environment, ServeArgs},
     db::{Backend, Db, RoleCheckError},
-    shutdown, tls,
+    shutdown,
+    telephony::TelephonyMetrics,
+    tls,
 };
 
 /// Creates the data folder, opens the socket, prints the URL it serves at and
@@ -74,9 +77,17 @@ pub async fn serve_until(
     let db = commands::connect(&commands::db_config(&args.data_dir, &args.database)?).await?;
     prepare_database(&db, &args).await?;
     let auth = args.auth.build(&args.data_dir)?;
+    let telephony = args
+        .telephony
+        .build(TelephonyMetrics::default())
+        .map_err(|err| Error::Config {
+            variable: err.variable,
+            message: err.message,
+        })?;
     let state = AppState::new(args.data_dir.clone())
         .with_db(db)
-        .with_tokens(auth.issuer.clone());
+        .with_tokens(auth.issuer.clone())
+        .with_telephony(Telephony::new(telephony));
     let router = if args.bare {
         app::routes(state)
     } else {

@@ -325,5 +325,6 @@ pub async fn execute(
         }
     };
     tx.commit().await?;
+    state.telephony().campaign_executed();
     Ok(Json(from_row(&row)?))
 }

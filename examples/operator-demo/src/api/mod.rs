@@ -33,7 +33,7 @@ pub use self::{
     extract::{DEFAULT_LIMIT, Id, JsonBody, MAX_LIMIT, MAX_OFFSET, Page, parse_id},
     openapi::{ApiDoc, docs},
     quota::{Limits, month_start},
-    sessions::{DEFAULT_FROM, DEFAULT_TO, TelephonyProvider},
+    sessions::{DEFAULT_TO, TelephonyProvider},
     telephony::{PlacedCall, Telephony},
 };
 use crate::app::AppState;

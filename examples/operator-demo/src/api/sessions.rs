@@ -18,8 +18,6 @@ use crate::{
     db::{new_id, now},
 };
 
-/// The number calls come from when the provider's configuration names none.
-pub const DEFAULT_FROM: &str = "+15005550001";
 /// The number called when the request names none (a test number).
 pub const DEFAULT_TO: &str = "+15005550006";
 
@@ -105,7 +103,8 @@ pub enum TelephonyProvider {
 }
 
 impl TelephonyProvider {
-    fn as_str(self) -> &'static str {
+    /// As stored and as the telephony manager names it.
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::Twilio => "twilio",
             Self::Telnyx => "telnyx",
@@ -239,7 +238,7 @@ pub async fn create(
     .bind(org)
     .bind(&session_id)
     .bind(requested)
-    .bind(DEFAULT_FROM)
+    .bind(state.telephony().from_number())
     .bind(&to)
     .bind(at)
     .execute(&mut *tx)
@@ -248,7 +247,7 @@ pub async fn create(
 
     match state
         .telephony()
-        .start_call(input.telephony_provider, DEFAULT_FROM, &to)
+        .start_call(input.telephony_provider, &to)
         .await
     {
         Ok(placed) => {
@@ -265,7 +264,7 @@ pub async fn create(
             .await?;
             tx.commit().await?;
         }
-        Err(reason) => {
+        Err(failure) => {
             let mut tx = db.write_tx(org).await?;
             sqlx::query(
                 "UPDATE call_sessions SET status = 'failed', ended_at = $3 \
@@ -277,9 +276,7 @@ pub async fn create(
             .execute(&mut *tx)
             .await?;
             tx.commit().await?;
-            return Err(ApiError::Unavailable(format!(
-                "no telephony provider could place the call: {reason}"
-            )));
+            return Err(failure);
         }
     }
     let session = fetch(&state, org, &session_id).await?;
@@ -357,7 +354,7 @@ pub async fn end(
     if ended == 1 {
         let row = sqlx::query(
             "UPDATE calls SET ended_at = $3, duration_seconds = $3 - started_at \
-             WHERE organization_id = $1 AND session_id = $2 RETURNING provider, provider_call_id",
+             WHERE organization_id = $1 AND session_id = $2 RETURNING provider, provider_call_id, duration_seconds",
         )
         .bind(org)
         .bind(&id)
@@ -367,14 +364,16 @@ pub async fn end(
         if let Some(row) = row {
             let provider: String = row.try_get(0)?;
             let call: Option<String> = row.try_get(1)?;
-            hang_up = call.map(|call| (provider, call));
+            let seconds: i64 = row.try_get(2)?;
+            hang_up = call.map(|call| (provider, call, seconds));
         }
     }
     tx.commit().await?;
-    if let Some((provider, call)) = hang_up {
+    if let Some((provider, call, seconds)) = hang_up {
+        let duration = std::time::Duration::from_secs(u64::try_from(seconds).unwrap_or(0));
         // The session is over in our books either way; a provider that
         // cannot be told is logged, and its own timeout ends the call.
-        if let Err(reason) = state.telephony().end_call(&provider, &call).await {
+        if let Err(reason) = state.telephony().end_call(&provider, &call, duration).await {
             tracing::warn!(%provider, %reason, "could not end the call at the provider");
         }
     }

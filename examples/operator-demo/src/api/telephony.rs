@@ -1,10 +1,11 @@
-//! The sessions' view of telephony: place a call, hang it up.
-//!
-//! TODO(auth helper): `crate::telephony::TelephonyManager` (Twilio and Telnyx
-//! with failover, simulated by default) takes this stand-in's place; until it
-//! lands every call is simulated.
+//! The sessions' view of telephony: place a call, hang it up, through the
+//! [`TelephonyManager`] (the simulated provider by default; Twilio and Telnyx
+//! with failover when configured).
 
-use super::sessions::TelephonyProvider;
+use std::time::Duration;
+
+use super::{ApiError, sessions::TelephonyProvider};
+use crate::telephony::{CallRequest, PhoneNumber, TelephonyError, TelephonyManager};
 
 /// A call a provider accepted.
 #[derive(Debug, Clone)]
@@ -22,47 +23,104 @@ pub struct PlacedCall {
 /// # async fn main() {
 /// use operator_demo::api::{Telephony, TelephonyProvider};
 ///
-/// let call = Telephony::simulated()
-///     .start_call(TelephonyProvider::Twilio, "+15005550001", "+15005550006")
+/// let telephony = Telephony::simulated();
+/// let call = telephony
+///     .start_call(TelephonyProvider::Twilio, "+15005550006")
 ///     .await
 ///     .unwrap();
 /// assert_eq!(call.provider, "simulated");
 /// # }
 /// ```
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Telephony {
-    _private: (),
+    manager: TelephonyManager,
+}
+
+impl Default for Telephony {
+    fn default() -> Self {
+        Self::simulated()
+    }
 }
 
 impl Telephony {
     /// Every call simulated: no provider account needed.
     pub fn simulated() -> Self {
-        Self::default()
+        Self::new(TelephonyManager::simulated())
     }
 
-    /// Places a call from `from` to `to`, asking for `provider`.
+    /// Calls through `manager`.
+    pub fn new(manager: TelephonyManager) -> Self {
+        Self { manager }
+    }
+
+    /// The manager (its metrics, its breakers).
+    pub fn manager(&self) -> &TelephonyManager {
+        &self.manager
+    }
+
+    /// The number calls come from.
+    pub fn from_number(&self) -> &str {
+        self.manager.from_number().as_str()
+    }
+
+    /// Places a call to `to`, trying `provider` first when configured.
     ///
     /// # Errors
     ///
-    /// Why no provider could place it.
+    /// 422 naming `to` when a provider refuses the number; 503 when no
+    /// provider could place it.
     pub async fn start_call(
         &self,
-        _provider: TelephonyProvider,
-        _from: &str,
-        _to: &str,
-    ) -> Result<PlacedCall, String> {
-        Ok(PlacedCall {
-            provider: "simulated".into(),
-            provider_call_id: Some(format!("sim-{}", uuid::Uuid::new_v4())),
-        })
+        provider: TelephonyProvider,
+        to: &str,
+    ) -> Result<PlacedCall, ApiError> {
+        let to: PhoneNumber = to
+            .parse()
+            .map_err(|err: crate::telephony::InvalidPhoneNumber| {
+                ApiError::invalid("to", err.to_string())
+            })?;
+        let request = CallRequest {
+            to,
+            from: self.manager.from_number().clone(),
+            answer_url: None,
+        };
+        match self
+            .manager
+            .start_call(Some(provider.as_str()), &request)
+            .await
+        {
+            Ok(started) => Ok(PlacedCall {
+                provider: started.provider.to_owned(),
+                provider_call_id: Some(started.call_id),
+            }),
+            Err(TelephonyError::Rejected { error, .. }) => {
+                Err(ApiError::invalid("to", error.to_string()))
+            }
+            Err(err) => Err(ApiError::Unavailable(err.to_string())),
+        }
     }
 
-    /// Hangs up `call_id` at `provider`.
+    /// Hangs up `call_id` at `provider` and records the call's duration.
     ///
     /// # Errors
     ///
     /// Why the provider could not be told.
-    pub async fn end_call(&self, _provider: &str, _call_id: &str) -> Result<(), String> {
-        Ok(())
+    pub async fn end_call(
+        &self,
+        provider: &str,
+        call_id: &str,
+        duration: Duration,
+    ) -> Result<(), String> {
+        self.manager.metrics().observe_call_duration(duration);
+        self.manager
+            .end_call(provider, call_id)
+            .await
+            .map(|_| ())
+            .map_err(|err| err.to_string())
+    }
+
+    /// Counts a campaign execution (`campaign_executions_total`).
+    pub fn campaign_executed(&self) {
+        self.manager.metrics().campaign_executed();
     }
 }
