@@ -125,9 +125,4 @@ impl Tenant {
     pub fn scope<F: Future>(self, future: F) -> WithTenant<F> {
         with_tenant(Some(self), future)
     }
-
-    /// Runs `f` with this tenant as the current tenant (synchronous code).
-    pub(crate) fn sync_scope<R>(&self, f: impl FnOnce() -> R) -> R {
-        CURRENT.sync_scope(Some(self.clone()), f)
-    }
 }

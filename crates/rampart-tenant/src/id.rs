@@ -56,10 +56,23 @@ pub enum TenantIdError {
     },
 }
 
+/// Which bytes may appear in a tenant id: a table, because the check runs
+/// on every request and a lookup per byte is a third of the comparisons.
+static ALLOWED: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric() || c == b'-' || c == b'_';
+        b += 1;
+    }
+    table
+};
+
 /// Whether `b` may appear in a tenant id.
 #[inline]
 pub(crate) fn allowed(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'-' || b == b'_'
+    ALLOWED[usize::from(b)]
 }
 
 /// Checks `bytes` against the rules without allocating.
@@ -71,13 +84,16 @@ pub(crate) fn check(bytes: &[u8]) -> Result<(), TenantIdError> {
     if bytes.len() > MAX_LEN {
         return Err(TenantIdError::TooLong { len: bytes.len() });
     }
-    match bytes.iter().position(|&b| !allowed(b)) {
-        None => Ok(()),
-        Some(at) => Err(TenantIdError::InvalidChar {
-            value: String::from_utf8_lossy(&bytes[..bytes.len().min(MAX_LEN)]).into_owned(),
-            at,
-        }),
+    // Fold the whole id first (no early exit, so the loop vectorizes);
+    // look for the culprit only when there is one.
+    if bytes.iter().fold(true, |ok, &b| ok & allowed(b)) {
+        return Ok(());
     }
+    let at = bytes.iter().position(|&b| !allowed(b)).unwrap_or(0);
+    Err(TenantIdError::InvalidChar {
+        value: String::from_utf8_lossy(&bytes[..bytes.len().min(MAX_LEN)]).into_owned(),
+        at,
+    })
 }
 
 impl TenantId {

@@ -51,8 +51,10 @@ pin_project! {
             #[pin]
             future: S::Future,
         },
+        // Boxed: a rejection is rare, and a response is the largest thing
+        // here; unboxed, every passing request would move its size around.
         Rejected {
-            response: Option<Response<ResponseBody<ResB>>>,
+            response: Option<Box<Response<ResponseBody<ResB>>>>,
         },
     }
 }
@@ -86,7 +88,7 @@ where
     pub(super) fn rejected(response: Response<ResponseBody<ResB>>) -> Self {
         Self {
             state: State::Rejected {
-                response: Some(response),
+                response: Some(Box::new(response)),
             },
         }
     }
@@ -156,14 +158,14 @@ where
                         Ok(None) => {
                             shared.stats.add(Counter::Unknown);
                             State::Rejected {
-                                response: Some(respond::unknown(&id)),
+                                response: Some(Box::new(respond::unknown(&id))),
                             }
                         }
                         Err(error) => {
                             shared.stats.add(Counter::LookupFailed);
                             tracing::warn!(tenant = %id, %error, "tenant lookup failed");
                             State::Rejected {
-                                response: Some(respond::unavailable()),
+                                response: Some(Box::new(respond::unavailable())),
                             }
                         }
                     };
@@ -181,7 +183,7 @@ where
                     let response = response
                         .take()
                         .expect("tenant future polled after completion");
-                    return Poll::Ready(Ok(response));
+                    return Poll::Ready(Ok(*response));
                 }
             }
         }

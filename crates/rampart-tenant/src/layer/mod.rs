@@ -217,8 +217,9 @@ impl TenantLayerBuilder {
 /// Resolves each request's [`Tenant`](crate::Tenant) and makes it
 /// reachable below: in the request's extensions (and, with the `axum`
 /// feature, as an extractor), as the [current tenant](crate::current_tenant)
-/// of the task while the inner service runs, and as the `tenant` field of a
-/// `tenant` span entered around it.
+/// of the task while the inner service's future runs (where handlers run;
+/// code in a layer's `call` reads the extension), and as the `tenant` field
+/// of a `tenant` span entered around it (when a subscriber wants INFO).
 ///
 /// - Sources, first match wins: the app's principal, a subdomain, a header
 ///   from a trusted proxy, a path prefix.

@@ -8,7 +8,10 @@ use std::{
 use http::{Request, Response};
 use rampart_core::ResponseBody;
 use tower_service::Service;
-use tracing::Instrument;
+use tracing::{
+    Instrument, Level, Span,
+    level_filters::{LevelFilter, STATIC_MAX_LEVEL},
+};
 
 use super::{Shared, TenantLayer, future::ResponseFuture, respond};
 use crate::{
@@ -64,9 +67,9 @@ impl<S> TenantService<S> {
     }
 }
 
-/// Calls `inner` with `tenant` in the request, as the current tenant (for
-/// the synchronous part of `call` too) and inside the `tenant` span.
-#[inline]
+/// Calls `inner` with `tenant` in the request, as the current tenant of
+/// its future, and inside the `tenant` span.
+#[inline(always)]
 pub(super) fn enter<S, ReqB>(
     inner: &mut S,
     shared: &Shared,
@@ -78,9 +81,22 @@ where
     S: Service<Request<ReqB>>,
 {
     let tenant = Tenant::from_parts(id, limits, Arc::clone(&shared.stats));
-    let span = tracing::info_span!("tenant", tenant = %tenant.id());
+    // Without a subscriber that wants INFO, no span at all: a disabled one
+    // still costs a call per enter and exit (more with tracing's `log`
+    // feature, which some dependency often turns on).
+    let span = if Level::INFO <= STATIC_MAX_LEVEL && Level::INFO <= LevelFilter::current() {
+        tracing::info_span!("tenant", tenant = %tenant.id())
+    } else {
+        Span::none()
+    };
     request.extensions_mut().insert(tenant.clone());
-    let future = span.in_scope(|| tenant.sync_scope(|| inner.call(request)));
+    // The inner service's `call` runs in the span; the tenant is the
+    // current tenant while its future runs (where handlers run). Code in
+    // a `call` itself reads the `Tenant` extension.
+    let future = {
+        let _entered = span.enter();
+        inner.call(request)
+    };
     tenant.scope(future).instrument(span)
 }
 
