@@ -197,7 +197,8 @@ pub fn app(state: AppState, stack: Stack) -> Router {
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .layer(TraceLayer::new_for_http())
         .layer(PropagateRequestIdLayer::x_request_id())
-        // 3. MetricsLayer arrives with rampart-metrics.
+        // 3. counts and times everything below, rejections included, by route
+        .layer(stack.metrics.layer())
         // 4. who the client is, once, for every layer below
         .layer(ClientIpLayer::from_config(stack.client_ip))
         // 5. security headers, on every response including rejections
@@ -211,7 +212,10 @@ pub fn app(state: AppState, stack: Stack) -> Router {
         // 9. TenantLayer: wired in with rampart-tenant's issue.
         // 10. per-user limit on /api routes, keyed by the principal
         .layer(stack.api_rate_limit);
-    routes(state).layer(layers)
+    routes(state)
+        // Inside the stack, so that its IP allow-list sees the resolved client.
+        .route_service("/metrics", stack.metrics_endpoint)
+        .layer(layers)
 }
 
 #[cfg(test)]
@@ -250,6 +254,37 @@ mod tests {
 
     fn both(state: &AppState) -> [Router; 2] {
         [routes(state.clone()), app(state.clone(), Stack::default())]
+    }
+
+    #[tokio::test]
+    async fn metrics_count_requests_by_route_template() {
+        let dir = tempfile::tempdir().unwrap();
+        let router = app(AppState::new(dir.path()), Stack::default());
+        for uri in ["/health", "/health", "/no/such/path/42"] {
+            let (status, _, _) = send(router.clone(), "GET", uri).await;
+            assert_ne!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        }
+        let response = router
+            .oneshot(Request::get("/metrics").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert!(
+            response.headers()[header::CONTENT_TYPE]
+                .to_str()
+                .unwrap()
+                .starts_with("text/plain; version=0.0.4")
+        );
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        let text = std::str::from_utf8(&body).unwrap();
+        assert!(
+            text.contains(r#"http_requests_total{method="GET",route="/health",status="200"} 2"#),
+            "{text}"
+        );
+        // The unknown path is one label, not a series of its own.
+        assert!(text.contains(r#"route="unmatched""#), "{text}");
+        assert!(!text.contains("/no/such/path"), "{text}");
+        assert!(text.contains("rampart_ratelimit_decisions_total"), "{text}");
     }
 
     #[tokio::test]

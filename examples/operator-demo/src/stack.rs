@@ -5,6 +5,7 @@ use rampart::{
     core::ClientIpConfig,
     cors::{Config as CorsConfig, CorsLayer},
     headers::{SecurityHeaders, SecurityHeadersLayer, csp::ContentSecurityPolicy},
+    metrics::{Metrics, MetricsService, RegisterError},
     ratelimit::{FallbackStore, MemoryStore, Policy, RateLimitLayer, RedisStore},
 };
 
@@ -56,6 +57,12 @@ pub struct Stack {
     pub login_limiter: LoginLimiter,
     /// The Redis connection the rate limits share (`REDIS_URL`), for `/ready`.
     pub redis: Option<redis::aio::ConnectionManager>,
+    /// The registry behind `/metrics`: the HTTP series, the rate-limit and
+    /// CORS counters, and the app's business metrics.
+    pub metrics: Metrics,
+    /// `/metrics`, guarded by `METRICS_ALLOWED_IPS` or
+    /// `METRICS_BASIC_AUTH_USER` / `METRICS_BASIC_AUTH_PASSWORD` when set.
+    pub metrics_endpoint: MetricsService,
 }
 
 impl Default for Stack {
@@ -68,6 +75,11 @@ impl Default for Stack {
             .policy(global_policy("1000/hour").expect("the default global quota is valid"))
             .build()
             .expect("the default rate limit is valid");
+        let api_rate_limit =
+            api_rate_limit_layer(MemoryStore::new(), AuthArgs::default().rate_limit_api)
+                .expect("the default API rate limit is valid");
+        let metrics = metrics_of(&rate_limit, &api_rate_limit, &cors)
+            .expect("a fresh registry takes the demo's counters");
         Self {
             client_ip: ClientIpConfig::default(),
             security_headers: with_docs(SecurityHeaders::api())
@@ -76,13 +88,11 @@ impl Default for Stack {
             cors,
             rate_limit,
             auth: ephemeral_auth(),
-            api_rate_limit: api_rate_limit_layer(
-                MemoryStore::new(),
-                AuthArgs::default().rate_limit_api,
-            )
-            .expect("the default API rate limit is valid"),
+            api_rate_limit,
             login_limiter: LoginLimiter::memory(AuthArgs::default().rate_limit_login),
             redis: None,
+            metrics_endpoint: metrics.service(),
+            metrics,
         }
     }
 }
@@ -140,6 +150,13 @@ impl Stack {
             .build()
             .map_err(|err| config_error("RATE_LIMIT_GLOBAL", err))?;
 
+        let metrics = metrics_of(&rate_limit, &api_rate_limit, &cors)
+            .map_err(|err| config_error("METRICS_*", err))?;
+        let metrics_endpoint = metrics
+            .service()
+            .guard_from_env()
+            .map_err(|err| config_error("METRICS_*", err))?;
+
         Ok(Self {
             client_ip,
             security_headers,
@@ -149,12 +166,27 @@ impl Stack {
             api_rate_limit,
             login_limiter,
             redis,
+            metrics,
+            metrics_endpoint,
         })
     }
 }
 
 /// Swagger UI at `/docs` runs scripts and styles of its own origin: it gets
 /// the `swagger_ui()` policy; every other path keeps the API's.
+/// A registry with the counters of the demo's rate limits and CORS layer.
+fn metrics_of(
+    rate_limit: &RateLimitLayer,
+    api_rate_limit: &RateLimitLayer,
+    cors: &CorsLayer,
+) -> Result<Metrics, RegisterError> {
+    let metrics = Metrics::new();
+    metrics.register_ratelimit(rate_limit.stats())?;
+    metrics.register_ratelimit(api_rate_limit.stats())?;
+    metrics.register_cors(cors.stats())?;
+    Ok(metrics)
+}
+
 fn with_docs(headers: SecurityHeaders) -> SecurityHeaders {
     headers.route(
         "/docs",
