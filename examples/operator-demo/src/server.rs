@@ -60,8 +60,11 @@ pub async fn serve(args: ServeArgs) -> Result<(), Error> {
 ///
 /// let dir = tempfile::tempdir().unwrap();
 /// let data_dir = dir.path().to_str().unwrap();
-/// let args = Cli::parse_from(["operator-demo", "--bind", "127.0.0.1:0", "--data-dir", data_dir])
-///     .into_serve_args();
+/// // The embedded SQLite database, whatever DATABASE_URL says.
+/// let args = Cli::parse_from([
+///     "operator-demo", "--bind", "127.0.0.1:0", "--data-dir", data_dir, "--database-url", "",
+/// ])
+/// .into_serve_args();
 /// // Stops at once: the future given as `stop` is already complete.
 /// operator_demo::server::serve_until(args, async {}).await.unwrap();
 /// # }
@@ -77,9 +80,10 @@ pub async fn serve_until(
     let db = commands::connect(&commands::db_config(&args.data_dir, &args.database)?).await?;
     prepare_database(&db, &args).await?;
     let auth = args.auth.build(&args.data_dir)?;
+    let telephony_metrics = TelephonyMetrics::default();
     let telephony = args
         .telephony
-        .build(TelephonyMetrics::default())
+        .build(telephony_metrics.clone())
         .map_err(|err| Error::Config {
             variable: err.variable,
             message: err.message,
@@ -92,6 +96,10 @@ pub async fn serve_until(
         app::routes(state)
     } else {
         let stack = app::Stack::from_args(&args, &auth).await?;
+        // The business metrics are served beside the HTTP series.
+        stack
+            .metrics
+            .with_registry(|registry| telephony_metrics.register(registry));
         let mut state = state.with_login_limiter(stack.login_limiter.clone());
         if let Some(redis) = &stack.redis {
             state = state.with_redis(redis.clone());
