@@ -63,6 +63,8 @@ pub(crate) struct Shared {
     pub(crate) cors: std::sync::OnceLock<Arc<crate::collectors::CorsCollector>>,
     #[cfg(feature = "headers")]
     pub(crate) csp: std::sync::OnceLock<Arc<crate::collectors::CspCollector>>,
+    #[cfg(feature = "tenant")]
+    pub(crate) tenant: std::sync::OnceLock<Arc<crate::collectors::TenantCollector>>,
 }
 
 struct State {
@@ -110,6 +112,8 @@ impl Metrics {
                 cors: std::sync::OnceLock::new(),
                 #[cfg(feature = "headers")]
                 csp: std::sync::OnceLock::new(),
+                #[cfg(feature = "tenant")]
+                tenant: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -125,7 +129,12 @@ impl Metrics {
         MetricsService::new(self)
     }
 
-    #[cfg(any(feature = "cors", feature = "headers", feature = "ratelimit"))]
+    #[cfg(any(
+        feature = "cors",
+        feature = "headers",
+        feature = "ratelimit",
+        feature = "tenant"
+    ))]
     pub(crate) fn shared(&self) -> &Shared {
         &self.shared
     }

@@ -16,6 +16,8 @@ mod cors;
 mod headers;
 #[cfg(feature = "ratelimit")]
 mod ratelimit;
+#[cfg(feature = "tenant")]
+mod tenant;
 
 #[cfg(feature = "cors")]
 pub(crate) use self::cors::CorsCollector;
@@ -23,6 +25,8 @@ pub(crate) use self::cors::CorsCollector;
 pub(crate) use self::headers::CspCollector;
 #[cfg(feature = "ratelimit")]
 pub(crate) use self::ratelimit::RateLimitCollector;
+#[cfg(feature = "tenant")]
+pub(crate) use self::tenant::TenantCollector;
 
 /// A counter read from a closure at each scrape.
 pub(crate) struct CounterFn<F> {
@@ -92,18 +96,33 @@ impl<F: Fn() -> i64 + Send + Sync + 'static> Collector for GaugeFn<F> {
 
 /// Sources that one collector reads, added at any time (two rate-limit
 /// layers, say): one family per metric name, as both formats require.
-#[cfg(any(feature = "cors", feature = "headers", feature = "ratelimit"))]
+#[cfg(any(
+    feature = "cors",
+    feature = "headers",
+    feature = "ratelimit",
+    feature = "tenant"
+))]
 #[derive(Debug)]
 pub(crate) struct Sources<T>(std::sync::RwLock<Vec<T>>);
 
-#[cfg(any(feature = "cors", feature = "headers", feature = "ratelimit"))]
+#[cfg(any(
+    feature = "cors",
+    feature = "headers",
+    feature = "ratelimit",
+    feature = "tenant"
+))]
 impl<T> Default for Sources<T> {
     fn default() -> Self {
         Self(std::sync::RwLock::new(Vec::new()))
     }
 }
 
-#[cfg(any(feature = "cors", feature = "headers", feature = "ratelimit"))]
+#[cfg(any(
+    feature = "cors",
+    feature = "headers",
+    feature = "ratelimit",
+    feature = "tenant"
+))]
 impl<T> Sources<T> {
     pub(crate) fn push(&self, source: T) {
         self.0
