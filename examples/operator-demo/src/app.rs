@@ -209,7 +209,9 @@ pub fn app(state: AppState, stack: Stack) -> Router {
         .layer(stack.rate_limit)
         // 8. authentication: a verified bearer token becomes a Principal
         .layer(stack.auth)
-        // 9. TenantLayer: wired in with rampart-tenant's issue.
+        // 9. the principal's organization as the tenant: extension,
+        //    current_tenant(), a `tenant` span; 404 for a vanished one
+        .layer(stack.tenant)
         // 10. per-user limit on /api routes, keyed by the principal
         .layer(stack.api_rate_limit);
     routes(state)

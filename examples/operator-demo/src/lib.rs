@@ -48,6 +48,7 @@ pub mod shutdown;
 pub mod stack;
 pub mod telemetry;
 pub mod telephony;
+pub mod tenancy;
 pub mod tls;
 
 pub use self::error::Error;

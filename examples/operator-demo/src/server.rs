@@ -89,13 +89,13 @@ pub async fn serve_until(
             message: err.message,
         })?;
     let state = AppState::new(args.data_dir.clone())
-        .with_db(db)
+        .with_db(db.clone())
         .with_tokens(auth.issuer.clone())
         .with_telephony(Telephony::new(telephony));
     let router = if args.bare {
         app::routes(state)
     } else {
-        let stack = app::Stack::from_args(&args, &auth).await?;
+        let stack = app::Stack::from_args(&args, &auth, Some(db.clone())).await?;
         // The business metrics are served beside the HTTP series.
         stack
             .metrics

@@ -63,6 +63,8 @@ pub struct Stack {
     /// `/metrics`, guarded by `METRICS_ALLOWED_IPS` or
     /// `METRICS_BASIC_AUTH_USER` / `METRICS_BASIC_AUTH_PASSWORD` when set.
     pub metrics_endpoint: MetricsService,
+    /// Layer 9: the organization of the verified principal as the tenant.
+    pub tenant: rampart::tenant::TenantLayer,
 }
 
 impl Default for Stack {
@@ -78,7 +80,9 @@ impl Default for Stack {
         let api_rate_limit =
             api_rate_limit_layer(MemoryStore::new(), AuthArgs::default().rate_limit_api)
                 .expect("the default API rate limit is valid");
-        let metrics = metrics_of(&rate_limit, &api_rate_limit, &cors)
+        let tenant =
+            crate::tenancy::tenant_layer(None).expect("the tenant layer's constants are valid");
+        let metrics = metrics_of(&rate_limit, &api_rate_limit, &cors, &tenant)
             .expect("a fresh registry takes the demo's counters");
         Self {
             client_ip: ClientIpConfig::default(),
@@ -93,6 +97,7 @@ impl Default for Stack {
             redis: None,
             metrics_endpoint: metrics.service(),
             metrics,
+            tenant,
         }
     }
 }
@@ -100,7 +105,11 @@ impl Default for Stack {
 impl Stack {
     /// The stack the command line and the environment describe. Every error
     /// names the variable to fix.
-    pub async fn from_args(args: &ServeArgs, auth: &Authentication) -> Result<Self, Error> {
+    pub async fn from_args(
+        args: &ServeArgs,
+        auth: &Authentication,
+        db: Option<crate::db::Db>,
+    ) -> Result<Self, Error> {
         let mut client_ip = ClientIpConfig::default();
         client_ip.trusted_proxies = args.trusted_proxies.clone();
         client_ip.header = args.client_ip_header;
@@ -150,7 +159,9 @@ impl Stack {
             .build()
             .map_err(|err| config_error("RATE_LIMIT_GLOBAL", err))?;
 
-        let metrics = metrics_of(&rate_limit, &api_rate_limit, &cors)
+        let tenant =
+            crate::tenancy::tenant_layer(db).map_err(|err| config_error("DATABASE_URL", err))?;
+        let metrics = metrics_of(&rate_limit, &api_rate_limit, &cors, &tenant)
             .map_err(|err| config_error("METRICS_*", err))?;
         let metrics_endpoint = metrics
             .service()
@@ -168,22 +179,25 @@ impl Stack {
             redis,
             metrics,
             metrics_endpoint,
+            tenant,
         })
     }
 }
 
 /// Swagger UI at `/docs` runs scripts and styles of its own origin: it gets
 /// the `swagger_ui()` policy; every other path keeps the API's.
-/// A registry with the counters of the demo's rate limits and CORS layer.
+/// A registry with the counters of the demo's rate limits, CORS and tenant layers.
 fn metrics_of(
     rate_limit: &RateLimitLayer,
     api_rate_limit: &RateLimitLayer,
     cors: &CorsLayer,
+    tenant: &rampart::tenant::TenantLayer,
 ) -> Result<Metrics, RegisterError> {
     let metrics = Metrics::new();
     metrics.register_ratelimit(rate_limit.stats())?;
     metrics.register_ratelimit(api_rate_limit.stats())?;
     metrics.register_cors(cors.stats())?;
+    metrics.register_tenant(tenant.stats())?;
     Ok(metrics)
 }
 

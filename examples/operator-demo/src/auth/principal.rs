@@ -116,3 +116,10 @@ impl<S: Send + Sync> FromRequestParts<S> for Principal {
         })
     }
 }
+
+/// The principal's organization is its tenant (rampart-tenant's layer 9).
+impl rampart::tenant::TenantPrincipal for Principal {
+    fn tenant_id(&self) -> Option<&str> {
+        Some(&self.org_id)
+    }
+}
