@@ -11,10 +11,10 @@
 //! - the real operator-demo program ([`start_demo`]: the `demo-server`
 //!   binary, `FRONTEND_URL` set to the allowed page's origin, its own
 //!   `DATA_DIR` and port), with its whole stack (request id, security
-//!   headers, CORS, rate limit). The demo has only `/health`, `/ready` and
-//!   problem+json 404/405, so the GETs go to `GET /health` and the PUT to
-//!   `PUT /health`: the CORS layer answers the preflight, then the PUT gets
-//!   a 405 problem+json that only the allowed page can read.
+//!   headers, CORS, rate limit, authentication). The GETs go to
+//!   `GET /health` and the PUT to `PUT /health`: the CORS layer answers the
+//!   preflight, then the PUT's made-up bearer token gets the authentication
+//!   layer's 401 problem+json, which only the allowed page can read.
 //!
 //! Needs `/usr/bin/chromium` and `/usr/bin/chromedriver` (Debian packages
 //! `chromium` and `chromium-driver`; `CHROMIUM` / `CHROMEDRIVER` override the
@@ -471,14 +471,15 @@ async fn browser_reads_only_what_the_demo_allows() {
     assert_eq!(credentialed["status"], 200);
     assert_eq!(credentialed["body"], r#"{"status":"ok"}"#);
 
-    // The preflight passed; the PUT itself is a 405 problem the page reads.
+    // The preflight passed; the PUT itself, with a made-up bearer token, is
+    // the authentication layer's 401 problem, which the page reads.
     let put = &allowed["put"];
     assert_eq!(put["read"], true, "{allowed:#}");
-    assert_eq!(put["status"], 405);
+    assert_eq!(put["status"], 401);
     assert_eq!(put["contentType"], "application/problem+json");
     let problem: Value = serde_json::from_str(put["body"].as_str().unwrap_or_default())
         .unwrap_or_else(|err| panic!("problem+json body ({err}): {put}"));
-    assert_eq!(problem["status"], 405, "{problem:#}");
+    assert_eq!(problem["status"], 401, "{problem:#}");
     assert!(problem["title"].is_string(), "{problem:#}");
     assert!(put["requestId"].is_string(), "{put}");
 

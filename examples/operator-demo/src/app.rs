@@ -5,17 +5,29 @@ use std::{
     sync::Arc,
 };
 
-use axum::{Router, routing::get};
-use rampart::core::ClientIpLayer;
+use axum::{
+    Router,
+    body::Body,
+    http::{Request, StatusCode},
+    routing::get,
+};
+use rampart::{
+    core::{ClientIpLayer, Problem},
+    sentry::{
+        Identity, SentryContextLayer, SentryIdentityLayer,
+        sentry_tower::{NewSentryLayer, SentryHttpLayer},
+    },
+};
 use tower::ServiceBuilder;
 use tower_http::{
+    catch_panic::CatchPanicLayer,
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
     trace::TraceLayer,
 };
 
 use crate::{
     api::{self, ApiError, Telephony},
-    auth::{AuthArgs, LoginLimiter, TokenIssuer},
+    auth::{AuthArgs, LoginLimiter, Principal, TokenIssuer},
     db::Db,
     routes::{fallback, health, index},
 };
@@ -192,7 +204,14 @@ pub use crate::stack::Stack;
 /// ```
 pub fn app(state: AppState, stack: Stack) -> Router {
     // Outermost first; see docs/architecture.md for the order and why.
+    let sentry = stack.sentry;
     let layers = ServiceBuilder::new()
+        // 1. Sentry, only with a DSN (sentry-tower's layers allocate even
+        //    when off): a hub per request, request data and sampled traces;
+        //    then the request's context (route, request id) and 5xx events.
+        .option_layer(sentry.then(NewSentryLayer::<Request<Body>>::new_from_top))
+        .option_layer(sentry.then(|| SentryHttpLayer::new().enable_transaction()))
+        .layer(SentryContextLayer::new().ignore_route("/ready"))
         // 2. request id, trace (tower-http)
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .layer(TraceLayer::new_for_http())
@@ -209,11 +228,20 @@ pub fn app(state: AppState, stack: Stack) -> Router {
         .layer(stack.rate_limit)
         // 8. authentication: a verified bearer token becomes a Principal
         .layer(stack.auth)
+        //    who it is, for Sentry: the user id and the tenant, never more
+        .layer(SentryIdentityLayer::from_extension(|p: &Principal| {
+            Identity::user(&p.user_id).with_tenant(&p.org_id)
+        }))
         // 9. the principal's organization as the tenant: extension,
         //    current_tenant(), a `tenant` span; 404 for a vanished one
         .layer(stack.tenant)
         // 10. per-user limit on /api routes, keyed by the principal
-        .layer(stack.api_rate_limit);
+        .layer(stack.api_rate_limit)
+        // A panicking handler: a 500 problem+json for the client, and one
+        // Sentry event with the request's context.
+        .layer(CatchPanicLayer::custom(|_| {
+            Problem::new(StatusCode::INTERNAL_SERVER_ERROR).into_response::<Body>()
+        }));
     routes(state)
         // Inside the stack, so that its IP allow-list sees the resolved client.
         .route_service("/metrics", stack.metrics_endpoint)

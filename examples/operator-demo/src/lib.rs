@@ -67,6 +67,25 @@ pub use self::error::Error;
 pub fn run_cli() -> ExitCode {
     let cli = config::Cli::parse();
     telemetry::init(cli.serve_args().log_format);
+    // Bound for the whole run and flushed when dropped, on the way out.
+    let _sentry = match rampart::sentry::SentryConfig::from_env().and_then(|config| {
+        config
+            .default_release(Some(concat!(
+                env!("CARGO_PKG_NAME"),
+                "@",
+                env!("CARGO_PKG_VERSION")
+            )))
+            .init()
+    }) {
+        Ok(guard) => guard,
+        Err(err) => {
+            report(&Error::Config {
+                variable: "SENTRY_*",
+                message: err.to_string(),
+            });
+            return ExitCode::FAILURE;
+        }
+    };
     let result = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -65,6 +65,9 @@ pub struct Stack {
     pub metrics_endpoint: MetricsService,
     /// Layer 9: the organization of the verified principal as the tenant.
     pub tenant: rampart::tenant::TenantLayer,
+    /// Whether a Sentry client is bound (`SENTRY_DSN` set): sentry-tower's
+    /// hub and HTTP layers are mounted only then.
+    pub sentry: bool,
 }
 
 impl Default for Stack {
@@ -98,6 +101,7 @@ impl Default for Stack {
             metrics_endpoint: metrics.service(),
             metrics,
             tenant,
+            sentry: false,
         }
     }
 }
@@ -180,6 +184,9 @@ impl Stack {
             metrics,
             metrics_endpoint,
             tenant,
+            sentry: rampart::sentry::sentry::Hub::current()
+                .client()
+                .is_some_and(|client| client.is_enabled()),
         })
     }
 }
