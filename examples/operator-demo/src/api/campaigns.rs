@@ -268,19 +268,14 @@ pub async fn delete(
     principal: Principal,
     Id(id): Id,
 ) -> Result<StatusCode, ApiError> {
-    let db = state.db()?;
-    let mut tx = db.write_tx(&principal.org_id).await?;
-    let deleted = sqlx::query("DELETE FROM campaigns WHERE organization_id = $1 AND id = $2")
-        .bind(&principal.org_id)
-        .bind(&id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-    tx.commit().await?;
-    if deleted == 0 {
-        return Err(ApiError::NotFound("campaign"));
-    }
-    Ok(StatusCode::NO_CONTENT)
+    super::delete_owned(
+        &state,
+        &principal.org_id,
+        "DELETE FROM campaigns WHERE organization_id = $1 AND id = $2",
+        &id,
+        "campaign",
+    )
+    .await
 }
 
 /// `POST /api/v1/campaigns/{id}/execute`: starts the campaign (status

@@ -220,17 +220,12 @@ pub async fn delete(
     principal: Principal,
     Id(id): Id,
 ) -> Result<StatusCode, ApiError> {
-    let db = state.db()?;
-    let mut tx = db.write_tx(&principal.org_id).await?;
-    let deleted = sqlx::query("DELETE FROM companies WHERE organization_id = $1 AND id = $2")
-        .bind(&principal.org_id)
-        .bind(&id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-    tx.commit().await?;
-    if deleted == 0 {
-        return Err(ApiError::NotFound("company"));
-    }
-    Ok(StatusCode::NO_CONTENT)
+    super::delete_owned(
+        &state,
+        &principal.org_id,
+        "DELETE FROM companies WHERE organization_id = $1 AND id = $2",
+        &id,
+        "company",
+    )
+    .await
 }

@@ -70,6 +70,31 @@ impl<T> List<T> {
     }
 }
 
+/// Runs `delete` (`DELETE FROM <table> WHERE organization_id = $1 AND id = $2`)
+/// in organization `org_id`'s write transaction: `204`, or `404` naming
+/// `what` when the organization has no such row.
+async fn delete_owned(
+    state: &AppState,
+    org_id: &str,
+    delete: &'static str,
+    id: &str,
+    what: &'static str,
+) -> Result<axum::http::StatusCode, ApiError> {
+    let db = state.db()?;
+    let mut tx = db.write_tx(org_id).await?;
+    let deleted = sqlx::query(delete)
+        .bind(org_id)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    tx.commit().await?;
+    if deleted == 0 {
+        return Err(ApiError::NotFound(what));
+    }
+    Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
 /// `/auth/*` and `/campaigns`: outside `/api`, so outside the per-user API
 /// rate limit (login has a limit of its own).
 pub fn auth_routes() -> Router<AppState> {
