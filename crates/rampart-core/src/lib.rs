@@ -4,6 +4,7 @@ mod body;
 pub mod client_ip;
 mod clock;
 mod problem;
+mod route;
 
 pub use self::{
     body::ResponseBody,
@@ -14,4 +15,5 @@ pub use self::{
     },
     clock::{Clock, ManualClock, SystemClock},
     problem::{PROBLEM_JSON, Problem},
+    route::RouteLabel,
 };

@@ -4,73 +4,11 @@
 use std::{
     fmt::Write as _,
     hash::{Hash, Hasher},
-    sync::Arc,
 };
 
 use http::{Method, StatusCode};
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
-
-/// The `route` label a request is counted under, when the router is not axum
-/// (or the app wants another name): insert it into the request's extensions
-/// before the request reaches [`MetricsLayer`](crate::MetricsLayer), or into
-/// the response's extensions on the way out.
-///
-/// Use templates (`/users/{id}`), never raw paths: every distinct value is a
-/// new series in Prometheus. Requests with no route are counted as
-/// `unmatched`.
-///
-/// # Example
-///
-/// ```
-/// use http::Request;
-/// use rampart_metrics::RouteLabel;
-///
-/// let mut request = Request::get("/users/42").body(()).unwrap();
-/// request.extensions_mut().insert(RouteLabel::from_static("/users/{id}"));
-/// assert_eq!(request.extensions().get::<RouteLabel>().unwrap().as_str(), "/users/{id}");
-/// ```
-#[derive(Debug, Clone)]
-pub struct RouteLabel(Repr);
-
-#[derive(Debug, Clone)]
-enum Repr {
-    Static(&'static str),
-    Shared(Arc<str>),
-}
-
-impl RouteLabel {
-    /// A label from a string known at compile time (no allocation, cheap clone).
-    pub const fn from_static(route: &'static str) -> Self {
-        Self(Repr::Static(route))
-    }
-
-    /// A label from any string; clones share it.
-    pub fn new(route: impl Into<Arc<str>>) -> Self {
-        Self(Repr::Shared(route.into()))
-    }
-
-    /// The label's value.
-    pub fn as_str(&self) -> &str {
-        match &self.0 {
-            Repr::Static(s) => s,
-            Repr::Shared(s) => s,
-        }
-    }
-}
-
-impl PartialEq for RouteLabel {
-    fn eq(&self, other: &Self) -> bool {
-        self.as_str() == other.as_str()
-    }
-}
-
-impl Eq for RouteLabel {}
-
-impl Hash for RouteLabel {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.as_str().hash(state);
-    }
-}
+use rampart_core::RouteLabel;
 
 /// The value of the `route` label: where it came from matters only for the
 /// cost of getting it (an `Arc` clone each), not for equality.

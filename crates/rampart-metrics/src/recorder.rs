@@ -18,10 +18,8 @@ use prometheus_client::{
 };
 
 use crate::{
-    MetricsBuilder, StatusLabels,
-    labels::{
-        CLIENT_CLOSED, MethodLabel, RequestLabels, Route, RouteLabel, RouteLabels, StatusLabel,
-    },
+    MetricsBuilder, RouteLabel, StatusLabels,
+    labels::{CLIENT_CLOSED, MethodLabel, RequestLabels, Route, RouteLabels, StatusLabel},
 };
 
 /// Makes each new histogram of a family with the configured bounds.

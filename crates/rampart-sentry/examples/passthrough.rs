@@ -57,7 +57,7 @@ fn request() -> Request<()> {
         .unwrap_or_default();
     request
         .extensions_mut()
-        .insert(RouteLabel::new("/calls/{id}"));
+        .insert(RouteLabel::from_static("/calls/{id}"));
     request.extensions_mut().insert(Principal {
         user_id: "u-17".into(),
         org_id: "org-3".into(),
