@@ -8,7 +8,6 @@
 mod support;
 
 use std::{
-    net::SocketAddr,
     sync::{
         Arc,
         atomic::{AtomicUsize, Ordering},
@@ -24,47 +23,22 @@ use axum::{
     response::{IntoResponse, Response},
     routing::get,
 };
-use rampart_sentry::{Identity, SentryConfig, SentryContextLayer, SentryIdentityLayer};
-use sentry::{Breadcrumb, Client, Hub, Level, Scope};
+use rampart_sentry::{Identity, SentryContextLayer, SentryIdentityLayer};
+use sentry::{Breadcrumb, Hub, Level};
 use sentry_tower::{NewSentryLayer, SentryHttpLayer, SentryLayer};
-use support::{Ingest, WAIT, fetch};
-use tokio::net::TcpListener;
+use support::{
+    BEARER, COOKIE, Ingest, Principal, assert_no_secrets, client, client_tracing, fetch, flush,
+    serve, with_principal,
+};
 use tower::ServiceBuilder;
 use tower_http::{
     catch_panic::CatchPanicLayer,
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
 };
 
-/// What the app's authentication puts in the extensions. The email is
-/// there to show that it never reaches Sentry.
-#[derive(Clone)]
-struct Principal {
-    user_id: String,
-    org_id: String,
-    #[allow(dead_code)] // present, never read: that is the point
-    email: String,
-}
-
-/// `Authorization: Bearer <user>:<org>:<secret>`; anything else is
-/// anonymous.
-async fn authenticate(mut request: Request<Body>, next: Next) -> Response {
-    let principal = request
-        .headers()
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .and_then(|token| {
-            let mut parts = token.split(':');
-            Some(Principal {
-                user_id: parts.next()?.to_owned(),
-                org_id: parts.next()?.to_owned(),
-                email: "alice@example.com".to_owned(),
-            })
-        });
-    if let Some(principal) = principal {
-        request.extensions_mut().insert(principal);
-    }
-    next.run(request).await
+/// The app's authentication as axum middleware.
+async fn authenticate(request: Request<Body>, next: Next) -> Response {
+    next.run(with_principal(request)).await
 }
 
 async fn failing_call() -> impl IntoResponse {
@@ -114,61 +88,6 @@ fn app_with(hub: Arc<Hub>, http: SentryHttpLayer) -> Router {
             }))
             .layer(CatchPanicLayer::new()),
     )
-}
-
-async fn serve(app: Router) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    addr
-}
-
-/// A client of this crate's configuration sending to `ingest`, and a hub
-/// holding it.
-fn client(ingest: &Ingest) -> (Arc<Client>, Arc<Hub>) {
-    client_tracing(ingest, 0.0)
-}
-
-fn client_tracing(ingest: &Ingest, traces_sample_rate: f32) -> (Arc<Client>, Arc<Hub>) {
-    let options = SentryConfig::new()
-        .dsn(ingest.dsn())
-        .traces_sample_rate(traces_sample_rate)
-        .environment("test")
-        .release("rampart-sentry-tests@0")
-        .client_options()
-        .unwrap();
-    let client = Arc::new(Client::from(sentry::apply_defaults(options)));
-    let hub = Arc::new(Hub::new(Some(client.clone()), Arc::new(Scope::default())));
-    (client, hub)
-}
-
-async fn flush(client: &Arc<Client>) {
-    let client = client.clone();
-    let flushed = tokio::task::spawn_blocking(move || client.flush(Some(WAIT)))
-        .await
-        .unwrap();
-    assert!(flushed, "the transport did not drain in time");
-}
-
-const BEARER: &str = "Bearer u-17:org-3:s3cr3tT0kenValue";
-const COOKIE: &str = "session=cafebabe1234; theme=dark";
-
-fn assert_no_secrets(raw: &str) {
-    for secret in [
-        "alice@example.com",
-        "alice%40example.com",
-        "bob@example.org",
-        "s3cr3tT0kenValue",
-        "cafebabe1234",
-        "k-99887766",
-        "abc123xyz",
-        "+49 30 1234567",
-    ] {
-        assert!(
-            !raw.contains(secret),
-            "{secret:?} was sent to Sentry: {raw}"
-        );
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,13 +4,12 @@
 
 mod support;
 
-use std::{net::SocketAddr, time::Duration};
+use std::time::Duration;
 
 use axum::{Router, body::Body, http::Request, http::StatusCode, routing::get};
 use rampart_sentry::{RouteLabel, SentryConfig, SentryContextLayer};
 use sentry_tower::{NewSentryLayer, SentryHttpLayer};
-use support::{Ingest, WAIT, fetch};
-use tokio::net::TcpListener;
+use support::{Ingest, WAIT, fetch, serve};
 use tower::ServiceBuilder;
 use tower_http::{
     catch_panic::CatchPanicLayer,
@@ -19,13 +18,6 @@ use tower_http::{
 
 async fn panicking() -> &'static str {
     panic!("kaput +44 7700 900123")
-}
-
-async fn serve(app: Router) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    addr
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

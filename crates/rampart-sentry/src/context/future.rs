@@ -1,6 +1,8 @@
-//! The response future: binds the request's hub, captures a 5xx.
+//! The response future: binds the request's hub, captures a 5xx or an
+//! error of the inner service.
 
 use std::{
+    fmt,
     future::Future,
     pin::Pin,
     sync::Arc,
@@ -19,6 +21,7 @@ use super::{
     scope::{RequestScope, request_id},
     trace::replace_transaction_request,
 };
+use crate::scrub::scrub_text;
 
 /// What a tracked request carries along.
 #[derive(Debug)]
@@ -51,8 +54,8 @@ pin_project! {
     }
 }
 
-impl<F> std::fmt::Debug for ResponseFuture<F> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl<F> fmt::Debug for ResponseFuture<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let tracked = matches!(self.kind, Kind::Tracked { .. });
         f.debug_struct("ResponseFuture")
             .field("tracked", &tracked)
@@ -87,9 +90,23 @@ impl<F> ResponseFuture<F> {
     }
 }
 
+impl Tracked {
+    /// Whether this request's 5xx or error becomes an event: capturing is on
+    /// for its route, and nothing was captured for the request yet (a panic
+    /// caught further in, the handler's own capture), so that a request is
+    /// never reported twice.
+    fn captures(&self, hub: &Hub) -> bool {
+        hub.last_event_id().is_none()
+            && self
+                .scope
+                .with(|recorded| self.shared.captures(recorded.route.as_deref()))
+    }
+}
+
 impl<F, B, E> Future for ResponseFuture<F>
 where
     F: Future<Output = Result<Response<B>, E>>,
+    E: fmt::Display,
 {
     type Output = F::Output;
 
@@ -115,22 +132,25 @@ where
                     }
                 };
                 let result = ready!(Hub::run(hub.clone(), || future.poll(cx)));
-                if let Ok(response) = &result {
-                    let status = response.status();
-                    // A request that already sent an event (a panic caught
-                    // further in, the handler's own capture) is not sent twice.
-                    if status.is_server_error()
-                        && hub.last_event_id().is_none()
-                        && tracked
-                            .scope
-                            .with(|recorded| tracked.shared.captures(recorded.route.as_deref()))
-                    {
-                        tracked.scope.with(|recorded| {
-                            if recorded.request_id.is_none() {
-                                recorded.request_id = request_id(response.headers());
-                            }
-                        });
-                        hub.capture_event(server_error_event(&tracked.scope, status));
+                match &result {
+                    Ok(response) if response.status().is_server_error() => {
+                        if tracked.captures(&hub) {
+                            tracked.scope.with(|recorded| {
+                                if recorded.request_id.is_none() {
+                                    recorded.request_id = request_id(response.headers());
+                                }
+                            });
+                            hub.capture_event(server_error_event(
+                                &tracked.scope,
+                                response.status(),
+                            ));
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(error) => {
+                        if tracked.captures(&hub) {
+                            hub.capture_event(service_error_event(&tracked.scope, error));
+                        }
                     }
                 }
                 Poll::Ready(result)
@@ -155,31 +175,60 @@ fn request_hub(scope: &RequestScope) -> (Arc<Hub>, Option<TransactionOrSpan>) {
 /// The event of a 5xx response: grouped by method, route and status, so
 /// that one failing route is one issue, whatever its ids.
 fn server_error_event(scope: &RequestScope, status: StatusCode) -> Event<'static> {
-    let (method, route) = scope.with(|recorded| {
+    let (method, route) = method_and_route(scope);
+    let mut tags = Map::new();
+    tags.insert("http.status_code".to_owned(), status.as_str().to_owned());
+    Event {
+        message: Some(format!("{method} {route} answered {status}")),
+        fingerprint: vec![
+            "rampart-http-5xx".into(),
+            method.into(),
+            route.into(),
+            status.as_str().to_owned().into(),
+        ]
+        .into(),
+        tags,
+        ..request_event()
+    }
+}
+
+/// The event of an error the inner service returned instead of a
+/// response: its `Display` text, scrubbed here already (an app may build
+/// its client without this crate's `before_send`), grouped by method and
+/// route.
+fn service_error_event(scope: &RequestScope, error: &impl fmt::Display) -> Event<'static> {
+    let (method, route) = method_and_route(scope);
+    let text = error.to_string();
+    Event {
+        message: Some(format!("{method} {route} failed: {}", scrub_text(&text))),
+        fingerprint: vec!["rampart-http-error".into(), method.into(), route.into()].into(),
+        ..request_event()
+    }
+}
+
+/// What both kinds of event share.
+fn request_event() -> Event<'static> {
+    Event {
+        level: Level::Error,
+        logger: Some("rampart_sentry".into()),
+        ..Event::default()
+    }
+}
+
+/// The request's method (empty if unknown) and route template
+/// (`<unmatched>` if none).
+fn method_and_route(scope: &RequestScope) -> (String, String) {
+    scope.with(|recorded| {
         (
             recorded
                 .method
                 .as_ref()
                 .map_or("", |method| method.as_str())
                 .to_owned(),
-            recorded.route.clone(),
+            recorded
+                .route
+                .clone()
+                .unwrap_or_else(|| "<unmatched>".to_owned()),
         )
-    });
-    let route_or_unmatched = route.as_deref().unwrap_or("<unmatched>");
-    let mut tags = Map::new();
-    tags.insert("http.status_code".to_owned(), status.as_str().to_owned());
-    Event {
-        level: Level::Error,
-        message: Some(format!("{method} {route_or_unmatched} answered {status}")),
-        logger: Some("rampart_sentry".into()),
-        fingerprint: vec![
-            "rampart-http-5xx".into(),
-            method.into(),
-            route_or_unmatched.to_owned().into(),
-            status.as_str().to_owned().into(),
-        ]
-        .into(),
-        tags,
-        ..Event::default()
-    }
+    })
 }

@@ -10,7 +10,7 @@ use super::SentryContextService;
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) capture_server_errors: bool,
-    /// Route templates whose 5xx responses are not events (readiness
+    /// Route templates whose 5xx responses and errors are not events (readiness
     /// probes answer 503 by design).
     pub(crate) ignored_routes: Vec<String>,
 }
@@ -25,7 +25,8 @@ impl Shared {
 /// Gives each request its own Sentry hub carrying the request's context
 /// (method, route, request id, and the user and tenant that a
 /// [`SentryIdentityLayer`](crate::SentryIdentityLayer) further in records),
-/// and captures 5xx responses as events. Cheap to clone.
+/// and captures 5xx responses, and errors the inner service returns instead
+/// of a response, as events (one per request at most). Cheap to clone.
 ///
 /// Place it inside sentry-tower's `NewSentryLayer` and `SentryHttpLayer`
 /// (see the [module docs](crate::context) for the whole order). Without an
@@ -60,7 +61,7 @@ pub struct SentryContextLayer {
 }
 
 impl SentryContextLayer {
-    /// Records the request's context and captures 5xx responses.
+    /// Records the request's context and captures 5xx responses and errors.
     pub fn new() -> Self {
         Self {
             shared: Arc::new(Shared {
@@ -70,9 +71,10 @@ impl SentryContextLayer {
         }
     }
 
-    /// Whether a 5xx response becomes an event (default `true`). A response
-    /// whose request already captured an event (a panic, or the handler's own
-    /// `capture_error`) is never captured a second time.
+    /// Whether a 5xx response, or an `Err` of the inner service, becomes an
+    /// event (default `true`). A request that already captured an event (a
+    /// panic, or the handler's own `capture_error`) is never captured a
+    /// second time.
     pub fn capture_server_errors(self, capture: bool) -> Self {
         Self {
             shared: Arc::new(Shared {
@@ -82,7 +84,7 @@ impl SentryContextLayer {
         }
     }
 
-    /// No event for a 5xx of this route template (as axum's `MatchedPath`
+    /// No event for a 5xx or an error of this route template (as axum's `MatchedPath`
     /// or a [`RouteLabel`](crate::RouteLabel) names it), such as a readiness
     /// probe that answers 503 while a dependency is down. Panics and the
     /// handler's own events are still sent.

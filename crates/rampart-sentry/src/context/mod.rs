@@ -1,20 +1,21 @@
 //! Middleware which gives each request a Sentry hub with the request's
-//! context, and captures 5xx responses and panics with it.
+//! context, and captures 5xx responses, errors and panics with it.
 //!
 //! Two layers, because the request's user is known only after the app's
 //! authentication has run, further in than the Sentry layers sit:
 //!
 //! - [`SentryContextLayer`], outermost after sentry-tower's layers: binds a
 //!   hub of the request's own, records method, route and `x-request-id`,
-//!   and captures a 5xx response as an event when nothing else was captured
-//!   for the request;
+//!   and captures a 5xx response, or an `Err` the inner service returns
+//!   instead of a response, as an event when nothing else was captured for
+//!   the request;
 //! - [`SentryIdentityLayer`](crate::SentryIdentityLayer), right after the
 //!   app's authentication: reads the principal from the request's extensions
 //!   and records user id and tenant (and route and request id, which are
 //!   there by then) in the handle the context layer put in the extensions.
 //!
 //! Every event of the request, wherever it is captured while the request is
-//! served (a 5xx here, a panic, the handler's `sentry::capture_error`),
+//! served (a 5xx or an error here, a panic, the handler's `sentry::capture_error`),
 //! carries: the user id (never email or name), tags `tenant`, `request_id`,
 //! `http.route`, `http.method`, and, with `SentryHttpLayer`, the request's
 //! method, URL and headers (scrubbed before send, see [`scrub`](crate::scrub)).

@@ -18,15 +18,17 @@ use super::{
 use crate::route::route_of;
 
 /// Middleware which gives each request a Sentry hub with the request's
-/// context and captures 5xx responses. Made by
+/// context and captures 5xx responses and errors. Made by
 /// [`SentryContextLayer`](crate::SentryContextLayer).
 ///
 /// Per request, when a Sentry client is active: records method, route
 /// template and `x-request-id` in a shared handle it puts in the request's
 /// extensions (for [`SentryIdentityLayer`](crate::SentryIdentityLayer)),
 /// and polls the inner service with its own hub bound, whose event processor
-/// adds that context to every event of the request. Without an active client
-/// it calls the inner service and does nothing else: no allocation, no lock.
+/// adds that context to every event of the request. A 5xx response, or an
+/// `Err` of the inner service (its `Display` text, scrubbed), becomes one
+/// event unless the request already sent one. Without an active client it
+/// calls the inner service and does nothing else: no allocation, no lock.
 ///
 /// # Example
 ///
@@ -76,9 +78,12 @@ impl<S> SentryContextService<S> {
     }
 }
 
+// `Display` on the error: an error becomes an event with its text. Every
+// error type of the ecosystem has it (`Infallible`, `BoxError`, `io::Error`).
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for SentryContextService<S>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    S::Error: std::fmt::Display,
 {
     type Response = Response<ResBody>;
     type Error = S::Error;

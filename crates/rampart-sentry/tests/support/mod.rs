@@ -1,18 +1,20 @@
-//! A loopback stand-in for Sentry's ingest endpoint, and a tiny HTTP client.
+//! A loopback stand-in for Sentry's ingest endpoint, a tiny HTTP client,
+//! and the app side the tests share (principal, Sentry client, server).
 
 #![allow(dead_code, unreachable_pub)] // each test binary uses a part
 
-use std::{io::Read, net::SocketAddr, time::Duration};
+use std::{io::Read, net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::{
     Router,
-    body::Bytes,
+    body::{Body, Bytes},
     extract::{Path, State},
-    http::{HeaderMap, StatusCode},
+    http::{HeaderMap, Request, StatusCode},
     routing::post,
 };
+use rampart_sentry::SentryConfig;
 use sentry::{
-    Envelope,
+    Client, Envelope, Hub, Scope,
     protocol::{EnvelopeItem, Event, Transaction},
 };
 use tokio::{
@@ -187,4 +189,100 @@ pub async fn fetch(addr: SocketAddr, target: &str, headers: &[(&str, &str)]) -> 
         .and_then(|code| code.parse().ok())
         .expect("an HTTP status line");
     Answer { status, head }
+}
+
+/// What the app's authentication puts in the extensions. The email is
+/// there to show that it never reaches Sentry.
+#[derive(Clone)]
+pub struct Principal {
+    pub user_id: String,
+    pub org_id: String,
+    #[allow(dead_code)] // present, never read: that is the point
+    pub email: String,
+}
+
+/// `Authorization: Bearer <user>:<org>:<secret>`; anything else is
+/// anonymous.
+pub fn principal_of(request: &Request<Body>) -> Option<Principal> {
+    let token = request
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))?;
+    let mut parts = token.split(':');
+    Some(Principal {
+        user_id: parts.next()?.to_owned(),
+        org_id: parts.next()?.to_owned(),
+        email: "alice@example.com".to_owned(),
+    })
+}
+
+/// The app's authentication as a plain request mapping, for stacks whose
+/// error is not `Infallible`.
+pub fn with_principal(mut request: Request<Body>) -> Request<Body> {
+    if let Some(principal) = principal_of(&request) {
+        request.extensions_mut().insert(principal);
+    }
+    request
+}
+
+/// Serves `app` on a fresh loopback port.
+pub async fn serve(app: Router) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
+}
+
+/// A client of this crate's configuration sending to `ingest`, and a hub
+/// holding it.
+pub fn client(ingest: &Ingest) -> (Arc<Client>, Arc<Hub>) {
+    client_tracing(ingest, 0.0)
+}
+
+/// The same, sampling `traces_sample_rate` of the requests as transactions.
+pub fn client_tracing(ingest: &Ingest, traces_sample_rate: f32) -> (Arc<Client>, Arc<Hub>) {
+    let options = SentryConfig::new()
+        .dsn(ingest.dsn())
+        .traces_sample_rate(traces_sample_rate)
+        .environment("test")
+        .release("rampart-sentry-tests@0")
+        .client_options()
+        .unwrap();
+    let client = Arc::new(Client::from(sentry::apply_defaults(options)));
+    let hub = Arc::new(Hub::new(Some(client.clone()), Arc::new(Scope::default())));
+    (client, hub)
+}
+
+/// Waits until the client's transport has sent what it holds.
+pub async fn flush(client: &Arc<Client>) {
+    let client = client.clone();
+    let flushed = tokio::task::spawn_blocking(move || client.flush(Some(WAIT)))
+        .await
+        .unwrap();
+    assert!(flushed, "the transport did not drain in time");
+}
+
+/// A principal's credentials; the secret must never reach Sentry.
+pub const BEARER: &str = "Bearer u-17:org-3:s3cr3tT0kenValue";
+/// A session cookie that must never reach Sentry.
+pub const COOKIE: &str = "session=cafebabe1234; theme=dark";
+
+/// Fails when `raw` (an envelope as sent) holds a secret of the requests.
+pub fn assert_no_secrets(raw: &str) {
+    for secret in [
+        "alice@example.com",
+        "alice%40example.com",
+        "bob@example.org",
+        "s3cr3tT0kenValue",
+        "cafebabe1234",
+        "k-99887766",
+        "abc123xyz",
+        "+49 30 1234567",
+    ] {
+        assert!(
+            !raw.contains(secret),
+            "{secret:?} was sent to Sentry: {raw}"
+        );
+    }
 }
