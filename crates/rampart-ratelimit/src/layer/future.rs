@@ -52,6 +52,11 @@ pin_project! {
     }
 }
 
+/// `headers` boxed for the response future, or `None` when there are none.
+pub(crate) fn boxed(headers: HeaderSet) -> Option<Box<HeaderSet>> {
+    (!headers.is_empty()).then(|| Box::new(headers))
+}
+
 struct Waiting<S, ReqB> {
     decision: StoreFuture,
     service: Option<S>,
@@ -72,14 +77,14 @@ impl<F, S, ReqB, ResB> ResponseFuture<F, S, ReqB, ResB> {
         }
     }
 
-    /// The inner service's future, `headers` to be added to its response.
+    /// The inner service's future, `headers` (if any) to be added to its
+    /// response. Boxed by the caller, before it calls the inner service:
+    /// then nothing between that call and this one needs the future kept
+    /// aside, and it is built in place rather than copied in.
     #[inline(always)]
-    pub(crate) fn inner(future: F, headers: HeaderSet) -> Self {
+    pub(crate) fn with(future: F, headers: Option<Box<HeaderSet>>) -> Self {
         Self {
-            state: State::Inner {
-                future,
-                headers: (!headers.is_empty()).then(|| Box::new(headers)),
-            },
+            state: State::Inner { future, headers },
         }
     }
 
@@ -129,7 +134,34 @@ where
 {
     type Output = Result<Response<ResponseBody<ResB>>, E>;
 
+    #[inline]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // The inner service's future, the admitted request's path, is
+        // polled here; the rest (waiting for the store, a rejection) is out
+        // of line so that this stays small where it is inlined.
+        if let StateProj::Inner { future, headers } = self.as_mut().project().state.project() {
+            let mut response = ready!(future.poll(cx))?;
+            if let Some(headers) = headers.take() {
+                headers.apply(response.headers_mut());
+            }
+            return Poll::Ready(Ok(response.map(ResponseBody::new)));
+        }
+        self.poll_other(cx)
+    }
+}
+
+impl<F, S, ReqB, ResB, E> ResponseFuture<F, S, ReqB, ResB>
+where
+    F: Future<Output = Result<Response<ResB>, E>>,
+    S: Service<Request<ReqB>, Response = Response<ResB>, Error = E, Future = F>,
+{
+    /// [`Future::poll`] in the states other than `Inner`.
+    #[cold]
+    #[inline(never)]
+    fn poll_other(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Response<ResponseBody<ResB>>, E>> {
         loop {
             match self.as_mut().project().state.project() {
                 StateProj::Waiting { waiting } => {
@@ -156,18 +188,13 @@ where
                             let future = service.call(request);
                             self.as_mut().project().state.set(State::Inner {
                                 future,
-                                headers: (!headers.is_empty()).then(|| Box::new(headers)),
+                                headers: boxed(headers),
                             });
+                            return self.poll(cx);
                         }
                     }
                 }
-                StateProj::Inner { future, headers } => {
-                    let mut response = ready!(future.poll(cx))?;
-                    if let Some(headers) = headers.take() {
-                        headers.apply(response.headers_mut());
-                    }
-                    return Poll::Ready(Ok(response.map(ResponseBody::new)));
-                }
+                StateProj::Inner { .. } => return self.poll(cx),
                 StateProj::Rejected { response } => {
                     let response = response
                         .take()

@@ -15,7 +15,7 @@ pub use self::{
     respond::{PROBLEM_TYPE_LIMITED, rejection},
     service::RateLimit,
 };
-use crate::{MemoryStore, Policy, RateLimitStats, Store, policy::KeySource, store::PrimedHasher};
+use crate::{MemoryStore, Policy, RateLimitStats, Store, policy::KeySource, store::IpPolicy};
 
 /// When the `RateLimit-Policy` and `RateLimit` fields are sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -79,10 +79,8 @@ pub(crate) struct Shared {
 /// What the lone client-IP policy needs per request, taken out once.
 pub(crate) struct LoneIp {
     pub(crate) memory: MemoryStore,
-    pub(crate) hasher: PrimedHasher,
+    pub(crate) policy: IpPolicy,
     pub(crate) key: crate::ClientIpKey,
-    pub(crate) quota: crate::Quota,
-    pub(crate) cost: u32,
 }
 
 pub(crate) struct Compiled {
@@ -91,9 +89,12 @@ pub(crate) struct Compiled {
     pub(crate) item: String,
     /// The same as a header value, for a request only this policy applies to.
     pub(crate) item_value: Option<http::HeaderValue>,
-    /// With a memory store and the client-IP key: the store's hasher primed
-    /// with this policy's name.
-    pub(crate) ip_hasher: Option<PrimedHasher>,
+    /// The start of this policy's item in the `RateLimit` field: `"name";r=`.
+    pub(crate) field_prefix: Box<[u8]>,
+    /// With a memory store and the client-IP key: what the store needs to
+    /// decide this policy directly (its hasher primed with the name, its
+    /// GCRA numbers).
+    pub(crate) ip_policy: Option<IpPolicy>,
 }
 
 impl fmt::Debug for Shared {
@@ -187,14 +188,15 @@ impl RateLimitLayerBuilder {
                     policy.quota.count(),
                     policy.quota.period().as_secs()
                 );
-                let ip_hasher = match (&self.memory, &policy.key) {
+                let ip_policy = match (&self.memory, &policy.key) {
                     (Some(memory), KeySource::ClientIp(_)) => {
-                        Some(memory.primed_ip_hasher(&policy.name))
+                        Some(memory.ip_policy(&policy.name, policy.quota, policy.cost))
                     }
                     _ => None,
                 };
                 Compiled {
-                    ip_hasher,
+                    field_prefix: format!("\"{}\";r=", policy.name).into_bytes().into(),
+                    ip_policy,
                     item_value: http::HeaderValue::from_maybe_shared(bytes::Bytes::from(
                         item.clone(),
                     ))
@@ -209,7 +211,7 @@ impl RateLimitLayerBuilder {
                 [
                     Compiled {
                         policy,
-                        ip_hasher: Some(hasher),
+                        ip_policy: Some(ip_policy),
                         ..
                     },
                 ],
@@ -217,10 +219,8 @@ impl RateLimitLayerBuilder {
             ) if policy.scope.is_everything() && policy.exempt.is_empty() => match &policy.key {
                 KeySource::ClientIp(key) => Some(LoneIp {
                     memory: memory.clone(),
-                    hasher: hasher.clone(),
+                    policy: ip_policy.clone(),
                     key: *key,
-                    quota: policy.quota,
-                    cost: policy.cost,
                 }),
                 KeySource::Custom(_) => None,
             },

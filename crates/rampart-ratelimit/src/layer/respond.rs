@@ -64,9 +64,57 @@ fn value(text: String) -> Option<HeaderValue> {
     HeaderValue::from_maybe_shared(bytes::Bytes::from(text)).ok()
 }
 
-/// Appends `n` in decimal (itoa: no `fmt` machinery on every response).
-fn push_number(out: &mut SmallVec<[u8; 128]>, n: u64) {
-    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+/// A header value written on the stack: an item of the `RateLimit` field
+/// for each policy (a name is at most 64 bytes, so one item is at most
+/// 112 bytes; two fit inline). Hand-written because `SmallVec`'s generic
+/// `extend_from_slice` cost more than the copies themselves on every
+/// admitted response.
+struct FieldWriter {
+    inline: [u8; 256],
+    len: usize,
+    /// Used once the items no longer fit inline (many policies).
+    spilled: Vec<u8>,
+}
+
+impl FieldWriter {
+    fn new() -> Self {
+        Self {
+            inline: [0; 256],
+            len: 0,
+            spilled: Vec::new(),
+        }
+    }
+
+    #[inline]
+    fn push(&mut self, bytes: &[u8]) {
+        let end = self.len + bytes.len();
+        match self.inline.get_mut(self.len..end) {
+            Some(room) if self.spilled.is_empty() => {
+                room.copy_from_slice(bytes);
+                self.len = end;
+            }
+            _ => {
+                if self.spilled.is_empty() {
+                    self.spilled.extend_from_slice(&self.inline[..self.len]);
+                }
+                self.spilled.extend_from_slice(bytes);
+            }
+        }
+    }
+
+    /// Appends `n` in decimal (itoa: no `fmt` machinery on every response).
+    #[inline]
+    fn push_number(&mut self, n: u64) {
+        self.push(itoa::Buffer::new().format(n).as_bytes());
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        if self.spilled.is_empty() {
+            &self.inline[..self.len]
+        } else {
+            &self.spilled
+        }
+    }
 }
 
 /// Whether a verdict says something a client can use (a blind "allow" from a
@@ -86,14 +134,12 @@ fn fields(shared: &Shared, items: &[(usize, &Verdict)], limited: bool, set: &mut
         return;
     }
     let mut policy_field = String::new();
-    // One policy's item fits inline (a name is at most 64 bytes): the
-    // value is built on the stack and copied once into the header value.
-    let mut field = SmallVec::<[u8; 128]>::new();
+    let mut field = FieldWriter::new();
     for (i, (index, verdict)) in items.iter().enumerate() {
         let compiled = &shared.policies[*index];
         if i > 0 {
             policy_field.push_str(", ");
-            field.extend_from_slice(b", ");
+            field.push(b", ");
         }
         if items.len() > 1 {
             policy_field.push_str(&compiled.item);
@@ -103,18 +149,16 @@ fn fields(shared: &Shared, items: &[(usize, &Verdict)], limited: bool, set: &mut
         } else {
             ceil_secs(verdict.reset)
         };
-        field.push(b'"');
-        field.extend_from_slice(compiled.policy.name.as_bytes());
-        field.extend_from_slice(b"\";r=");
-        push_number(&mut field, verdict.remaining);
-        field.extend_from_slice(b";t=");
-        push_number(&mut field, t);
+        field.push(&compiled.field_prefix);
+        field.push_number(verdict.remaining);
+        field.push(b";t=");
+        field.push_number(t);
     }
     let policy_value = match items {
         [(index, _)] => shared.policies[*index].item_value.clone(),
         _ => value(policy_field),
     };
-    if let (Some(p), Ok(f)) = (policy_value, HeaderValue::from_bytes(&field)) {
+    if let (Some(p), Ok(f)) = (policy_value, HeaderValue::from_bytes(field.as_bytes())) {
         set.policy = Some(p);
         set.limit = Some(f);
     }
@@ -148,6 +192,19 @@ pub(crate) fn admitted_quietly(shared: &Shared, index: usize) -> bool {
     }
     shared.stats.at(index).add(Counter::Admitted);
     true
+}
+
+/// For one policy that admitted and charged a request (no fallback), when
+/// something may be reported: counts it and returns the headers to add,
+/// as [`decide`] would for this one verdict, without its general walk.
+pub(crate) fn admitted_one(shared: &Shared, index: usize, verdict: &Verdict) -> HeaderSet {
+    shared.stats.at(index).add(Counter::Admitted);
+    let mut set = HeaderSet::default();
+    if reportable(shared, index, verdict) {
+        fields(shared, &[(index, verdict)], false, &mut set);
+        legacy(shared, Some((index, verdict)), &mut set);
+    }
+    set
 }
 
 /// Turns the verdicts for the policies `applied` into a decision, counting

@@ -13,7 +13,7 @@ use smallvec::SmallVec;
 
 use super::{
     Applied, RateLimitLayer, Shared,
-    future::ResponseFuture,
+    future::{self, ResponseFuture},
     respond::{self, Decision},
 };
 use crate::{
@@ -96,9 +96,7 @@ where
                 self.shared.stats.at(0).add(Counter::NoKey);
                 return ResponseFuture::quiet(self.inner.call(request));
             };
-            let decision = lone
-                .memory
-                .decide_ip(&lone.hasher, &ip, lone.quota, lone.cost);
+            let decision = lone.memory.decide_ip(&lone.policy, &ip);
             return self.answer_ip(request, 0, decision);
         }
         // Split the request only when a policy's predicate or key extractor
@@ -130,15 +128,10 @@ impl<S> RateLimit<S> {
             }
             // One client-IP policy on the memory store: no `Demand`, no
             // store future, nothing allocated.
-            ([(index, Key::Ip(ip))], Some(memory)) => {
-                shared.policies[*index].ip_hasher.as_ref().map(|primed| {
-                    let policy = &shared.policies[*index].policy;
-                    (
-                        *index,
-                        memory.decide_ip(primed, ip, policy.quota, policy.cost),
-                    )
-                })
-            }
+            ([(index, Key::Ip(ip))], Some(memory)) => shared.policies[*index]
+                .ip_policy
+                .as_ref()
+                .map(|policy| (*index, memory.decide_ip(policy, ip))),
             _ => None,
         };
         if let Some((index, decision)) = verdict {
@@ -166,10 +159,11 @@ impl<S> RateLimit<S> {
                 Ok(verdicts) => respond::decide(shared, applied, Ok(verdicts)),
                 Err(error) => respond::decide(shared, applied, Err(error)),
             };
-            return match decided {
-                Decision::Pass(headers) => ResponseFuture::inner(self.inner.call(request), headers),
-                Decision::Reject(response) => ResponseFuture::rejected(response),
+            let headers = match decided {
+                Decision::Pass(headers) => future::boxed(headers),
+                Decision::Reject(response) => return ResponseFuture::rejected(response),
             };
+            return ResponseFuture::with(self.inner.call(request), headers);
         }
         // The store needs I/O: the ready service goes into the future and a
         // clone stays here, as tower's docs advise.
@@ -199,14 +193,22 @@ impl<S> RateLimit<S> {
         S: Service<Request<ReqB>, Response = Response<ResB>> + Clone,
     {
         let shared = &self.shared;
-        if decision.charged() && respond::admitted_quietly(shared, index) {
-            return ResponseFuture::quiet(self.inner.call(request));
-        }
-        let verdict = decision.verdict();
-        match respond::decide(shared, &[index], Ok(std::slice::from_ref(&verdict))) {
-            Decision::Pass(headers) => ResponseFuture::inner(self.inner.call(request), headers),
-            Decision::Reject(response) => ResponseFuture::rejected(response),
-        }
+        // One call of the inner service below, not one per branch: each
+        // call site would build its future apart and copy it in.
+        let headers = if decision.charged() {
+            if respond::admitted_quietly(shared, index) {
+                None
+            } else {
+                future::boxed(respond::admitted_one(shared, index, &decision.verdict()))
+            }
+        } else {
+            let verdict = decision.verdict();
+            match respond::decide(shared, &[index], Ok(std::slice::from_ref(&verdict))) {
+                Decision::Pass(headers) => future::boxed(headers),
+                Decision::Reject(response) => return ResponseFuture::rejected(response),
+            }
+        };
+        ResponseFuture::with(self.inner.call(request), headers)
     }
 }
 

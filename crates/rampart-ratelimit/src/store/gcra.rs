@@ -96,9 +96,46 @@ pub(crate) fn step(tat: Option<u64>, now: u64, p: Params) -> Step {
     }
 }
 
+/// `step(tat, now, p).verdict` for a demand that was admitted and charged,
+/// without working out the uncharged verdict too (one division fewer on
+/// the path of every admitted request that reports its fields).
+#[inline]
+pub(crate) fn charged_verdict(tat: Option<u64>, now: u64, p: Params) -> Verdict {
+    let tat = tat.unwrap_or(now).max(now);
+    let new_ahead = tat.saturating_add(p.increment) - now;
+    Verdict {
+        outcome: Outcome::Admitted,
+        remaining: p.limit.saturating_sub(new_ahead) / p.interval.max(1),
+        reset: Duration::from_nanos(new_ahead),
+        retry_after: Duration::ZERO,
+        granted: p.cost,
+        fallback: false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn charged_verdict_is_steps() {
+        for (quota, cost) in [
+            ("3/minute", 1),
+            ("10/s", 4),
+            ("1000000/s", 1),
+            ("5/15minutes", 2),
+        ] {
+            let p = Params::new(quota.parse().unwrap(), cost);
+            let mut tat = None;
+            for now in [5, 5, 7, 1_000, 1_000, 2_000_000_000, 2_000_000_001] {
+                let s = step(tat, now, p);
+                if let Some(new_tat) = s.new_tat {
+                    assert_eq!(charged_verdict(tat, now, p), s.verdict, "{quota} {now}");
+                    tat = Some(new_tat);
+                }
+            }
+        }
+    }
 
     #[test]
     fn burst_then_one_per_interval() {

@@ -238,6 +238,9 @@ impl IpDecision {
 
     /// The verdict, the same as `decide_now`'s for this demand.
     pub(crate) fn verdict(&self) -> Verdict {
+        if self.charged {
+            return gcra::charged_verdict(self.seen, self.now, self.params);
+        }
         let step = gcra::step(self.seen, self.now, self.params);
         if self.charged || step.new_tat.is_none() {
             step.verdict
@@ -247,13 +250,21 @@ impl IpDecision {
     }
 }
 
-/// A store's address hasher that has taken in one policy's name.
+/// What [`MemoryStore::decide_ip`] needs of one policy, worked out once
+/// when the layer is built: the store's address hasher that has taken in
+/// the policy's name, and the policy's GCRA numbers (their divisions are
+/// not redone on every request).
 #[derive(Clone)]
-pub(crate) struct PrimedHasher(foldhash::fast::FoldHasher<'static>);
+pub(crate) struct IpPolicy {
+    hasher: foldhash::fast::FoldHasher<'static>,
+    params: Params,
+}
 
-impl fmt::Debug for PrimedHasher {
+impl fmt::Debug for IpPolicy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("PrimedHasher")
+        f.debug_struct("IpPolicy")
+            .field("params", &self.params)
+            .finish_non_exhaustive()
     }
 }
 
@@ -295,6 +306,8 @@ impl MemoryStore {
         self.sweep_at(now);
     }
 
+    #[cold]
+    #[inline(never)]
     fn sweep_at(&self, now: u64) {
         let inner = &self.inner;
         ShrinkableKeyedStateStore::retain_recent(&inner.map, Nanos::new(now));
@@ -304,6 +317,7 @@ impl MemoryStore {
     }
 
     /// Nanoseconds since the store was built, plus `TICK_ORIGIN`.
+    #[inline(always)]
     fn now(&self) -> u64 {
         let elapsed = match &self.inner.ticker {
             Ticker::System(start, clock) => {
@@ -322,6 +336,7 @@ impl MemoryStore {
         elapsed.saturating_add(TICK_ORIGIN)
     }
 
+    #[inline(always)]
     fn maybe_sweep(&self, now: u64) {
         let next = self.inner.next_sweep.load(Ordering::Relaxed);
         if now >= next
@@ -349,6 +364,7 @@ impl MemoryStore {
         self.slot_at(hash, now)
     }
 
+    #[inline(always)]
     fn slot_at(&self, hash: u64, now: u64) -> Slot<'_> {
         let inner = &self.inner;
         if inner.approx_len.load(Ordering::Relaxed) < inner.max_keys
@@ -356,6 +372,14 @@ impl MemoryStore {
         {
             return Slot::In(&inner.map, hash);
         }
+        self.slot_at_capacity(hash, now)
+    }
+
+    /// [`Self::slot_at`] for a new key when the store is full.
+    #[cold]
+    #[inline(never)]
+    fn slot_at_capacity(&self, hash: u64, now: u64) -> Slot<'_> {
+        let inner = &self.inner;
         let next = inner.next_forced_sweep.load(Ordering::Relaxed);
         let gap = FORCED_SWEEP_GAP.as_nanos() as u64;
         if now >= next
@@ -383,6 +407,7 @@ impl MemoryStore {
 
     /// The compare-and-swap of [`Self::apply`]: the state it saw (from which
     /// the verdict is made) and whether it charged.
+    #[inline(always)]
     fn charge(
         &self,
         slot: &Slot<'_>,
@@ -423,31 +448,29 @@ impl MemoryStore {
         }
     }
 
-    /// A hasher that has taken in `policy`'s name, for [`Self::decide_ip`]:
-    /// the layer makes one per policy when it is built.
-    pub(crate) fn primed_ip_hasher(&self, policy: &str) -> PrimedHasher {
+    /// What [`Self::decide_ip`] needs of the policy named `policy`: the
+    /// layer makes one per client-IP policy when it is built.
+    pub(crate) fn ip_policy(&self, policy: &str, quota: crate::Quota, cost: u32) -> IpPolicy {
         let mut hasher = self.inner.ip_hasher.build_hasher();
         policy.hash(&mut hasher);
-        PrimedHasher(hasher)
+        IpPolicy {
+            hasher,
+            params: Params::new(quota, cost),
+        }
     }
 
     /// One demand keyed on a client address, decided with no `Demand` built
     /// and nothing allocated: the layer's path for a request that exactly
     /// one policy applies to. Same entry and same verdict as `decide_now`
     /// (the hash of `(policy, ip)` is the same, continued from `primed`).
-    pub(crate) fn decide_ip(
-        &self,
-        primed: &PrimedHasher,
-        ip: &IpAddr,
-        quota: crate::Quota,
-        cost: u32,
-    ) -> IpDecision {
-        let mut hasher = primed.0.clone();
+    #[inline(always)]
+    pub(crate) fn decide_ip(&self, policy: &IpPolicy, ip: &IpAddr) -> IpDecision {
+        let mut hasher = policy.hasher.clone();
         ip.hash(&mut hasher);
         let now = self.now();
         self.maybe_sweep(now);
         let slot = self.slot_at(hasher.finish(), now);
-        let params = Params::new(quota, cost);
+        let params = policy.params;
         let (seen, charged) = self.charge(&slot, now, params, true);
         IpDecision {
             seen,

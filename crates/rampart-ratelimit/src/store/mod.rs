@@ -22,7 +22,7 @@ use std::{
     time::Duration,
 };
 
-pub(crate) use self::memory::{IpDecision, PrimedHasher};
+pub(crate) use self::memory::{IpDecision, IpPolicy};
 #[cfg(feature = "redis")]
 pub use self::{breaker::BreakerStats, fallback::FallbackStore, redis::RedisStore};
 pub use self::{
