@@ -14,42 +14,20 @@
 //!
 //! `cargo bench -p rampart-benches --bench client_ip`
 
+mod common;
+
 use std::{
     convert::Infallible,
-    future::Future,
-    hint::black_box,
     net::{IpAddr, SocketAddr},
-    pin::pin,
-    task::{Context, Poll, Waker},
 };
 
 use axum::extract::{ConnectInfo, Extension, FromRequestParts};
 use axum_client_ip::{ClientIp as TheirClientIp, ClientIpSource as TheirSource};
-use criterion::{BatchSize, Criterion, criterion_group};
+use common::{Calls, call_now, serve_all};
+use criterion::Criterion;
 use http::{Request, Response};
 use rampart::core::{ClientIp, ClientIpLayer, ForwardedHeader, TrustedProxies};
 use tower::{Layer, Service, service_fn};
-
-/// Polls a service that is always ready and answers at once, without a
-/// runtime: both sides are measured the same way, with no executor in the
-/// figure. Never inlined, so that `valgrind --tool=callgrind
-/// --toggle-collect='*call_now*'` can count the instructions of one request.
-#[inline(never)]
-fn call_now<S, R>(service: &mut S, request: R) -> S::Response
-where
-    S: Service<R>,
-    S::Error: std::fmt::Debug,
-{
-    let mut cx = Context::from_waker(Waker::noop());
-    match service.poll_ready(&mut cx) {
-        Poll::Ready(Ok(())) => {}
-        _ => panic!("the service is always ready"),
-    }
-    match pin!(service.call(request)).poll(&mut cx) {
-        Poll::Ready(Ok(response)) => response,
-        _ => panic!("the service answers at once"),
-    }
-}
 
 struct Case {
     name: &'static str,
@@ -150,21 +128,9 @@ fn bench(c: &mut Criterion) {
             ip(case.want.1)
         );
 
-        let mut group = c.benchmark_group(format!("client_ip/{}", case.name));
-        group.bench_function("rampart", |b| {
-            b.iter_batched(
-                || request(case),
-                |request| black_box(call_now(&mut ours, request)),
-                BatchSize::SmallInput,
-            );
-        });
-        group.bench_function("axum-client-ip", |b| {
-            b.iter_batched(
-                || request(case),
-                |request| black_box(call_now(&mut theirs, request)),
-                BatchSize::SmallInput,
-            );
-        });
+        let mut group = Calls::group(c, format!("client_ip/{}", case.name));
+        group.bench("rampart", &mut ours, || request(case));
+        group.bench("axum-client-ip", &mut theirs, || request(case));
         group.finish();
     }
 }
@@ -188,29 +154,14 @@ fn count(which: &str) {
         .expect("a case name");
     let requests: Vec<_> = (0..COUNT_REQUESTS).map(|_| request(&case)).collect();
     match side {
-        "rampart" => {
-            let mut service = ours(&case);
-            for request in requests {
-                black_box(call_now(&mut service, request));
-            }
-        }
-        "axum-client-ip" => {
-            let mut service = theirs(&case);
-            for request in requests {
-                black_box(call_now(&mut service, request));
-            }
-        }
+        "rampart" => serve_all(ours(&case), requests),
+        "axum-client-ip" => serve_all(theirs(&case), requests),
         other => panic!("unknown side {other}"),
     }
 }
 
-criterion_group!(benches, bench);
-
 fn main() {
-    if let Ok(which) = std::env::var("CLIENT_IP_COUNT") {
-        count(&which);
-        return;
-    }
-    benches();
-    Criterion::default().configure_from_args().final_summary();
+    common::main_with_count("CLIENT_IP_COUNT", count, || {
+        common::run(Criterion::default(), &[bench]);
+    });
 }

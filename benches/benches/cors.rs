@@ -11,21 +11,17 @@
 //! CARGO_TARGET_DIR=/work/target-cors cargo bench -p rampart-benches --bench cors
 //! ```
 
-use std::{
-    convert::Infallible,
-    future::Future,
-    hint::black_box,
-    pin::pin,
-    task::{Context, Poll, Waker},
-    time::Duration,
-};
+mod common;
+
+use std::{convert::Infallible, time::Duration};
 
 use bytes::Bytes;
-use criterion::{BatchSize, Criterion, criterion_group};
+use common::{Calls, serve_all};
+use criterion::Criterion;
 use http::{HeaderValue, Method, Request, Response, header};
 use http_body_util::Full;
 use rampart::cors::Config;
-use tower::{Layer, Service, service_fn};
+use tower::{Layer, service_fn};
 use tower_http::cors::{AllowOrigin, CorsLayer as TowerCors};
 
 const CASES: [Case; 4] = [
@@ -125,25 +121,6 @@ impl Case {
     }
 }
 
-/// Drives one request through the service. The handler never waits, so one
-/// poll with a no-op waker completes it: no runtime in the measurement. Never
-/// inlined, so that `valgrind --tool=callgrind --toggle-collect='*call_now*'`
-/// counts the instructions of exactly one request.
-#[inline(never)]
-fn call_now<S>(service: &mut S, request: Request<()>) -> S::Response
-where
-    S: Service<Request<()>, Error = Infallible>,
-{
-    let mut cx = Context::from_waker(Waker::noop());
-    assert!(service.poll_ready(&mut cx).is_ready());
-    let mut future = pin!(service.call(request));
-    match future.as_mut().poll(&mut cx) {
-        Poll::Ready(Ok(response)) => response,
-        Poll::Ready(Err(never)) => match never {},
-        Poll::Pending => unreachable!("the handler is immediate"),
-    }
-}
-
 fn bench(c: &mut Criterion) {
     for n in [2, 100] {
         let list = origins(n);
@@ -151,21 +128,9 @@ fn bench(c: &mut Criterion) {
         let mut rampart = rampart_layer(&list).layer(service_fn(handler));
         let mut tower = tower_layer(&list).layer(service_fn(handler));
         for case in CASES {
-            let mut group = c.benchmark_group(format!("cors/{n} origins/{}", case.name()));
-            group.bench_function("rampart", |b| {
-                b.iter_batched(
-                    || case.request(&allowed),
-                    |req| black_box(call_now(&mut rampart, req)),
-                    BatchSize::SmallInput,
-                );
-            });
-            group.bench_function("tower-http", |b| {
-                b.iter_batched(
-                    || case.request(&allowed),
-                    |req| black_box(call_now(&mut tower, req)),
-                    BatchSize::SmallInput,
-                );
-            });
+            let mut group = Calls::group(c, format!("cors/{n} origins/{}", case.name()));
+            group.bench("rampart", &mut rampart, || case.request(&allowed));
+            group.bench("tower-http", &mut tower, || case.request(&allowed));
             group.finish();
         }
     }
@@ -198,35 +163,14 @@ fn count(which: &str) {
         .map(|_| case.request(&allowed))
         .collect();
     match side {
-        "rampart" => {
-            let mut service = rampart_layer(&list).layer(service_fn(handler));
-            for req in requests {
-                black_box(call_now(&mut service, req));
-            }
-        }
-        "tower-http" => {
-            let mut service = tower_layer(&list).layer(service_fn(handler));
-            for req in requests {
-                black_box(call_now(&mut service, req));
-            }
-        }
+        "rampart" => serve_all(rampart_layer(&list).layer(service_fn(handler)), requests),
+        "tower-http" => serve_all(tower_layer(&list).layer(service_fn(handler)), requests),
         other => panic!("unknown side {other}"),
     }
 }
 
-criterion_group! {
-    name = benches;
-    config = Criterion::default()
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2));
-    targets = bench
-}
-
 fn main() {
-    if let Ok(which) = std::env::var("CORS_COUNT") {
-        count(&which);
-        return;
-    }
-    benches();
-    Criterion::default().configure_from_args().final_summary();
+    common::main_with_count("CORS_COUNT", count, || {
+        common::run(common::short_runs(Duration::from_secs(2)), &[bench]);
+    });
 }

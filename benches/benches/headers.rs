@@ -13,21 +13,17 @@
 //! CARGO_TARGET_DIR=/work/target-headers cargo bench -p rampart-benches --bench headers
 //! ```
 
-use std::{
-    convert::Infallible,
-    future::Future,
-    hint::black_box,
-    pin::pin,
-    task::{Context, Poll, Waker},
-    time::Duration,
-};
+mod common;
+
+use std::{convert::Infallible, time::Duration};
 
 use bytes::Bytes;
-use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use common::{Calls, call_now};
+use criterion::Criterion;
 use http::{HeaderName, HeaderValue, Request, Response, header};
 use http_body_util::Full;
 use rampart::headers::{HttpsConnection, SecurityHeadersLayer};
-use tower::{Layer, Service, ServiceBuilder, service_fn};
+use tower::{Layer, ServiceBuilder, service_fn};
 use tower_http::set_header::SetResponseHeaderLayer;
 
 /// The `api()` preset's headers, as tower-http is given them.
@@ -83,22 +79,6 @@ fn request() -> Request<()> {
     request
 }
 
-/// Drives one request through the service. The handler never waits, so one
-/// poll with a no-op waker completes it: no runtime in the measurement.
-fn call<S>(service: &mut S, request: Request<()>) -> S::Response
-where
-    S: Service<Request<()>, Error = Infallible>,
-{
-    let mut cx = Context::from_waker(Waker::noop());
-    assert!(service.poll_ready(&mut cx).is_ready());
-    let mut future = pin!(service.call(request));
-    match future.as_mut().poll(&mut cx) {
-        Poll::Ready(Ok(response)) => response,
-        Poll::Ready(Err(never)) => match never {},
-        Poll::Pending => unreachable!("the handler is immediate"),
-    }
-}
-
 macro_rules! tower_stack {
     ($handler:expr) => {
         ServiceBuilder::new()
@@ -120,70 +100,35 @@ fn bench(c: &mut Criterion) {
     // Both stacks must send the same headers.
     let mut rampart = SecurityHeadersLayer::api().layer(service_fn(json_handler));
     let mut tower = tower_stack!(json_handler);
-    let ours = call(&mut rampart, request());
-    let theirs = call(&mut tower, request());
+    let ours = call_now(&mut rampart, request());
+    let theirs = call_now(&mut tower, request());
     assert_eq!(ours.headers().len(), 11);
     for (name, value) in theirs.headers() {
         assert_eq!(ours.headers().get(name), Some(value), "{name}");
     }
 
     {
-        let mut group = c.benchmark_group("headers/api/json handler");
-        group.bench_function("rampart", |b| {
-            b.iter_batched(
-                request,
-                |req| black_box(call(&mut rampart, req)),
-                BatchSize::SmallInput,
-            );
-        });
-        group.bench_function("tower-http", |b| {
-            b.iter_batched(
-                request,
-                |req| black_box(call(&mut tower, req)),
-                BatchSize::SmallInput,
-            );
-        });
+        let mut group = Calls::group(c, "headers/api/json handler");
+        group.bench("rampart", &mut rampart, request);
+        group.bench("tower-http", &mut tower, request);
         group.finish();
     }
     {
         let mut rampart = SecurityHeadersLayer::api().layer(service_fn(bare_handler));
         let mut tower = tower_stack!(bare_handler);
-        let mut group = c.benchmark_group("headers/api/bare handler");
-        group.bench_function("rampart", |b| {
-            b.iter_batched(
-                request,
-                |req| black_box(call(&mut rampart, req)),
-                BatchSize::SmallInput,
-            );
-        });
-        group.bench_function("tower-http", |b| {
-            b.iter_batched(
-                request,
-                |req| black_box(call(&mut tower, req)),
-                BatchSize::SmallInput,
-            );
-        });
+        let mut group = Calls::group(c, "headers/api/bare handler");
+        group.bench("rampart", &mut rampart, request);
+        group.bench("tower-http", &mut tower, request);
         group.finish();
     }
     {
         let mut html = SecurityHeadersLayer::html_app().layer(service_fn(json_handler));
-        let mut group = c.benchmark_group("headers/html_app nonce/json handler");
-        group.bench_function("rampart", |b| {
-            b.iter_batched(
-                request,
-                |req| black_box(call(&mut html, req)),
-                BatchSize::SmallInput,
-            );
-        });
+        let mut group = Calls::group(c, "headers/html_app nonce/json handler");
+        group.bench("rampart", &mut html, request);
         group.finish();
     }
 }
 
-criterion_group! {
-    name = benches;
-    config = Criterion::default()
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(3));
-    targets = bench
+fn main() {
+    common::run(common::short_runs(Duration::from_secs(3)), &[bench]);
 }
-criterion_main!(benches);

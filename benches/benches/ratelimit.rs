@@ -20,23 +20,25 @@
 //! `cargo bench -p rampart-benches --bench ratelimit`
 //!
 //! Instruction counts (steadier than times on a loaded machine): with
-//! `RATELIMIT_CALLGRIND=rampart|rampart_no_fields|tower_governor|tower_governor_headers` the binary
-//! skips criterion and sends 100,000 admitted requests through that service,
-//! each inside `measured_call`, so that
+//! `RATELIMIT_CALLGRIND=rampart|rampart_no_fields|tower_governor|tower_governor_headers|bare`
+//! the binary skips criterion and sends 100,000 admitted requests through
+//! that service (`bare`: the inner service alone, the part both sides
+//! share), each inside `measured_call`, so that
 //! `valgrind --tool=callgrind --toggle-collect='*measured_call*' <bench binary>`
 //! counts only the work of the services (total / 100,000 = per request).
 
+mod common;
+
 use std::{
-    future::Future,
     hint::black_box,
     net::{IpAddr, Ipv4Addr},
-    pin::pin,
-    task::{Context, Poll, Waker},
     time::Duration,
 };
 
 use axum::body::Body;
-use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use common::{Calls, call_now};
+use criterion::Criterion;
+use governor::{clock::QuantaInstant, middleware::NoOpMiddleware};
 use http::{Request, Response};
 use rampart::{
     core::{ClientIp, ClientIpSource},
@@ -60,22 +62,6 @@ impl KeyExtractor for ClientIpExtension {
             .map(ClientIp::ip)
             .ok_or(GovernorError::UnableToExtractKey)
     }
-}
-
-/// Polls a service that is ready at once and answers at once.
-fn call_now<S, R>(service: &mut S, request: R) -> S::Response
-where
-    S: Service<R>,
-    S::Error: std::fmt::Debug,
-{
-    let mut cx = Context::from_waker(Waker::noop());
-    let Poll::Ready(Ok(())) = service.poll_ready(&mut cx) else {
-        panic!("always ready");
-    };
-    let Poll::Ready(Ok(response)) = pin!(service.call(request)).poll(&mut cx) else {
-        panic!("answers at once");
-    };
-    response
 }
 
 /// One request through `service` and the response dropped (freeing what
@@ -107,8 +93,9 @@ fn callgrind(which: &str) {
         "rampart_no_fields" => run(ours("1000000/s", HeaderMode::OnRejection)),
         "tower_governor" => run(theirs(Duration::from_micros(1), 1_000_000)),
         "tower_governor_headers" => run(theirs_with_headers(Duration::from_micros(1), 1_000_000)),
+        "bare" => run(service_fn(handler)),
         other => panic!(
-            "RATELIMIT_CALLGRIND={other}: expected rampart, rampart_no_fields, tower_governor or tower_governor_headers"
+            "RATELIMIT_CALLGRIND={other}: expected rampart, rampart_no_fields, tower_governor, tower_governor_headers or bare"
         ),
     }
 }
@@ -140,16 +127,22 @@ fn ours(
         .layer(service_fn(handler))
 }
 
+/// tower_governor's configuration: `burst` at most, one back every
+/// `interval`, keyed on the `ClientIp` extension.
+fn governor_config(
+    interval: Duration,
+    burst: u32,
+) -> GovernorConfigBuilder<ClientIpExtension, NoOpMiddleware<QuantaInstant>> {
+    let mut builder = GovernorConfigBuilder::default().key_extractor(ClientIpExtension);
+    builder.period(interval).burst_size(burst);
+    builder
+}
+
 fn theirs(
     interval: Duration,
     burst: u32,
 ) -> impl Service<Request<Body>, Response = Response<Body>, Error = std::convert::Infallible> {
-    let config = GovernorConfigBuilder::default()
-        .period(interval)
-        .burst_size(burst)
-        .key_extractor(ClientIpExtension)
-        .finish()
-        .unwrap();
+    let config = governor_config(interval, burst).finish().unwrap();
     GovernorLayer::new(config).layer(service_fn(handler))
 }
 
@@ -160,22 +153,15 @@ fn theirs_with_headers(
     interval: Duration,
     burst: u32,
 ) -> impl Service<Request<Body>, Response = Response<Body>, Error = std::convert::Infallible> {
-    let config = GovernorConfigBuilder::default()
+    let config = governor_config(interval, burst)
         .use_headers()
-        .period(interval)
-        .burst_size(burst)
-        .key_extractor(ClientIpExtension)
         .finish()
         .unwrap();
     GovernorLayer::new(config).layer(service_fn(handler))
 }
 
 fn bench(c: &mut Criterion) {
-    if let Ok(which) = std::env::var("RATELIMIT_CALLGRIND") {
-        callgrind(&which);
-        return;
-    }
-    let mut group = c.benchmark_group("ratelimit");
+    let mut group = Calls::group(c, "ratelimit").dropped_inside();
 
     let mut rampart = ours("1000000/s", HeaderMode::Always);
     let mut rampart_bare = ours("1000000/s", HeaderMode::OnRejection);
@@ -189,50 +175,22 @@ fn bench(c: &mut Criterion) {
     );
     assert_eq!(call_now(&mut governor, request(0)).status(), 200);
     let mut i = 0u32;
-    group.bench_function("admitted/rampart", |b| {
-        b.iter_batched(
-            || {
-                i = i.wrapping_add(1);
-                request(i)
-            },
-            |req| drop(black_box(call_now(&mut rampart, req))),
-            BatchSize::SmallInput,
-        )
-    });
+    let mut next = move || {
+        i = i.wrapping_add(1);
+        request(i)
+    };
+    group.bench("admitted/rampart", &mut rampart, &mut next);
     // tower_governor adds no header to an admitted response: this is the
     // same work on our side.
-    group.bench_function("admitted/rampart_no_fields", |b| {
-        b.iter_batched(
-            || {
-                i = i.wrapping_add(1);
-                request(i)
-            },
-            |req| drop(black_box(call_now(&mut rampart_bare, req))),
-            BatchSize::SmallInput,
-        )
-    });
-    group.bench_function("admitted/tower_governor", |b| {
-        b.iter_batched(
-            || {
-                i = i.wrapping_add(1);
-                request(i)
-            },
-            |req| drop(black_box(call_now(&mut governor, req))),
-            BatchSize::SmallInput,
-        )
-    });
+    group.bench("admitted/rampart_no_fields", &mut rampart_bare, &mut next);
+    group.bench("admitted/tower_governor", &mut governor, &mut next);
 
     // Their fields on admitted responses beside ours (`admitted/rampart`).
-    group.bench_function("admitted/tower_governor_headers", |b| {
-        b.iter_batched(
-            || {
-                i = i.wrapping_add(1);
-                request(i)
-            },
-            |req| drop(black_box(call_now(&mut governor_headers, req))),
-            BatchSize::SmallInput,
-        )
-    });
+    group.bench(
+        "admitted/tower_governor_headers",
+        &mut governor_headers,
+        &mut next,
+    );
 
     let mut rampart = ours("1/hour", HeaderMode::Always);
     let mut governor = theirs(Duration::from_secs(3600), 1);
@@ -240,20 +198,8 @@ fn bench(c: &mut Criterion) {
     call_now(&mut governor, request(0));
     assert_eq!(call_now(&mut rampart, request(0)).status(), 429);
     assert_eq!(call_now(&mut governor, request(0)).status(), 429);
-    group.bench_function("limited/rampart", |b| {
-        b.iter_batched(
-            || request(0),
-            |req| black_box(call_now(&mut rampart, req)),
-            BatchSize::SmallInput,
-        )
-    });
-    group.bench_function("limited/tower_governor", |b| {
-        b.iter_batched(
-            || request(0),
-            |req| black_box(call_now(&mut governor, req)),
-            BatchSize::SmallInput,
-        )
-    });
+    group.bench("limited/rampart", &mut rampart, || request(0));
+    group.bench("limited/tower_governor", &mut governor, || request(0));
     group.finish();
     redis_group(c);
 }
@@ -301,5 +247,8 @@ fn redis_group(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench);
-criterion_main!(benches);
+fn main() {
+    common::main_with_count("RATELIMIT_CALLGRIND", callgrind, || {
+        common::run(Criterion::default(), &[bench]);
+    });
+}

@@ -13,24 +13,19 @@
 //! CARGO_TARGET_DIR=/work/target-sentry cargo bench -p rampart-benches --bench sentry
 //! ```
 
-use std::{
-    convert::Infallible,
-    future::Future,
-    hint::black_box,
-    pin::pin,
-    sync::Arc,
-    task::{Context, Poll, Waker},
-    time::Duration,
-};
+mod common;
 
-use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use std::{convert::Infallible, sync::Arc, time::Duration};
+
+use common::Calls;
+use criterion::Criterion;
 use http::{Request, Response};
 use rampart::sentry::{
     Identity, RouteLabel, SentryContextLayer, SentryIdentityLayer,
     sentry::{self, ClientOptions, Envelope, Hub, Scope, Transport},
     sentry_tower::{NewSentryLayer, SentryHttpLayer, SentryLayer},
 };
-use tower::{Service, ServiceBuilder, service_fn};
+use tower::{ServiceBuilder, service_fn};
 
 #[derive(Clone)]
 struct Principal {
@@ -67,22 +62,6 @@ fn request() -> Request<()> {
     request
 }
 
-/// Drives one request through the service. Everything is immediate, so one
-/// poll with a no-op waker completes it: no runtime in the measurement.
-fn call<S>(service: &mut S, request: Request<()>) -> S::Response
-where
-    S: Service<Request<()>, Error = Infallible>,
-{
-    let mut cx = Context::from_waker(Waker::noop());
-    assert!(service.poll_ready(&mut cx).is_ready());
-    let mut future = pin!(service.call(request));
-    match future.as_mut().poll(&mut cx) {
-        Poll::Ready(Ok(response)) => response,
-        Poll::Ready(Err(never)) => match never {},
-        Poll::Pending => unreachable!("the handler is immediate"),
-    }
-}
-
 fn identity() -> SentryIdentityLayer<impl rampart::sentry::Identify + use<>> {
     SentryIdentityLayer::new(|ext: &http::Extensions| {
         ext.get::<Principal>()
@@ -101,28 +80,10 @@ fn bench(c: &mut Criterion) {
             .layer(NewSentryLayer::<Request<()>>::new_from_top())
             .layer(SentryHttpLayer::new())
             .service(service_fn(handler));
-        let mut group = c.benchmark_group("sentry/off");
-        group.bench_function("bare handler", |b| {
-            b.iter_batched(
-                request,
-                |req| black_box(call(&mut bare, req)),
-                BatchSize::SmallInput,
-            );
-        });
-        group.bench_function("rampart context+identity", |b| {
-            b.iter_batched(
-                request,
-                |req| black_box(call(&mut rampart, req)),
-                BatchSize::SmallInput,
-            );
-        });
-        group.bench_function("sentry-tower hub+http", |b| {
-            b.iter_batched(
-                request,
-                |req| black_box(call(&mut tower, req)),
-                BatchSize::SmallInput,
-            );
-        });
+        let mut group = Calls::group(c, "sentry/off");
+        group.bench("bare handler", &mut bare, request);
+        group.bench("rampart context+identity", &mut rampart, request);
+        group.bench("sentry-tower hub+http", &mut tower, request);
         group.finish();
     }
     {
@@ -149,30 +110,13 @@ fn bench(c: &mut Criterion) {
             .layer(SentryContextLayer::new())
             .layer(identity())
             .service(service_fn(handler));
-        let mut group = c.benchmark_group("sentry/on, no event");
-        group.bench_function("sentry-tower hub+http", |b| {
-            b.iter_batched(
-                request,
-                |req| black_box(call(&mut tower, req)),
-                BatchSize::SmallInput,
-            );
-        });
-        group.bench_function("+ rampart context+identity", |b| {
-            b.iter_batched(
-                request,
-                |req| black_box(call(&mut rampart, req)),
-                BatchSize::SmallInput,
-            );
-        });
+        let mut group = Calls::group(c, "sentry/on, no event");
+        group.bench("sentry-tower hub+http", &mut tower, request);
+        group.bench("+ rampart context+identity", &mut rampart, request);
         group.finish();
     }
 }
 
-criterion_group! {
-    name = benches;
-    config = Criterion::default()
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(3));
-    targets = bench
+fn main() {
+    common::run(common::short_runs(Duration::from_secs(3)), &[bench]);
 }
-criterion_main!(benches);

@@ -12,17 +12,13 @@
 //! CARGO_TARGET_DIR=/work/target-tenant cargo bench -p rampart-benches --bench tenant
 //! ```
 
-use std::{
-    convert::Infallible,
-    future::Future,
-    hint::black_box,
-    pin::pin,
-    task::{Context, Poll, Waker},
-    time::Duration,
-};
+mod common;
+
+use std::{convert::Infallible, time::Duration};
 
 use bytes::Bytes;
-use criterion::{BatchSize, Criterion, criterion_group};
+use common::{Calls, serve_all};
+use criterion::Criterion;
 use http::{Request, Response};
 use http_body_util::Full;
 use rampart::tenant::{Limits, LookupError, TenantId, TenantLayer, TenantPrincipal};
@@ -77,25 +73,6 @@ fn lookup_layer() -> TenantLayer {
         .expect("valid configuration")
 }
 
-/// Drives one request through the service. The handler never waits (and the
-/// lookup is answered from the cache), so one poll with a no-op waker
-/// completes it: no runtime in the measurement. Never inlined, for
-/// `valgrind --tool=callgrind --toggle-collect='*call_now*'`.
-#[inline(never)]
-fn call_now<S>(service: &mut S, request: Request<()>) -> S::Response
-where
-    S: Service<Request<()>, Error = Infallible>,
-{
-    let mut cx = Context::from_waker(Waker::noop());
-    assert!(service.poll_ready(&mut cx).is_ready());
-    let mut future = pin!(service.call(request));
-    match future.as_mut().poll(&mut cx) {
-        Poll::Ready(Ok(response)) => response,
-        Poll::Ready(Err(never)) => match never {},
-        Poll::Pending => unreachable!("the handler is immediate"),
-    }
-}
-
 /// Fills the lookup cache: the first request of a tenant waits for the
 /// lookup (a runtime is needed once).
 fn warm<S>(service: &mut S)
@@ -119,28 +96,10 @@ fn bench(c: &mut Criterion) {
     let mut lookup = lookup_layer().layer(service_fn(handler));
     warm(&mut lookup);
 
-    let mut group = c.benchmark_group("tenant/from principal");
-    group.bench_function("bare service", |b| {
-        b.iter_batched(
-            request,
-            |req| black_box(call_now(&mut bare, req)),
-            BatchSize::SmallInput,
-        );
-    });
-    group.bench_function("rampart", |b| {
-        b.iter_batched(
-            request,
-            |req| black_box(call_now(&mut principal, req)),
-            BatchSize::SmallInput,
-        );
-    });
-    group.bench_function("rampart + cached lookup", |b| {
-        b.iter_batched(
-            request,
-            |req| black_box(call_now(&mut lookup, req)),
-            BatchSize::SmallInput,
-        );
-    });
+    let mut group = Calls::group(c, "tenant/from principal");
+    group.bench("bare service", &mut bare, request);
+    group.bench("rampart", &mut principal, request);
+    group.bench("rampart + cached lookup", &mut lookup, request);
     group.finish();
 }
 
@@ -155,42 +114,19 @@ fn count(which: &str) {
     const COUNT_REQUESTS: usize = 10_000;
     let requests: Vec<_> = (0..COUNT_REQUESTS).map(|_| request()).collect();
     match which {
-        "bare" => {
-            let mut service = service_fn(handler);
-            for req in requests {
-                black_box(call_now(&mut service, req));
-            }
-        }
-        "rampart" => {
-            let mut service = principal_layer().layer(service_fn(handler));
-            for req in requests {
-                black_box(call_now(&mut service, req));
-            }
-        }
+        "bare" => serve_all(service_fn(handler), requests),
+        "rampart" => serve_all(principal_layer().layer(service_fn(handler)), requests),
         "lookup" => {
             let mut service = lookup_layer().layer(service_fn(handler));
             warm(&mut service);
-            for req in requests {
-                black_box(call_now(&mut service, req));
-            }
+            serve_all(service, requests);
         }
         other => panic!("unknown case {other}"),
     }
 }
 
-criterion_group! {
-    name = benches;
-    config = Criterion::default()
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2));
-    targets = bench
-}
-
 fn main() {
-    if let Ok(which) = std::env::var("TENANT_COUNT") {
-        count(&which);
-        return;
-    }
-    benches();
-    Criterion::default().configure_from_args().final_summary();
+    common::main_with_count("TENANT_COUNT", count, || {
+        common::run(common::short_runs(Duration::from_secs(2)), &[bench]);
+    });
 }
