@@ -59,6 +59,8 @@ pub(crate) struct Shared {
     http: Arc<HttpMetrics>,
     #[cfg(feature = "ratelimit")]
     pub(crate) ratelimit: std::sync::OnceLock<Arc<crate::collectors::RateLimitCollector>>,
+    #[cfg(feature = "ratelimit-breaker")]
+    pub(crate) ratelimit_breaker: std::sync::OnceLock<Arc<crate::collectors::BreakerCollector>>,
     #[cfg(feature = "cors")]
     pub(crate) cors: std::sync::OnceLock<Arc<crate::collectors::CorsCollector>>,
     #[cfg(feature = "headers")]
@@ -108,6 +110,8 @@ impl Metrics {
                 http: Arc::new(http),
                 #[cfg(feature = "ratelimit")]
                 ratelimit: std::sync::OnceLock::new(),
+                #[cfg(feature = "ratelimit-breaker")]
+                ratelimit_breaker: std::sync::OnceLock::new(),
                 #[cfg(feature = "cors")]
                 cors: std::sync::OnceLock::new(),
                 #[cfg(feature = "headers")]

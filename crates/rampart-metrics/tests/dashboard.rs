@@ -72,10 +72,14 @@ fn metric_names(expr: &str) -> Vec<String> {
 async fn every_query_names_exported_series() {
     if !cfg!(all(
         feature = "ratelimit",
+        feature = "ratelimit-breaker",
         feature = "cors",
         feature = "headers"
     )) {
-        println!("skipped: the collectors' series need features ratelimit, cors and headers");
+        println!(
+            "skipped: the collectors' series need features ratelimit, ratelimit-breaker, cors \
+             and headers"
+        );
         return;
     }
     let dashboard = dashboard();
@@ -111,6 +115,8 @@ async fn every_query_names_exported_series() {
         "histogram_quantile(0.99,",
         "http_requests_in_flight",
         "rampart_ratelimit_decisions_total",
+        "rampart_ratelimit_breaker_open",
+        "rampart_ratelimit_breaker_trips_total",
         "rampart_cache_lookups_total",
         r#"status=~"5..""#,
     ] {

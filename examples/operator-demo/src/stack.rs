@@ -136,9 +136,13 @@ impl Stack {
             Some(url) => Some(connect_redis(url).await?),
             None => None,
         };
+        // Each Redis store's circuit breaker, exported on /metrics by name.
+        let mut breakers = Vec::new();
         let builder = match &redis {
             Some(connection) => {
-                RateLimitLayer::builder(FallbackStore::new(RedisStore::new(connection.clone())))
+                let store = FallbackStore::new(RedisStore::new(connection.clone()));
+                breakers.push(("edge", store.stats()));
+                RateLimitLayer::builder(store)
             }
             None => RateLimitLayer::builder(MemoryStore::new()),
         };
@@ -147,9 +151,12 @@ impl Stack {
         let (api_rate_limit, login_limiter) = match &redis {
             Some(connection) => {
                 let store = || FallbackStore::new(RedisStore::new(connection.clone()));
+                let (api, login) = (store(), store());
+                breakers.push(("api", api.stats()));
+                breakers.push(("login", login.stats()));
                 (
-                    auth.api_rate_limit_layer(store()),
-                    auth.login_limiter(Arc::new(store())),
+                    auth.api_rate_limit_layer(api),
+                    auth.login_limiter(Arc::new(login)),
                 )
             }
             None => (
@@ -167,6 +174,11 @@ impl Stack {
             crate::tenancy::tenant_layer(db).map_err(|err| config_error("DATABASE_URL", err))?;
         let metrics = metrics_of(&rate_limit, &api_rate_limit, &cors, &tenant)
             .map_err(|err| config_error("METRICS_*", err))?;
+        for (store, stats) in breakers {
+            metrics
+                .register_ratelimit_breaker(store, stats)
+                .map_err(|err| config_error("METRICS_*", err))?;
+        }
         let metrics_endpoint = metrics
             .service()
             .guard_from_env()

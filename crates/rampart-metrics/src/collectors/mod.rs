@@ -16,6 +16,8 @@ mod cors;
 mod headers;
 #[cfg(feature = "ratelimit")]
 mod ratelimit;
+#[cfg(feature = "ratelimit-breaker")]
+mod ratelimit_breaker;
 #[cfg(feature = "tenant")]
 mod tenant;
 
@@ -25,6 +27,8 @@ pub(crate) use self::cors::CorsCollector;
 pub(crate) use self::headers::CspCollector;
 #[cfg(feature = "ratelimit")]
 pub(crate) use self::ratelimit::RateLimitCollector;
+#[cfg(feature = "ratelimit-breaker")]
+pub(crate) use self::ratelimit_breaker::BreakerCollector;
 #[cfg(feature = "tenant")]
 pub(crate) use self::tenant::TenantCollector;
 

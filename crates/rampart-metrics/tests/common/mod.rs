@@ -175,8 +175,68 @@ pub(crate) async fn full_registry(status: StatusLabels) -> Metrics {
         .register_gauge_fn("tenants_active", "Tenants seen.", || 2)
         .unwrap();
     register_rampart_collectors(&metrics);
+    register_breakers(&metrics).await;
     metrics
 }
+
+/// A rate-limit store that fails while `down` is set, else decides in
+/// memory: what a Redis store that went away looks like to its breaker.
+#[cfg(feature = "ratelimit-breaker")]
+#[derive(Debug, Default)]
+pub(crate) struct Flaky {
+    pub(crate) down: std::sync::atomic::AtomicBool,
+    memory: rampart_ratelimit::MemoryStore,
+}
+
+#[cfg(feature = "ratelimit-breaker")]
+impl rampart_ratelimit::Store for Flaky {
+    fn decide(&self, demands: &[rampart_ratelimit::Demand]) -> rampart_ratelimit::StoreFuture {
+        if self.down.load(std::sync::atomic::Ordering::Relaxed) {
+            let error = rampart_ratelimit::StoreError::Backend("connection refused".into());
+            return rampart_ratelimit::StoreFuture::ready(Err(error));
+        }
+        self.memory.decide(demands)
+    }
+}
+
+/// One decision through `store`.
+#[cfg(feature = "ratelimit-breaker")]
+pub(crate) async fn decide(store: &rampart_ratelimit::FallbackStore<std::sync::Arc<Flaky>>) {
+    use rampart_ratelimit::{Demand, Key, Store};
+    let demand = Demand::new("edge", "100/minute".parse().unwrap(), Key::text("client"));
+    store.decide(&[demand]).await.unwrap();
+}
+
+/// Three breakers: `redis-edge` tripped and still open, `redis-login`
+/// tripped, probed and recovered, and `odd "store"\` never tripped (a name
+/// that needs escaping in both formats).
+#[cfg(feature = "ratelimit-breaker")]
+async fn register_breakers(metrics: &Metrics) {
+    use std::sync::{Arc, atomic::Ordering};
+
+    use rampart_ratelimit::FallbackStore;
+
+    for (name, recovers) in [("redis-edge", false), ("redis-login", true)] {
+        let flaky = Arc::new(Flaky::default());
+        let store = FallbackStore::new(Arc::clone(&flaky)).probe_every(std::time::Duration::ZERO);
+        flaky.down.store(true, Ordering::Relaxed);
+        decide(&store).await;
+        if recovers {
+            flaky.down.store(false, Ordering::Relaxed);
+            decide(&store).await;
+        }
+        metrics
+            .register_ratelimit_breaker(name, store.stats())
+            .unwrap();
+    }
+    let never = FallbackStore::new(Arc::new(Flaky::default()));
+    metrics
+        .register_ratelimit_breaker("odd \"store\"\\", never.stats())
+        .unwrap();
+}
+
+#[cfg(not(feature = "ratelimit-breaker"))]
+async fn register_breakers(_: &Metrics) {}
 
 #[cfg(all(feature = "ratelimit", feature = "cors", feature = "headers"))]
 fn register_rampart_collectors(metrics: &Metrics) {
