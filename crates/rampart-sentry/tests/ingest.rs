@@ -27,8 +27,8 @@ use rampart_sentry::{Identity, SentryContextLayer, SentryIdentityLayer};
 use sentry::{Breadcrumb, Hub, Level};
 use sentry_tower::{NewSentryLayer, SentryHttpLayer, SentryLayer};
 use support::{
-    BEARER, COOKIE, Ingest, Principal, assert_no_secrets, client, client_tracing, fetch, flush,
-    serve, with_principal,
+    BEARER, COOKIE, Ingest, Principal, assert_no_more_events, assert_no_secrets, client,
+    client_tracing, fetch, flush, serve, with_principal,
 };
 use tower::ServiceBuilder;
 use tower_http::{
@@ -157,8 +157,7 @@ async fn server_error_is_an_event_with_context_and_without_secrets() {
         .expect("the handler's breadcrumb");
     assert_eq!(crumb.message.as_deref(), Some("looked up [email], [phone]"));
 
-    flush(&client).await;
-    assert!(ingest.pending_events().is_empty(), "one event per request");
+    assert_no_more_events(&mut ingest, &client, "one event per request").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -200,12 +199,12 @@ async fn panic_is_one_event_with_context_and_the_client_gets_500() {
         "request data on the panic event too"
     );
 
-    flush(&client).await;
-    let extra = ingest.pending_events();
-    assert!(
-        extra.is_empty(),
-        "the caught panic's 500 was reported again: {extra:?}"
-    );
+    assert_no_more_events(
+        &mut ingest,
+        &client,
+        "the caught panic's 500 was reported again",
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -221,8 +220,7 @@ async fn a_handlers_own_event_is_not_doubled_by_its_5xx() {
     assert_eq!(event.message.as_deref(), Some("payment failed for [email]"));
     assert_eq!(event.tags["tenant"], "org-3");
     assert_eq!(event.tags["http.route"], "/reported");
-    flush(&client).await;
-    assert!(ingest.pending_events().is_empty());
+    assert_no_more_events(&mut ingest, &client, "an event too many").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -238,8 +236,7 @@ async fn anonymous_requests_and_successes() {
             .status,
         200
     );
-    flush(&client).await;
-    assert!(ingest.pending_events().is_empty());
+    assert_no_more_events(&mut ingest, &client, "an event too many").await;
 
     // No principal: an event without user or tenant, still with route and id.
     let answer = fetch(addr, "/calls/1", &[("x-request-id", "req-abc-1")]).await;

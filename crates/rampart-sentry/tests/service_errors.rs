@@ -19,8 +19,8 @@ use rampart_sentry::{Identity, SentryContextLayer, SentryIdentityLayer};
 use sentry::{Hub, Level};
 use sentry_tower::{SentryHttpLayer, SentryLayer};
 use support::{
-    BEARER, COOKIE, Ingest, Principal, assert_no_secrets, client, fetch, flush, serve,
-    with_principal,
+    BEARER, COOKIE, Ingest, Principal, assert_no_more_events, assert_no_secrets, client, fetch,
+    serve, with_principal,
 };
 use tower::ServiceBuilder;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -132,9 +132,7 @@ async fn an_inner_error_is_one_event_with_context_and_scrubbed() {
         request.headers
     );
 
-    flush(&client).await;
-    let extra = ingest.pending_events();
-    assert!(extra.is_empty(), "one event per request: {extra:?}");
+    assert_no_more_events(&mut ingest, &client, "one event per request").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -149,9 +147,7 @@ async fn client_errors_send_nothing_and_a_reported_error_is_not_doubled() {
             status
         );
     }
-    flush(&client).await;
-    let sent = ingest.pending_events();
-    assert!(sent.is_empty(), "an Ok 4xx became an event: {sent:?}");
+    assert_no_more_events(&mut ingest, &client, "an Ok 4xx became an event").await;
 
     // The handler captured its own event, then failed: that event only.
     let answer = fetch(addr, "/upstream/reported", &[("authorization", BEARER)]).await;
@@ -164,9 +160,7 @@ async fn client_errors_send_nothing_and_a_reported_error_is_not_doubled() {
     );
     assert_eq!(event.tags["tenant"], "org-3");
     assert_eq!(event.tags["http.route"], "/upstream/{id}");
-    flush(&client).await;
-    let extra = ingest.pending_events();
-    assert!(extra.is_empty(), "the error was reported again: {extra:?}");
+    assert_no_more_events(&mut ingest, &client, "the error was reported again").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -180,9 +174,7 @@ async fn errors_follow_the_capture_settings() {
         let addr = serve(app(hub.clone(), context)).await;
         assert_eq!(fetch(addr, "/upstream/down", &[]).await.status, 502);
     }
-    flush(&client).await;
-    let sent = ingest.pending_events();
-    assert!(sent.is_empty(), "{sent:?}");
+    assert_no_more_events(&mut ingest, &client, "capturing is off for the route").await;
 
     // The same route on a layer that captures: an anonymous event.
     let addr = serve(app(hub, SentryContextLayer::new())).await;

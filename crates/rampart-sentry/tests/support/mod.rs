@@ -263,6 +263,14 @@ pub async fn flush(client: &Arc<Client>) {
     assert!(flushed, "the transport did not drain in time");
 }
 
+/// Flushes `client`, then fails the test with `why` if any event arrived
+/// that was not read yet.
+pub async fn assert_no_more_events(ingest: &mut Ingest, client: &Arc<Client>, why: &str) {
+    flush(client).await;
+    let extra = ingest.pending_events();
+    assert!(extra.is_empty(), "{why}: {extra:?}");
+}
+
 /// A principal's credentials; the secret must never reach Sentry.
 pub const BEARER: &str = "Bearer u-17:org-3:s3cr3tT0kenValue";
 /// A session cookie that must never reach Sentry.
