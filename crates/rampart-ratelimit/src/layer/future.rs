@@ -37,6 +37,13 @@ pin_project! {
         Waiting {
             waiting: Box<Waiting<S, ReqB>>,
         },
+        // The inner service's future, its response to go out as it is: the
+        // common case (an admitted request without fields), apart so that
+        // neither its poll nor its drop looks at headers.
+        Quiet {
+            #[pin]
+            future: F,
+        },
         // The headers and the rejection are boxed so that this future stays
         // the size of the inner one: it is moved (copied) several times on
         // its way to being pinned, and an admitted request without fields,
@@ -70,10 +77,7 @@ impl<F, S, ReqB, ResB> ResponseFuture<F, S, ReqB, ResB> {
     #[inline(always)]
     pub(crate) fn quiet(future: F) -> Self {
         Self {
-            state: State::Inner {
-                future,
-                headers: None,
-            },
+            state: State::Quiet { future },
         }
     }
 
@@ -84,7 +88,10 @@ impl<F, S, ReqB, ResB> ResponseFuture<F, S, ReqB, ResB> {
     #[inline(always)]
     pub(crate) fn with(future: F, headers: Option<Box<HeaderSet>>) -> Self {
         Self {
-            state: State::Inner { future, headers },
+            state: match headers {
+                None => State::Quiet { future },
+                headers => State::Inner { future, headers },
+            },
         }
     }
 
@@ -121,7 +128,7 @@ impl<F, S, ReqB, ResB> fmt::Debug for ResponseFuture<F, S, ReqB, ResB> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self.state {
             State::Waiting { .. } => "ResponseFuture::Waiting",
-            State::Inner { .. } => "ResponseFuture::Inner",
+            State::Quiet { .. } | State::Inner { .. } => "ResponseFuture::Inner",
             State::Rejected { .. } => "ResponseFuture::Rejected",
         })
     }
@@ -139,12 +146,19 @@ where
         // The inner service's future, the admitted request's path, is
         // polled here; the rest (waiting for the store, a rejection) is out
         // of line so that this stays small where it is inlined.
-        if let StateProj::Inner { future, headers } = self.as_mut().project().state.project() {
-            let mut response = ready!(future.poll(cx))?;
-            if let Some(headers) = headers.take() {
-                headers.apply(response.headers_mut());
+        match self.as_mut().project().state.project() {
+            StateProj::Quiet { future } => {
+                let response = ready!(future.poll(cx))?;
+                return Poll::Ready(Ok(response.map(ResponseBody::new)));
             }
-            return Poll::Ready(Ok(response.map(ResponseBody::new)));
+            StateProj::Inner { future, headers } => {
+                let mut response = ready!(future.poll(cx))?;
+                if let Some(headers) = headers.take() {
+                    headers.apply(response.headers_mut());
+                }
+                return Poll::Ready(Ok(response.map(ResponseBody::new)));
+            }
+            _ => {}
         }
         self.poll_other(cx)
     }
@@ -194,7 +208,7 @@ where
                         }
                     }
                 }
-                StateProj::Inner { .. } => return self.poll(cx),
+                StateProj::Quiet { .. } | StateProj::Inner { .. } => return self.poll(cx),
                 StateProj::Rejected { response } => {
                     let response = response
                         .take()
