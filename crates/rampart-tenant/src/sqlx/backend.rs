@@ -18,6 +18,71 @@ const ADVISORY_LOCK: &str = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0
 /// lock, which also makes count-then-insert race-free.
 #[cfg(any(feature = "sqlx-sqlite", feature = "sqlx-any"))]
 const BEGIN_IMMEDIATE: &str = "BEGIN IMMEDIATE";
+/// SQLite, read-only: a deferred `BEGIN` takes no lock until it reads, and
+/// WAL lets it read beside the writer instead of queueing behind it.
+#[cfg(any(feature = "sqlx-sqlite", feature = "sqlx-any"))]
+const BEGIN_DEFERRED: &str = "BEGIN";
+
+/// The one statement that opens a tenant transaction on Postgres:
+/// `SELECT set_config('app.current_org_id', E'<tenant>', true); BEGIN`
+/// (`BEGIN READ ONLY` when `read_only`), sent as one simple query, so the
+/// transaction and its tenant cost one round trip instead of two (`BEGIN`,
+/// then `set_config` with a bound parameter).
+///
+/// Why `set_config` comes first: in a simple query of several statements,
+/// the ones before a `BEGIN` run in an implicit transaction that the
+/// `BEGIN` turns into the explicit one (Postgres docs, "Multiple Statements
+/// in a Simple Query"), so the setting is local to the transaction that
+/// `BEGIN` opens and ends with its commit or rollback, exactly as when it
+/// is set inside. The order matters if the statement fails: `BEGIN;
+/// SELECT set_config(...)` failing would leave the connection in an
+/// aborted transaction that sqlx does not know it holds (it returns the
+/// connection to the pool, where every later statement fails until it is
+/// closed); a failure before the `BEGIN` rolls the implicit transaction
+/// back and the connection stays idle and usable. (tests/rls.rs checks
+/// both behaviours of the server.)
+///
+/// The tenant is inlined because a simple query carries no parameters; see
+/// [`push_literal`] for why that is safe.
+#[cfg(any(feature = "sqlx-postgres", feature = "sqlx-any"))]
+pub(super) fn postgres_begin(tenant: &TenantId, read_only: bool) -> ::sqlx::AssertSqlSafe<String> {
+    let mut sql = String::with_capacity(96);
+    sql.push_str("SELECT set_config('app.current_org_id', ");
+    push_literal(&mut sql, tenant.as_str());
+    sql.push_str(", true); ");
+    sql.push_str(if read_only {
+        "BEGIN READ ONLY"
+    } else {
+        "BEGIN"
+    });
+    ::sqlx::AssertSqlSafe(sql)
+}
+
+/// Appends `value` as a Postgres escape string literal, `E'...'`, with `'`
+/// and `\` escaped.
+///
+/// A [`TenantId`] is 1 to 64 of `A-Z a-z 0-9 - _`, checked when it is
+/// parsed, and parsing is the only way to make one, so it never holds a
+/// quote, a backslash, a semicolon, a NUL or white space: nothing that can
+/// end the literal or start another statement (the property tests of this
+/// module assert it for arbitrary input). The escaping is there anyway, so
+/// that this stays correct even if the type one day accepts more: with
+/// `E'...'`, `\` is an escape whatever `standard_conforming_strings` says,
+/// so doubling `'` and `\` is complete. (A NUL would end the query text
+/// early, leaving the literal unterminated: a syntax error, never a second
+/// statement.)
+#[cfg(any(feature = "sqlx-postgres", feature = "sqlx-any"))]
+pub(super) fn push_literal(sql: &mut String, value: &str) {
+    sql.push_str("E'");
+    for c in value.chars() {
+        match c {
+            '\'' => sql.push_str("''"),
+            '\\' => sql.push_str("\\\\"),
+            c => sql.push(c),
+        }
+    }
+    sql.push('\'');
+}
 
 /// A database [`begin_tenant_tx`] works on: Postgres, SQLite, or `Any`
 /// (either of them, chosen by the connection). Sealed.
@@ -26,6 +91,7 @@ pub trait TenantDatabase: ::sqlx::Database + private::Sealed {
     fn begin_tenant(
         pool: &Pool<Self>,
         tenant: &TenantId,
+        read_only: bool,
     ) -> impl Future<Output = Result<Transaction<'static, Self>, Error>> + Send;
 
     #[doc(hidden)]
@@ -50,9 +116,11 @@ mod private {
 
 /// Opens a transaction on `pool` for `tenant`.
 ///
-/// - Postgres: `BEGIN`, then `SELECT set_config('app.current_org_id', $1,
-///   true)`: the setting lasts until the transaction ends, so nothing is left
-///   on the pooled connection.
+/// - Postgres: `SELECT set_config('app.current_org_id', E'<tenant>', true);
+///   BEGIN`, one statement and one round trip: the setting belongs to the
+///   transaction and ends with it, so nothing is left on the pooled
+///   connection. (The tenant is written into the statement as a literal; a
+///   [`TenantId`] cannot hold anything that would end it.)
 /// - SQLite: `BEGIN IMMEDIATE` and nothing else (no row-level security: the
 ///   app filters by tenant in every query). Immediate, because SQLite allows
 ///   one writer at a time: taking the lock at the start makes a writer wait
@@ -60,9 +128,9 @@ mod private {
 ///   and makes a count followed by an insert race-free (see
 ///   [`lock_tenant_resource`]). Read-only queries that need no transaction
 ///   can use the pool directly.
-/// - `Any`: whichever of the two the pool's connection is (the `BEGIN`
-///   statement is chosen from the pool's URL, `set_config` from the
-///   connection's backend); any other backend is a
+/// - `Any`: whichever of the two the pool's connection is (the statement is
+///   chosen from the pool's URL, and the connection's backend is checked
+///   once it is open); any other backend is a
 ///   [`Configuration`](Error::Configuration) error.
 ///
 /// Dropping the transaction without committing rolls it back.
@@ -83,7 +151,37 @@ pub async fn begin_tenant_tx<DB: TenantDatabase>(
     pool: &Pool<DB>,
     tenant: &TenantId,
 ) -> Result<Transaction<'static, DB>, Error> {
-    DB::begin_tenant(pool, tenant).await
+    DB::begin_tenant(pool, tenant, false).await
+}
+
+/// Opens a read-only transaction on `pool` for `tenant`: the same as
+/// [`begin_tenant_tx`], for handlers that only read.
+///
+/// - Postgres: `SELECT set_config(...); BEGIN READ ONLY`, one round trip
+///   as well. A write in it fails (`cannot execute INSERT in a read-only
+///   transaction`), so a read path cannot change data by mistake, and a hot
+///   standby (a read replica) accepts it.
+/// - SQLite: a deferred `BEGIN`, not `BEGIN IMMEDIATE`: it takes no write
+///   lock, so readers do not queue behind the one writer (WAL lets them
+///   read beside it).
+///
+/// # Example
+///
+/// ```no_run
+/// # async fn run(pool: sqlx::PgPool) -> Result<(), sqlx::Error> {
+/// let tenant = "acme".parse().unwrap();
+/// let mut tx = rampart_tenant::sqlx::begin_tenant_read_tx(&pool, &tenant).await?;
+/// let names: Vec<String> = sqlx::query_scalar("SELECT name FROM companies")
+///     .fetch_all(&mut *tx)
+///     .await?; // acme's companies only
+/// tx.commit().await?;
+/// # let _ = names; Ok(()) }
+/// ```
+pub async fn begin_tenant_read_tx<DB: TenantDatabase>(
+    pool: &Pool<DB>,
+    tenant: &TenantId,
+) -> Result<Transaction<'static, DB>, Error> {
+    DB::begin_tenant(pool, tenant, true).await
 }
 
 /// Sets `tenant` in a transaction that is already open (on Postgres:
@@ -148,7 +246,7 @@ pub async fn lock_tenant_resource<DB: TenantDatabase>(
 mod postgres {
     use ::sqlx::{Error, PgPool, Postgres, Transaction};
 
-    use super::{ADVISORY_LOCK, SET_CONFIG, TenantDatabase};
+    use super::{ADVISORY_LOCK, SET_CONFIG, TenantDatabase, postgres_begin};
     use crate::TenantId;
 
     impl super::private::Sealed for Postgres {}
@@ -157,10 +255,9 @@ mod postgres {
         async fn begin_tenant(
             pool: &PgPool,
             tenant: &TenantId,
+            read_only: bool,
         ) -> Result<Transaction<'static, Self>, Error> {
-            let mut tx = pool.begin().await?;
-            Self::set_tenant(&mut tx, tenant).await?;
-            Ok(tx)
+            pool.begin_with(postgres_begin(tenant, read_only)).await
         }
 
         async fn set_tenant(
@@ -192,7 +289,7 @@ mod postgres {
 mod sqlite {
     use ::sqlx::{Error, Sqlite, SqlitePool, Transaction};
 
-    use super::{BEGIN_IMMEDIATE, TenantDatabase};
+    use super::{BEGIN_DEFERRED, BEGIN_IMMEDIATE, TenantDatabase};
     use crate::TenantId;
 
     impl super::private::Sealed for Sqlite {}
@@ -201,8 +298,14 @@ mod sqlite {
         async fn begin_tenant(
             pool: &SqlitePool,
             _tenant: &TenantId,
+            read_only: bool,
         ) -> Result<Transaction<'static, Self>, Error> {
-            pool.begin_with(BEGIN_IMMEDIATE).await
+            pool.begin_with(if read_only {
+                BEGIN_DEFERRED
+            } else {
+                BEGIN_IMMEDIATE
+            })
+            .await
         }
 
         async fn set_tenant(_: &mut Transaction<'_, Self>, _: &TenantId) -> Result<(), Error> {
@@ -223,7 +326,9 @@ mod sqlite {
 mod any {
     use ::sqlx::{Any, AnyPool, Error, Transaction};
 
-    use super::{ADVISORY_LOCK, BEGIN_IMMEDIATE, SET_CONFIG, TenantDatabase};
+    use super::{
+        ADVISORY_LOCK, BEGIN_DEFERRED, BEGIN_IMMEDIATE, SET_CONFIG, TenantDatabase, postgres_begin,
+    };
     use crate::TenantId;
 
     /// What [`Any`] is connected to, from the connection itself.
@@ -253,17 +358,33 @@ mod any {
         async fn begin_tenant(
             pool: &AnyPool,
             tenant: &TenantId,
+            read_only: bool,
         ) -> Result<Transaction<'static, Self>, Error> {
-            // `BEGIN` must be chosen before a connection is at hand: from
-            // the URL the pool connects to. `set_config` is chosen from
-            // the connection, which is what counts for isolation.
-            let sqlite = pool.connect_options().database_url.scheme() == "sqlite";
-            let mut tx = if sqlite {
-                pool.begin_with(BEGIN_IMMEDIATE).await?
-            } else {
-                pool.begin().await?
+            // The statement must be chosen before a connection is at hand:
+            // from the URL the pool connects to (its scheme picks the
+            // driver). The connection's own backend is then checked, which
+            // is what counts for isolation.
+            let (mut tx, tenant_set) = match pool.connect_options().database_url.scheme() {
+                "sqlite" => {
+                    let begin = if read_only {
+                        BEGIN_DEFERRED
+                    } else {
+                        BEGIN_IMMEDIATE
+                    };
+                    (pool.begin_with(begin).await?, false)
+                }
+                "postgres" | "postgresql" => (
+                    pool.begin_with(postgres_begin(tenant, read_only)).await?,
+                    true,
+                ),
+                _ => (pool.begin().await?, false),
             };
-            Self::set_tenant(&mut tx, tenant).await?;
+            // Another backend than Postgres or SQLite is the Configuration
+            // error here; Postgres behind a URL not named as such (no such
+            // driver today) still gets its tenant, in a second statement.
+            if backend(&tx)? == Backend::Postgres && !tenant_set {
+                Self::set_tenant(&mut tx, tenant).await?;
+            }
             Ok(tx)
         }
 

@@ -1,10 +1,12 @@
 //! Postgres row-level security per tenant, through sqlx (features
 //! `sqlx-postgres`, `sqlx-sqlite`, `sqlx-any`).
 //!
-//! [`begin_tenant_tx`] opens a transaction and, on Postgres, runs
-//! `SELECT set_config('app.current_org_id', $1, true)` in it: the setting is
-//! local to that transaction, so it ends with the commit or rollback and the
-//! pooled connection goes back to the pool with no tenant. A plain
+//! [`begin_tenant_tx`] opens a transaction and, on Postgres, sets
+//! `app.current_org_id` in it with `set_config(..., true)`, in the same
+//! round trip as the `BEGIN`: the setting is local to that transaction, so
+//! it ends with the commit or rollback and the pooled connection goes back
+//! to the pool with no tenant. [`begin_tenant_read_tx`] does the same for a
+//! read-only transaction. A plain
 //! `SET app.current_org_id = ...` would stay on the connection and leak into
 //! the next request that borrows it; `SET LOCAL` outside a transaction does
 //! nothing at all. Every query of the request runs in the returned
@@ -36,9 +38,13 @@
 
 mod backend;
 mod check;
+#[cfg(all(test, feature = "sqlx-postgres", feature = "sqlx-any"))]
+mod tests;
 
 pub use self::{
-    backend::{TenantDatabase, begin_tenant_tx, lock_tenant_resource, set_tenant},
+    backend::{
+        TenantDatabase, begin_tenant_read_tx, begin_tenant_tx, lock_tenant_resource, set_tenant,
+    },
     check::{CheckRlsError, RlsProblem, RlsStatus, check_rls},
 };
 

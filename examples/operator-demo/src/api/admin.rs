@@ -1,21 +1,7 @@
 //! `/api/v1/admin/...`: what an organization's admins see and do.
 
-use axum::{
-    Json,
-    extract::State,
-    http::StatusCode,
-    response::{IntoResponse, Response},
-};
-use serde::{Deserialize, Serialize};
-use sqlx::Row;
-use utoipa::ToSchema;
-
-use super::{ApiError, JsonBody, quota, validate};
-use crate::{
-    app::AppState,
-    auth::{Principal, Role, password},
-    db::{new_id, now},
-};
+use super::{prelude::*, quota};
+use crate::auth::{Role, password};
 
 /// What the organization uses now.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -68,19 +54,24 @@ pub async fn organization(
     let db = state.db()?;
     let org = &principal.org_id;
     let mut tx = db.read_tx(org).await?;
+    // The month's calls from the organization's counter row (none yet, or
+    // one of an earlier month: 0).
     let row = sqlx::query(
         "SELECT id, name, slug, max_calls_per_month, max_concurrent_calls, max_users, \
          max_campaigns, \
          (SELECT COUNT(*) FROM users WHERE organization_id = $1) AS users, \
-         (SELECT COUNT(*) FROM campaigns WHERE organization_id = $1) AS campaigns \
+         (SELECT COUNT(*) FROM campaigns WHERE organization_id = $1) AS campaigns, \
+         (SELECT COUNT(*) FROM call_sessions WHERE organization_id = $1 AND status = 'active') \
+           AS concurrent_calls, \
+         COALESCE((SELECT CASE WHEN month >= $2 THEN calls ELSE 0 END FROM call_usage \
+           WHERE organization_id = $1), 0) AS calls_this_month \
          FROM organizations WHERE id = $1",
     )
     .bind(org)
+    .bind(quota::month_start(now()))
     .fetch_optional(&mut *tx)
     .await?
     .ok_or(ApiError::NotFound("organization"))?;
-    let concurrent_calls = quota::active_calls(&mut tx, org).await?;
-    let calls_this_month = quota::calls_since(&mut tx, org, quota::month_start(now())).await?;
     tx.commit().await?;
     Ok(Json(Organization {
         id: row.try_get("id")?,
@@ -93,8 +84,8 @@ pub async fn organization(
             max_campaigns: row.try_get("max_campaigns")?,
         },
         usage: Usage {
-            calls_this_month,
-            concurrent_calls,
+            calls_this_month: row.try_get("calls_this_month")?,
+            concurrent_calls: row.try_get("concurrent_calls")?,
             users: row.try_get("users")?,
             campaigns: row.try_get("campaigns")?,
         },

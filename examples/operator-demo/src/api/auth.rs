@@ -1,21 +1,10 @@
 //! `POST /auth/login` and `GET /auth/me`.
 
-use axum::{
-    Json,
-    extract::State,
-    http::Extensions,
-    response::{IntoResponse, Response},
-};
+use axum::http::Extensions;
 use rampart::core::ClientIp;
-use serde::{Deserialize, Serialize};
-use sqlx::Row;
-use utoipa::ToSchema;
 
-use super::{ApiError, JsonBody, validate};
-use crate::{
-    app::AppState,
-    auth::{Principal, Role, password},
-};
+use super::prelude::*;
+use crate::auth::{Role, password};
 
 /// The login form.
 #[derive(Debug, Clone, Deserialize, ToSchema)]

@@ -1,13 +1,8 @@
 //! `PUT /api/v1/calls/{id}/disposition`: how a call ended, in the agent's words.
 
-use axum::{Json, extract::State};
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sqlx::Row;
-use utoipa::ToSchema;
 
-use super::{ApiError, Id, JsonBody, validate};
-use crate::{app::AppState, auth::Principal, db::now};
+use super::prelude::*;
 
 /// The dispositions an agent can record.
 pub const DISPOSITIONS: [&str; 8] = [

@@ -1,22 +1,9 @@
 //! `/api/v1/campaigns` (and the plan's `GET /campaigns`): call campaigns,
 //! each with a language and the script the voice agent follows.
 
-use axum::{
-    Json,
-    extract::State,
-    http::StatusCode,
-    response::{IntoResponse, Response},
-};
-use serde::{Deserialize, Serialize};
-use sqlx::{Any, Row, Transaction, any::AnyRow};
-use utoipa::ToSchema;
+use sqlx::{Any, Transaction};
 
-use super::{ApiError, Id, JsonBody, List, Page, parse_id, quota, validate};
-use crate::{
-    app::AppState,
-    auth::Principal,
-    db::{new_id, now},
-};
+use super::{parse_id, prelude::*, quota};
 
 /// A campaign.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -98,6 +85,23 @@ async fn check_company(
     Ok(())
 }
 
+/// The columns of a campaign, as `from_row` reads them.
+macro_rules! columns {
+    () => {
+        "id, company_id, name, language, script, status, created_at, updated_at"
+    };
+}
+
+/// A page and the total (see `rows::list_page`), oldest first.
+const LIST: &str = concat!(
+    "SELECT n.total, p.* FROM \
+     (SELECT COUNT(*) AS total FROM campaigns WHERE organization_id = $1) n \
+     LEFT JOIN (SELECT ",
+    columns!(),
+    " FROM campaigns WHERE organization_id = $1 ORDER BY id LIMIT $2 OFFSET $3) p ON TRUE \
+     ORDER BY p.id"
+);
+
 fn from_row(row: &AnyRow) -> Result<Campaign, sqlx::Error> {
     Ok(Campaign {
         id: row.try_get("id")?,
@@ -120,25 +124,7 @@ pub async fn list(
     principal: Principal,
     page: Page,
 ) -> Result<Json<List<Campaign>>, ApiError> {
-    let db = state.db()?;
-    let mut tx = db.read_tx(&principal.org_id).await?;
-    let rows = sqlx::query(
-        "SELECT id, company_id, name, language, script, status, created_at, updated_at \
-         FROM campaigns WHERE organization_id = $1 ORDER BY id LIMIT $2 OFFSET $3",
-    )
-    .bind(&principal.org_id)
-    .bind(page.limit)
-    .bind(page.offset)
-    .fetch_all(&mut *tx)
-    .await?;
-    let total: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM campaigns WHERE organization_id = $1")
-            .bind(&principal.org_id)
-            .fetch_one(&mut *tx)
-            .await?;
-    tx.commit().await?;
-    let items = rows.iter().map(from_row).collect::<Result<_, _>>()?;
-    Ok(Json(List::new(items, page, total)))
+    rows::list_page(&state, &principal.org_id, LIST, page, from_row).await
 }
 
 /// `GET /campaigns`: the plan's path for the campaign list (same answer).
@@ -208,19 +194,15 @@ pub async fn read(
     principal: Principal,
     Id(id): Id,
 ) -> Result<Json<Campaign>, ApiError> {
-    let db = state.db()?;
-    let mut tx = db.read_tx(&principal.org_id).await?;
-    let row = sqlx::query(
-        "SELECT id, company_id, name, language, script, status, created_at, updated_at \
-         FROM campaigns WHERE organization_id = $1 AND id = $2",
-    )
+    let tx = state.db()?.read_tx(&principal.org_id).await?;
+    let query = sqlx::query(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM campaigns WHERE organization_id = $1 AND id = $2"
+    ))
     .bind(&principal.org_id)
-    .bind(&id)
-    .fetch_optional(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    let row = row.ok_or(ApiError::NotFound("campaign"))?;
-    Ok(Json(from_row(&row)?))
+    .bind(id);
+    rows::fetch_owned(tx, query, "campaign", from_row).await
 }
 
 /// `PUT /api/v1/campaigns/{id}`: replaces name, language, script and company.
@@ -235,27 +217,22 @@ pub async fn update(
     JsonBody(input): JsonBody<CampaignInput>,
 ) -> Result<Json<Campaign>, ApiError> {
     let valid = validate_input(input)?;
-    let db = state.db()?;
     let org = &principal.org_id;
-    let mut tx = db.write_tx(org).await?;
+    let mut tx = state.db()?.write_tx(org).await?;
     check_company(&mut tx, org, valid.company_id.as_deref()).await?;
-    let row = sqlx::query(
+    let query = sqlx::query(concat!(
         "UPDATE campaigns SET name = $3, language = $4, script = $5, company_id = $6, \
-         updated_at = $7 WHERE organization_id = $1 AND id = $2 \
-         RETURNING id, company_id, name, language, script, status, created_at, updated_at",
-    )
+         updated_at = $7 WHERE organization_id = $1 AND id = $2 RETURNING ",
+        columns!()
+    ))
     .bind(org)
-    .bind(&id)
-    .bind(&valid.name)
-    .bind(&valid.language)
-    .bind(&valid.script)
-    .bind(&valid.company_id)
-    .bind(now())
-    .fetch_optional(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    let row = row.ok_or(ApiError::NotFound("campaign"))?;
-    Ok(Json(from_row(&row)?))
+    .bind(id)
+    .bind(valid.name)
+    .bind(valid.language)
+    .bind(valid.script)
+    .bind(valid.company_id)
+    .bind(now());
+    rows::fetch_owned(tx, query, "campaign", from_row).await
 }
 
 /// `DELETE /api/v1/campaigns/{id}`: 204.
@@ -268,7 +245,7 @@ pub async fn delete(
     principal: Principal,
     Id(id): Id,
 ) -> Result<StatusCode, ApiError> {
-    super::delete_owned(
+    rows::delete_owned(
         &state,
         &principal.org_id,
         "DELETE FROM campaigns WHERE organization_id = $1 AND id = $2",
@@ -292,11 +269,11 @@ pub async fn execute(
 ) -> Result<Json<Campaign>, ApiError> {
     let db = state.db()?;
     let mut tx = db.write_tx(&principal.org_id).await?;
-    let row = sqlx::query(
+    let row = sqlx::query(concat!(
         "UPDATE campaigns SET status = 'running', updated_at = $3 \
-         WHERE organization_id = $1 AND id = $2 AND status <> 'completed' \
-         RETURNING id, company_id, name, language, script, status, created_at, updated_at",
-    )
+         WHERE organization_id = $1 AND id = $2 AND status <> 'completed' RETURNING ",
+        columns!()
+    ))
     .bind(&principal.org_id)
     .bind(&id)
     .bind(now())

@@ -1,21 +1,6 @@
 //! `/api/v1/companies`: the organization's customer companies.
 
-use axum::{
-    Json,
-    extract::State,
-    http::StatusCode,
-    response::{IntoResponse, Response},
-};
-use serde::{Deserialize, Serialize};
-use sqlx::{Row, any::AnyRow};
-use utoipa::ToSchema;
-
-use super::{ApiError, Id, JsonBody, List, Page, validate};
-use crate::{
-    app::AppState,
-    auth::Principal,
-    db::{new_id, now},
-};
+use super::prelude::*;
 
 /// A company.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -79,6 +64,13 @@ fn check_domain(domain: &str) -> Result<String, ApiError> {
     }
 }
 
+/// A page and the total (see `rows::list_page`), oldest first.
+const LIST: &str = "SELECT n.total, p.* FROM \
+     (SELECT COUNT(*) AS total FROM companies WHERE organization_id = $1) n \
+     LEFT JOIN (SELECT id, name, domain, created_at, updated_at FROM companies \
+     WHERE organization_id = $1 ORDER BY id LIMIT $2 OFFSET $3) p ON TRUE \
+     ORDER BY p.id";
+
 fn from_row(row: &AnyRow) -> Result<Company, sqlx::Error> {
     Ok(Company {
         id: row.try_get("id")?,
@@ -98,25 +90,7 @@ pub async fn list(
     principal: Principal,
     page: Page,
 ) -> Result<Json<List<Company>>, ApiError> {
-    let db = state.db()?;
-    let mut tx = db.read_tx(&principal.org_id).await?;
-    let rows = sqlx::query(
-        "SELECT id, name, domain, created_at, updated_at FROM companies \
-         WHERE organization_id = $1 ORDER BY id LIMIT $2 OFFSET $3",
-    )
-    .bind(&principal.org_id)
-    .bind(page.limit)
-    .bind(page.offset)
-    .fetch_all(&mut *tx)
-    .await?;
-    let total: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM companies WHERE organization_id = $1")
-            .bind(&principal.org_id)
-            .fetch_one(&mut *tx)
-            .await?;
-    tx.commit().await?;
-    let items = rows.iter().map(from_row).collect::<Result<_, _>>()?;
-    Ok(Json(List::new(items, page, total)))
+    rows::list_page(&state, &principal.org_id, LIST, page, from_row).await
 }
 
 /// `POST /api/v1/companies`: 201 with the new company.
@@ -164,19 +138,14 @@ pub async fn read(
     principal: Principal,
     Id(id): Id,
 ) -> Result<Json<Company>, ApiError> {
-    let db = state.db()?;
-    let mut tx = db.read_tx(&principal.org_id).await?;
-    let row = sqlx::query(
+    let tx = state.db()?.read_tx(&principal.org_id).await?;
+    let query = sqlx::query(
         "SELECT id, name, domain, created_at, updated_at FROM companies \
          WHERE organization_id = $1 AND id = $2",
     )
     .bind(&principal.org_id)
-    .bind(&id)
-    .fetch_optional(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    let row = row.ok_or(ApiError::NotFound("company"))?;
-    Ok(Json(from_row(&row)?))
+    .bind(id);
+    rows::fetch_owned(tx, query, "company", from_row).await
 }
 
 /// `PUT /api/v1/companies/{id}`: replaces name and domain.
@@ -191,23 +160,18 @@ pub async fn update(
     JsonBody(input): JsonBody<CompanyInput>,
 ) -> Result<Json<Company>, ApiError> {
     let valid = validate_input(input)?;
-    let db = state.db()?;
-    let mut tx = db.write_tx(&principal.org_id).await?;
-    let row = sqlx::query(
+    let tx = state.db()?.write_tx(&principal.org_id).await?;
+    let query = sqlx::query(
         "UPDATE companies SET name = $3, domain = $4, updated_at = $5 \
          WHERE organization_id = $1 AND id = $2 \
          RETURNING id, name, domain, created_at, updated_at",
     )
     .bind(&principal.org_id)
-    .bind(&id)
-    .bind(&valid.name)
-    .bind(&valid.domain)
-    .bind(now())
-    .fetch_optional(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    let row = row.ok_or(ApiError::NotFound("company"))?;
-    Ok(Json(from_row(&row)?))
+    .bind(id)
+    .bind(valid.name)
+    .bind(valid.domain)
+    .bind(now());
+    rows::fetch_owned(tx, query, "company", from_row).await
 }
 
 /// `DELETE /api/v1/companies/{id}`: 204; its campaigns stay, without a company.
@@ -220,7 +184,7 @@ pub async fn delete(
     principal: Principal,
     Id(id): Id,
 ) -> Result<StatusCode, ApiError> {
-    super::delete_owned(
+    rows::delete_owned(
         &state,
         &principal.org_id,
         "DELETE FROM companies WHERE organization_id = $1 AND id = $2",

@@ -17,6 +17,7 @@ mod error;
 mod extract;
 mod openapi;
 mod quota;
+mod rows;
 pub mod sessions;
 mod telephony;
 pub mod validate;
@@ -37,6 +38,26 @@ pub use self::{
     telephony::{PlacedCall, Telephony},
 };
 use crate::app::AppState;
+
+/// What the handler modules all use.
+mod prelude {
+    pub(super) use axum::{
+        Json,
+        extract::State,
+        http::StatusCode,
+        response::{IntoResponse, Response},
+    };
+    pub(super) use serde::{Deserialize, Serialize};
+    pub(super) use sqlx::{Row, any::AnyRow};
+    pub(super) use utoipa::ToSchema;
+
+    pub(super) use super::{ApiError, Id, JsonBody, List, Page, rows, validate};
+    pub(super) use crate::{
+        app::AppState,
+        auth::Principal,
+        db::{new_id, now},
+    };
+}
 
 /// A page of a list.
 ///
@@ -68,31 +89,6 @@ impl<T> List<T> {
             total,
         }
     }
-}
-
-/// Runs `delete` (`DELETE FROM <table> WHERE organization_id = $1 AND id = $2`)
-/// in organization `org_id`'s write transaction: `204`, or `404` naming
-/// `what` when the organization has no such row.
-async fn delete_owned(
-    state: &AppState,
-    org_id: &str,
-    delete: &'static str,
-    id: &str,
-    what: &'static str,
-) -> Result<axum::http::StatusCode, ApiError> {
-    let db = state.db()?;
-    let mut tx = db.write_tx(org_id).await?;
-    let deleted = sqlx::query(delete)
-        .bind(org_id)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-    tx.commit().await?;
-    if deleted == 0 {
-        return Err(ApiError::NotFound(what));
-    }
-    Ok(axum::http::StatusCode::NO_CONTENT)
 }
 
 /// `/auth/*` and `/campaigns`: outside `/api`, so outside the per-user API

@@ -1,11 +1,20 @@
 //! The organization's quotas, checked inside the transaction that would
-//! exceed them.
+//! exceed them, race-free.
 //!
-//! Race-free: [`lock`] first takes rampart-tenant's `lock_tenant_resource`
-//! for the organization and the resource (a transaction-scoped advisory lock
-//! on Postgres; on SQLite the write transaction is `BEGIN IMMEDIATE`, the
-//! only writer already), so two creates for one organization count one after
-//! the other. Limits are per organization, in its row.
+//! - Users and campaigns: [`lock`] first takes rampart-tenant's
+//!   `lock_tenant_resource` for the organization and the resource (a
+//!   transaction-scoped advisory lock on Postgres; on SQLite the write
+//!   transaction is `BEGIN IMMEDIATE`, the only writer already), so two
+//!   creates for one organization count one after the other.
+//! - Calls: [`reserve_call`] counts the call in the organization's
+//!   `call_usage` row (the calls started this month) with one conditional
+//!   upsert, which is the `max_calls_per_month` check, in constant time;
+//!   the row's lock then serializes the organization's session starts until
+//!   the transaction ends, so [`insert_session_within`] can count the
+//!   active calls for `max_concurrent_calls` without an advisory lock. A
+//!   refusal rolls the transaction back, and the count with it.
+//!
+//! Limits are per organization, in its row, read in the same statements.
 
 use axum::http::StatusCode;
 use serde::Serialize;
@@ -38,6 +47,11 @@ pub(super) async fn lock(
     resource: &str,
 ) -> Result<Limits, ApiError> {
     lock_tenant_resource(tx, &tenant(org_id)?, resource).await?;
+    limits(tx, org_id).await
+}
+
+/// The organization's limits; 404 when it is gone.
+async fn limits(tx: &mut Transaction<'static, Any>, org_id: &str) -> Result<Limits, ApiError> {
     let row = sqlx::query(
         "SELECT max_calls_per_month, max_concurrent_calls, max_users, max_campaigns \
          FROM organizations WHERE id = $1",
@@ -60,20 +74,8 @@ pub(super) async fn check_users(
     org_id: &str,
     limits: &Limits,
 ) -> Result<(), ApiError> {
-    let count = count(
-        tx,
-        "SELECT COUNT(*) FROM users WHERE organization_id = $1",
-        org_id,
-    )
-    .await?;
-    if count >= limits.max_users {
-        return Err(ApiError::Quota {
-            quota: "max_users",
-            limit: limits.max_users,
-            status: StatusCode::FORBIDDEN,
-        });
-    }
-    Ok(())
+    let users = "SELECT COUNT(*) FROM users WHERE organization_id = $1";
+    check_room(tx, org_id, users, "max_users", limits.max_users).await
 }
 
 /// 403 `max_campaigns` when the organization has its limit of campaigns already.
@@ -82,86 +84,97 @@ pub(super) async fn check_campaigns(
     org_id: &str,
     limits: &Limits,
 ) -> Result<(), ApiError> {
-    let count = count(
-        tx,
-        "SELECT COUNT(*) FROM campaigns WHERE organization_id = $1",
-        org_id,
-    )
-    .await?;
-    if count >= limits.max_campaigns {
+    let campaigns = "SELECT COUNT(*) FROM campaigns WHERE organization_id = $1";
+    check_room(tx, org_id, campaigns, "max_campaigns", limits.max_campaigns).await
+}
+
+/// 403 `quota` unless `count` (a `SELECT COUNT(*) ... WHERE organization_id
+/// = $1`) is below `limit`.
+async fn check_room(
+    tx: &mut Transaction<'static, Any>,
+    org_id: &str,
+    count: &'static str,
+    quota: &'static str,
+    limit: i64,
+) -> Result<(), ApiError> {
+    let count: i64 = sqlx::query_scalar(count)
+        .bind(org_id)
+        .fetch_one(&mut **tx)
+        .await?;
+    if count >= limit {
         return Err(ApiError::Quota {
-            quota: "max_campaigns",
-            limit: limits.max_campaigns,
+            quota,
+            limit,
             status: StatusCode::FORBIDDEN,
         });
     }
     Ok(())
 }
 
-/// 429 `max_concurrent_calls` or `max_calls_per_month` when one more call
-/// would exceed them.
-pub(super) async fn check_calls(
+/// Counts one more call this month for the organization, in its
+/// `call_usage` row, or refuses: 429 `max_calls_per_month` when the month's
+/// calls have reached the limit, 404 when the organization is gone.
+///
+/// One statement: an upsert whose update happens only while there is room
+/// (`calls < max_calls_per_month`, the count starting again at 0 in a new
+/// month), returning the row only when it counted the call. Postgres runs
+/// `ON CONFLICT DO UPDATE` on the latest version of the row under its lock,
+/// so concurrent starts are counted one after the other and never pass the
+/// limit together; the lock lasts until `tx` ends, which is what
+/// serializes the organization's starts for [`insert_session_within`]. A
+/// request whose clock is behind (`month` older than the row's) counts in
+/// the row's month rather than starting an old one again.
+pub(super) async fn reserve_call(
     tx: &mut Transaction<'static, Any>,
     org_id: &str,
-    limits: &Limits,
-    month_start: i64,
+    month: i64,
 ) -> Result<(), ApiError> {
-    let active = active_calls(tx, org_id).await?;
-    if active >= limits.max_concurrent_calls {
-        return Err(ApiError::Quota {
-            quota: "max_concurrent_calls",
-            limit: limits.max_concurrent_calls,
-            status: StatusCode::TOO_MANY_REQUESTS,
-        });
-    }
-    let this_month = calls_since(tx, org_id, month_start).await?;
-    if this_month >= limits.max_calls_per_month {
-        return Err(ApiError::Quota {
-            quota: "max_calls_per_month",
-            limit: limits.max_calls_per_month,
-            status: StatusCode::TOO_MANY_REQUESTS,
-        });
-    }
-    Ok(())
-}
-
-/// Sessions in progress.
-pub(super) async fn active_calls(
-    tx: &mut Transaction<'static, Any>,
-    org_id: &str,
-) -> Result<i64, ApiError> {
-    count(
-        tx,
-        "SELECT COUNT(*) FROM call_sessions WHERE organization_id = $1 AND status = 'active'",
-        org_id,
-    )
-    .await
-}
-
-/// Sessions started since `since` (Unix seconds).
-pub(super) async fn calls_since(
-    tx: &mut Transaction<'static, Any>,
-    org_id: &str,
-    since: i64,
-) -> Result<i64, ApiError> {
-    Ok(sqlx::query_scalar(
-        "SELECT COUNT(*) FROM call_sessions WHERE organization_id = $1 AND started_at >= $2",
+    let counted = sqlx::query(
+        "INSERT INTO call_usage (organization_id, month, calls) \
+         SELECT id, $2, 1 FROM organizations WHERE id = $1 AND max_calls_per_month > 0 \
+         ON CONFLICT (organization_id) DO UPDATE SET \
+         calls = CASE WHEN call_usage.month < excluded.month THEN 1 \
+                 ELSE call_usage.calls + 1 END, \
+         month = CASE WHEN call_usage.month < excluded.month THEN excluded.month \
+                 ELSE call_usage.month END \
+         WHERE (CASE WHEN call_usage.month < excluded.month THEN 0 ELSE call_usage.calls END) \
+         < (SELECT max_calls_per_month FROM organizations WHERE id = excluded.organization_id) \
+         RETURNING calls",
     )
     .bind(org_id)
-    .bind(since)
-    .fetch_one(&mut **tx)
-    .await?)
+    .bind(month)
+    .fetch_optional(&mut **tx)
+    .await?;
+    if counted.is_some() {
+        return Ok(());
+    }
+    Err(ApiError::Quota {
+        quota: "max_calls_per_month",
+        limit: limits(tx, org_id).await?.max_calls_per_month,
+        status: StatusCode::TOO_MANY_REQUESTS,
+    })
 }
 
-async fn count(
+/// Runs `insert` (`INSERT INTO call_sessions (...) SELECT ... WHERE
+/// (active calls) < max_concurrent_calls`, with the organization as `$2`
+/// and the rest bound by the caller) and refuses with 429
+/// `max_concurrent_calls` when it inserted nothing. Exact only after
+/// [`reserve_call`] in the same transaction: its row lock makes this count
+/// and insert one organization's at a time (on SQLite, `BEGIN IMMEDIATE`
+/// does).
+pub(super) async fn insert_session_within(
     tx: &mut Transaction<'static, Any>,
-    sql: &'static str,
     org_id: &str,
-) -> Result<i64, ApiError> {
-    Ok(sqlx::query_scalar(sql)
-        .bind(org_id)
-        .fetch_one(&mut **tx)
-        .await?)
+    insert: sqlx::query::Query<'_, Any, sqlx::any::AnyArguments>,
+) -> Result<(), ApiError> {
+    if insert.execute(&mut **tx).await?.rows_affected() == 1 {
+        return Ok(());
+    }
+    Err(ApiError::Quota {
+        quota: "max_concurrent_calls",
+        limit: limits(tx, org_id).await?.max_concurrent_calls,
+        status: StatusCode::TOO_MANY_REQUESTS,
+    })
 }
 
 /// The first second of the current calendar month (UTC) of `now` (Unix seconds).
@@ -204,6 +217,220 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::db::{
+        Db, DbConfig, new_id, now,
+        seed::{SeedPlan, org_id, seed},
+    };
+
+    /// A database of its own on the dev or CI Postgres (`DATABASE_URL`, a
+    /// superuser), migrated and seeded; dropped by [`drop_pg`].
+    async fn postgres() -> Option<(Db, String, String)> {
+        let Ok(url) = std::env::var("DATABASE_URL") else {
+            let required = std::env::var("RAMPART_REQUIRE_SERVICES")
+                .is_ok_and(|v| matches!(v.trim(), "1" | "true" | "yes"));
+            assert!(
+                !required,
+                "DATABASE_URL is not set but RAMPART_REQUIRE_SERVICES=1"
+            );
+            println!("skipped on Postgres: DATABASE_URL is not set");
+            return None;
+        };
+        sqlx::any::install_default_drivers();
+        let name = format!(
+            "operator_demo_quota_{}_{}",
+            std::process::id(),
+            now() % 1_000_000
+        );
+        let admin = sqlx::AnyPool::connect(&url)
+            .await
+            .expect("connect as superuser");
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&admin)
+            .await
+            .expect("create database");
+        admin.close().await;
+        let (base, query) = url.split_once('?').unwrap_or((&url, ""));
+        let (server, _) = base.rsplit_once('/').expect("a database URL");
+        let own = if query.is_empty() {
+            format!("{server}/{name}")
+        } else {
+            format!("{server}/{name}?{query}")
+        };
+        Some((seeded(&own).await, url, name))
+    }
+
+    async fn drop_pg(db: Db, url: &str, name: &str) {
+        db.close().await;
+        let admin = sqlx::AnyPool::connect(url).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+        )))
+        .execute(&admin)
+        .await
+        .unwrap();
+        admin.close().await;
+    }
+
+    async fn seeded(url: &str) -> Db {
+        let db = Db::connect(&DbConfig::from_url(url)).await.unwrap();
+        db.migrate_up().await.unwrap();
+        let plan = SeedPlan {
+            orgs: 1,
+            users_per_org: 1,
+        };
+        seed(&db, plan, "$argon2id$placeholder").await.unwrap();
+        db
+    }
+
+    /// What the session start's transaction does: reserve the call, insert
+    /// the session within the concurrency limit, commit. `Err` names the
+    /// quota that refused.
+    async fn start(db: &Db, org: &str, user: &str, month: i64) -> Result<(), &'static str> {
+        let attempt = async {
+            let mut tx = db.write_tx(org).await?;
+            reserve_call(&mut tx, org, month).await?;
+            let insert = sqlx::query(super::super::sessions::INSERT_SESSION)
+                .bind(new_id())
+                .bind(org)
+                .bind(user)
+                .bind(None::<String>)
+                .bind("t")
+                .bind("simulated")
+                .bind(now());
+            insert_session_within(&mut tx, org, insert).await?;
+            tx.commit().await?;
+            Ok::<_, ApiError>(())
+        };
+        attempt.await.map_err(|err| match err {
+            ApiError::Quota { quota, .. } => quota,
+            other => panic!("not a quota refusal: {other}"),
+        })
+    }
+
+    /// `n` starts at once: how many passed, and every refusal's quota.
+    async fn race(
+        db: &Db,
+        org: &str,
+        user: &str,
+        month: i64,
+        n: usize,
+    ) -> (usize, Vec<&'static str>) {
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..n {
+            let (db, org, user) = (db.clone(), org.to_owned(), user.to_owned());
+            tasks.spawn(async move { start(&db, &org, &user, month).await });
+        }
+        let (mut passed, mut refused) = (0, Vec::new());
+        while let Some(outcome) = tasks.join_next().await {
+            match outcome.unwrap() {
+                Ok(()) => passed += 1,
+                Err(quota) => refused.push(quota),
+            }
+        }
+        (passed, refused)
+    }
+
+    /// Runs `statement` with the organization as `$1` and `values` after it.
+    async fn exec(db: &Db, org: &str, statement: &'static str, values: &[i64]) {
+        let mut tx = db.write_tx(org).await.unwrap();
+        let mut query = sqlx::query(statement).bind(org);
+        for value in values {
+            query = query.bind(*value);
+        }
+        query.execute(&mut *tx).await.unwrap();
+        tx.commit().await.unwrap();
+    }
+
+    async fn limits(db: &Db, org: &str, per_month: i64, concurrent: i64) {
+        let update = "UPDATE organizations SET max_calls_per_month = $2, \
+                      max_concurrent_calls = $3 WHERE id = $1";
+        exec(db, org, update, &[per_month, concurrent]).await;
+    }
+
+    /// (month, calls) of the organization's counter row.
+    async fn usage(db: &Db, org: &str) -> (i64, i64) {
+        let mut tx = db.write_tx(org).await.unwrap();
+        let row = sqlx::query("SELECT month, calls FROM call_usage WHERE organization_id = $1")
+            .bind(org)
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        (row.get(0), row.get(1))
+    }
+
+    async fn call_quotas_are_exact(db: &Db) {
+        let org = org_id(1);
+        let mut tx = db.write_tx(&org).await.unwrap();
+        let user: String = sqlx::query_scalar("SELECT id FROM users WHERE organization_id = $1")
+            .bind(&org)
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let month = month_start(now());
+
+        // Twenty at once, three at a time: exactly three, and the refused
+        // ones are not counted in the month.
+        limits(db, &org, 100, 3).await;
+        let (passed, refused) = race(db, &org, &user, month, 20).await;
+        assert_eq!(passed, 3, "{refused:?}");
+        assert!(
+            refused.iter().all(|q| *q == "max_concurrent_calls"),
+            "{refused:?}"
+        );
+        assert_eq!(usage(db, &org).await, (month, 3));
+
+        // Five a month, three used, no concurrency limit: two more.
+        let end_all = "UPDATE call_sessions SET status = 'ended' WHERE organization_id = $1";
+        exec(db, &org, end_all, &[]).await;
+        limits(db, &org, 5, 100).await;
+        let (passed, refused) = race(db, &org, &user, month, 20).await;
+        assert_eq!(passed, 2, "{refused:?}");
+        assert!(
+            refused.iter().all(|q| *q == "max_calls_per_month"),
+            "{refused:?}"
+        );
+        assert_eq!(usage(db, &org).await, (month, 5));
+
+        // The next month starts from zero; a request whose clock is still
+        // in the last month counts in the new one.
+        let next = month_start(month + 40 * 86_400);
+        assert_eq!(start(db, &org, &user, next).await, Ok(()));
+        assert_eq!(usage(db, &org).await, (next, 1));
+        assert_eq!(start(db, &org, &user, month).await, Ok(()));
+        assert_eq!(usage(db, &org).await, (next, 2));
+
+        // No calls at all, with or without a counter row.
+        limits(db, &org, 0, 100).await;
+        assert_eq!(
+            start(db, &org, &user, next).await,
+            Err("max_calls_per_month")
+        );
+        let forget = "DELETE FROM call_usage WHERE organization_id = $1";
+        exec(db, &org, forget, &[]).await;
+        assert_eq!(
+            start(db, &org, &user, next).await,
+            Err("max_calls_per_month")
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn call_quotas_are_exact_under_concurrency_on_sqlite() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = seeded(&DbConfig::embedded(dir.path()).url).await;
+        call_quotas_are_exact(&db).await;
+        db.close().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn call_quotas_are_exact_under_concurrency_on_postgres() {
+        let Some((db, url, name)) = postgres().await else {
+            return;
+        };
+        call_quotas_are_exact(&db).await;
+        drop_pg(db, &url, &name).await;
+    }
 
     #[test]
     fn month_start_of_known_dates() {

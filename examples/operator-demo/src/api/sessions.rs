@@ -1,22 +1,7 @@
 //! `/api/v1/sessions`: call sessions, each placing one telephony call
 //! through the telephony manager.
 
-use axum::{
-    Json,
-    extract::State,
-    http::StatusCode,
-    response::{IntoResponse, Response},
-};
-use serde::{Deserialize, Serialize};
-use sqlx::{Row, any::AnyRow};
-use utoipa::ToSchema;
-
-use super::{ApiError, Id, JsonBody, List, Page, parse_id, quota, validate};
-use crate::{
-    app::AppState,
-    auth::Principal,
-    db::{new_id, now},
-};
+use super::{parse_id, prelude::*, quota};
 
 /// The number called when the request names none (a test number).
 pub const DEFAULT_TO: &str = "+15005550006";
@@ -113,17 +98,62 @@ impl TelephonyProvider {
     }
 }
 
-const SELECT: &str = "SELECT s.id, s.provider_type, s.telephony_provider, s.status, s.campaign_id, \
-     s.user_id, s.started_at, s.ended_at, c.id AS call_id, c.provider, c.provider_call_id, \
-     c.from_number, c.to_number, c.started_at AS call_started_at, c.ended_at AS call_ended_at, \
-     c.duration_seconds FROM call_sessions s LEFT JOIN calls c \
-     ON c.session_id = s.id AND c.organization_id = s.organization_id \
-     WHERE s.organization_id = $1";
+/// The columns of a session and its call, as `from_row` reads them, from
+/// `call_sessions s LEFT JOIN calls c`.
+macro_rules! columns {
+    () => {
+        "s.id, s.provider_type, s.telephony_provider, s.status, s.campaign_id, s.user_id, \
+         s.started_at, s.ended_at, c.id AS call_id, c.provider, c.provider_call_id, \
+         c.from_number, c.to_number, c.started_at AS call_started_at, \
+         c.ended_at AS call_ended_at, c.duration_seconds"
+    };
+}
+
+macro_rules! from_sessions {
+    () => {
+        " FROM call_sessions s LEFT JOIN calls c \
+         ON c.session_id = s.id AND c.organization_id = s.organization_id \
+         WHERE s.organization_id = $1"
+    };
+}
+
+/// One session of the organization.
+const ONE: &str = concat!("SELECT ", columns!(), from_sessions!(), " AND s.id = $2");
+
+/// A page and the total (see `rows::list_page`), newest first.
+const LIST: &str = concat!(
+    "SELECT n.total, p.* FROM \
+     (SELECT COUNT(*) AS total FROM call_sessions WHERE organization_id = $1) n \
+     LEFT JOIN (SELECT ",
+    columns!(),
+    from_sessions!(),
+    " ORDER BY s.id DESC LIMIT $2 OFFSET $3) p ON TRUE ORDER BY p.id DESC"
+);
+
+/// A new active session (id, organization, user, campaign, provider type,
+/// telephony provider, start), inserted only while the organization has
+/// fewer active calls than its `max_concurrent_calls`: see
+/// `quota::insert_session_within`.
+pub(super) const INSERT_SESSION: &str = "INSERT INTO call_sessions (id, organization_id, \
+     user_id, campaign_id, provider_type, telephony_provider, status, started_at) \
+     SELECT $1, $2, $3, $4, $5, $6, 'active', $7 \
+     WHERE (SELECT COUNT(*) FROM call_sessions WHERE organization_id = $2 AND status = 'active') \
+     < (SELECT max_concurrent_calls FROM organizations WHERE id = $2)";
 
 fn from_row(row: &AnyRow) -> Result<Session, sqlx::Error> {
-    let call_id: Option<String> = row.try_get("call_id")?;
-    let call = match call_id {
-        Some(id) => Some(Call {
+    from_rows(row, Some(row))
+}
+
+/// A session from its columns in `session` and its call's (named as in
+/// `columns!`) in `call`: one joined row, or the rows two `UPDATE ...
+/// RETURNING` gave.
+fn from_rows(session: &AnyRow, call: Option<&AnyRow>) -> Result<Session, sqlx::Error> {
+    let call_id: Option<String> = match call {
+        Some(row) => row.try_get("call_id")?,
+        None => None,
+    };
+    let call = match (call_id, call) {
+        (Some(id), Some(row)) => Some(Call {
             id,
             provider: row.try_get("provider")?,
             provider_call_id: row.try_get("provider_call_id")?,
@@ -133,33 +163,19 @@ fn from_row(row: &AnyRow) -> Result<Session, sqlx::Error> {
             ended_at: row.try_get("call_ended_at")?,
             duration_seconds: row.try_get("duration_seconds")?,
         }),
-        None => None,
+        _ => None,
     };
     Ok(Session {
-        id: row.try_get("id")?,
-        provider_type: row.try_get("provider_type")?,
-        telephony_provider: row.try_get("telephony_provider")?,
-        status: row.try_get("status")?,
-        campaign_id: row.try_get("campaign_id")?,
-        user_id: row.try_get("user_id")?,
-        started_at: row.try_get("started_at")?,
-        ended_at: row.try_get("ended_at")?,
+        id: session.try_get("id")?,
+        provider_type: session.try_get("provider_type")?,
+        telephony_provider: session.try_get("telephony_provider")?,
+        status: session.try_get("status")?,
+        campaign_id: session.try_get("campaign_id")?,
+        user_id: session.try_get("user_id")?,
+        started_at: session.try_get("started_at")?,
+        ended_at: session.try_get("ended_at")?,
         call,
     })
-}
-
-async fn fetch(state: &AppState, org: &str, id: &str) -> Result<Session, ApiError> {
-    let db = state.db()?;
-    // Read from the primary: a session is read right after it changes.
-    let mut tx = db.write_tx(org).await?;
-    let sql = sqlx::AssertSqlSafe(format!("{SELECT} AND s.id = $2"));
-    let row = sqlx::query(sql)
-        .bind(org)
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?;
-    tx.commit().await?;
-    from_row(&row.ok_or(ApiError::NotFound("session"))?).map_err(ApiError::from)
 }
 
 /// `POST /api/v1/sessions`: starts a session and its call; 201 with the
@@ -199,12 +215,11 @@ pub async fn create(
     let db = state.db()?;
     let org = &principal.org_id;
     let (session_id, call_id, at) = (new_id(), new_id(), now());
+    let from = state.telephony().from_number().to_owned();
 
-    // Reserve the call inside the quota check; place it once committed, so
-    // no lock is held while a provider answers.
+    // Reserve the call inside the quotas; place it once committed, so no
+    // lock is held while a provider answers.
     let mut tx = db.write_tx(org).await?;
-    let limits = quota::lock(&mut tx, org, "calls").await?;
-    quota::check_calls(&mut tx, org, &limits, quota::month_start(at)).await?;
     if let Some(campaign_id) = &campaign_id {
         let found: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM campaigns WHERE organization_id = $1 AND id = $2",
@@ -217,19 +232,16 @@ pub async fn create(
             return Err(ApiError::invalid("campaign_id", "no such campaign"));
         }
     }
-    sqlx::query(
-        "INSERT INTO call_sessions (id, organization_id, user_id, campaign_id, provider_type, \
-         telephony_provider, status, started_at) VALUES ($1, $2, $3, $4, $5, $6, 'active', $7)",
-    )
-    .bind(&session_id)
-    .bind(org)
-    .bind(&principal.user_id)
-    .bind(&campaign_id)
-    .bind(&provider_type)
-    .bind(requested)
-    .bind(at)
-    .execute(&mut *tx)
-    .await?;
+    quota::reserve_call(&mut tx, org, quota::month_start(at)).await?;
+    let insert = sqlx::query(INSERT_SESSION)
+        .bind(&session_id)
+        .bind(org)
+        .bind(&principal.user_id)
+        .bind(&campaign_id)
+        .bind(&provider_type)
+        .bind(requested)
+        .bind(at);
+    quota::insert_session_within(&mut tx, org, insert).await?;
     sqlx::query(
         "INSERT INTO calls (id, organization_id, session_id, provider, from_number, to_number, \
          started_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -238,32 +250,19 @@ pub async fn create(
     .bind(org)
     .bind(&session_id)
     .bind(requested)
-    .bind(state.telephony().from_number())
+    .bind(&from)
     .bind(&to)
     .bind(at)
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
 
-    match state
+    let placed = match state
         .telephony()
         .start_call(input.telephony_provider, &to)
         .await
     {
-        Ok(placed) => {
-            let mut tx = db.write_tx(org).await?;
-            sqlx::query(
-                "UPDATE calls SET provider = $3, provider_call_id = $4 \
-                 WHERE organization_id = $1 AND id = $2",
-            )
-            .bind(org)
-            .bind(&call_id)
-            .bind(&placed.provider)
-            .bind(&placed.provider_call_id)
-            .execute(&mut *tx)
-            .await?;
-            tx.commit().await?;
-        }
+        Ok(placed) => placed,
         Err(failure) => {
             let mut tx = db.write_tx(org).await?;
             sqlx::query(
@@ -278,8 +277,49 @@ pub async fn create(
             tx.commit().await?;
             return Err(failure);
         }
-    }
-    let session = fetch(&state, org, &session_id).await?;
+    };
+    // Record who placed it; what comes back is all the answer needs that
+    // this handler does not know already (a session ended meanwhile by
+    // another request: `end` sets the call's `ended_at` with the status).
+    let mut tx = db.write_tx(org).await?;
+    let row = sqlx::query(
+        "UPDATE calls SET provider = $3, provider_call_id = $4 \
+         WHERE organization_id = $1 AND id = $2 RETURNING ended_at, duration_seconds",
+    )
+    .bind(org)
+    .bind(&call_id)
+    .bind(&placed.provider)
+    .bind(&placed.provider_call_id)
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(ApiError::NotFound("session"))?;
+    tx.commit().await?;
+    let ended_at: Option<i64> = row.try_get(0)?;
+    let session = Session {
+        id: session_id,
+        provider_type,
+        telephony_provider: requested.to_owned(),
+        status: if ended_at.is_some() {
+            "ended"
+        } else {
+            "active"
+        }
+        .to_owned(),
+        campaign_id,
+        user_id: principal.user_id,
+        started_at: at,
+        ended_at,
+        call: Some(Call {
+            id: call_id,
+            provider: placed.provider,
+            provider_call_id: placed.provider_call_id,
+            from,
+            to,
+            started_at: at,
+            ended_at,
+            duration_seconds: row.try_get(1)?,
+        }),
+    };
     Ok((StatusCode::CREATED, Json(session)).into_response())
 }
 
@@ -292,24 +332,7 @@ pub async fn list(
     principal: Principal,
     page: Page,
 ) -> Result<Json<List<Session>>, ApiError> {
-    let db = state.db()?;
-    let org = &principal.org_id;
-    let mut tx = db.read_tx(org).await?;
-    let sql = sqlx::AssertSqlSafe(format!("{SELECT} ORDER BY s.id DESC LIMIT $2 OFFSET $3"));
-    let rows = sqlx::query(sql)
-        .bind(org)
-        .bind(page.limit)
-        .bind(page.offset)
-        .fetch_all(&mut *tx)
-        .await?;
-    let total: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM call_sessions WHERE organization_id = $1")
-            .bind(org)
-            .fetch_one(&mut *tx)
-            .await?;
-    tx.commit().await?;
-    let items = rows.iter().map(from_row).collect::<Result<_, _>>()?;
-    Ok(Json(List::new(items, page, total)))
+    rows::list_page(&state, &principal.org_id, LIST, page, from_row).await
 }
 
 /// `GET /api/v1/sessions/{id}`: one session with its call.
@@ -322,7 +345,10 @@ pub async fn read(
     principal: Principal,
     Id(id): Id,
 ) -> Result<Json<Session>, ApiError> {
-    Ok(Json(fetch(&state, &principal.org_id, &id).await?))
+    // From the primary: a session is read right after it changes.
+    let tx = state.db()?.primary_read_tx(&principal.org_id).await?;
+    let query = sqlx::query(ONE).bind(&principal.org_id).bind(id);
+    rows::fetch_owned(tx, query, "session", from_row).await
 }
 
 /// `POST /api/v1/sessions/{id}/end`: ends the session and hangs up its call;
@@ -342,40 +368,54 @@ pub async fn end(
     let mut tx = db.write_tx(org).await?;
     let ended = sqlx::query(
         "UPDATE call_sessions SET status = 'ended', ended_at = $3 \
-         WHERE organization_id = $1 AND id = $2 AND status = 'active'",
+         WHERE organization_id = $1 AND id = $2 AND status = 'active' \
+         RETURNING id, provider_type, telephony_provider, status, campaign_id, user_id, \
+         started_at, ended_at",
     )
     .bind(org)
     .bind(&id)
     .bind(at)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    let mut hang_up = None;
-    if ended == 1 {
-        let row = sqlx::query(
-            "UPDATE calls SET ended_at = $3, duration_seconds = $3 - started_at \
-             WHERE organization_id = $1 AND session_id = $2 RETURNING provider, provider_call_id, duration_seconds",
-        )
-        .bind(org)
-        .bind(&id)
-        .bind(at)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if let Some(row) = row {
-            let provider: String = row.try_get(0)?;
-            let call: Option<String> = row.try_get(1)?;
-            let seconds: i64 = row.try_get(2)?;
-            hang_up = call.map(|call| (provider, call, seconds));
-        }
-    }
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(ended) = ended else {
+        // Not active: ended or failed already (nothing changes), or not
+        // the organization's.
+        let row = sqlx::query(ONE)
+            .bind(org)
+            .bind(&id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        return Ok(Json(from_row(&row.ok_or(ApiError::NotFound("session"))?)?));
+    };
+    let call = sqlx::query(
+        "UPDATE calls SET ended_at = $3, duration_seconds = $3 - started_at \
+         WHERE organization_id = $1 AND session_id = $2 \
+         RETURNING id AS call_id, provider, provider_call_id, from_number, to_number, \
+         started_at AS call_started_at, ended_at AS call_ended_at, duration_seconds",
+    )
+    .bind(org)
+    .bind(&id)
+    .bind(at)
+    .fetch_optional(&mut *tx)
+    .await?;
     tx.commit().await?;
-    if let Some((provider, call, seconds)) = hang_up {
+    let session = from_rows(&ended, call.as_ref())?;
+    if let Some(call) = &session.call
+        && let Some(provider_call_id) = &call.provider_call_id
+    {
+        let seconds = call.duration_seconds.unwrap_or(0);
         let duration = std::time::Duration::from_secs(u64::try_from(seconds).unwrap_or(0));
         // The session is over in our books either way; a provider that
         // cannot be told is logged, and its own timeout ends the call.
-        if let Err(reason) = state.telephony().end_call(&provider, &call, duration).await {
+        if let Err(reason) = state
+            .telephony()
+            .end_call(&call.provider, provider_call_id, duration)
+            .await
+        {
+            let provider = &call.provider;
             tracing::warn!(%provider, %reason, "could not end the call at the provider");
         }
     }
-    Ok(Json(fetch(&state, org, &id).await?))
+    Ok(Json(session))
 }

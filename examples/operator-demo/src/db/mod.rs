@@ -41,7 +41,10 @@ use std::{
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
-use rampart_tenant::{TenantId, sqlx::begin_tenant_tx};
+use rampart_tenant::{
+    TenantId,
+    sqlx::{begin_tenant_read_tx, begin_tenant_tx},
+};
 use sqlx::{
     Any, AnyPool, Executor, Transaction,
     any::{AnyPoolOptions, install_default_drivers},
@@ -200,21 +203,33 @@ impl Db {
     }
 
     /// A read-only transaction for organization `org_id`, on the replica
-    /// when there is one. On Postgres, `app.current_org_id` is set for this
-    /// transaction only (`set_config(..., true)` through rampart-tenant), so
-    /// row-level security hides every other organization and the setting
-    /// cannot leak to the next user of the pooled connection. On SQLite it is
-    /// a plain (deferred) transaction, so readers do not queue behind the
-    /// writer, and the queries filter by organization.
+    /// when there is one (rampart-tenant's `begin_tenant_read_tx`). On
+    /// Postgres it is `BEGIN READ ONLY` with `app.current_org_id` set for
+    /// this transaction only (`set_config(..., true)`, sent with the `BEGIN`
+    /// in one round trip), so row-level security hides every other
+    /// organization, the setting cannot leak to the next user of the pooled
+    /// connection, and a write in it fails. On SQLite it is a deferred
+    /// `BEGIN`, so readers do not queue behind the writer, and the queries
+    /// filter by organization.
     ///
     /// # Errors
     ///
     /// The driver's error.
     pub async fn read_tx(&self, org_id: &str) -> Result<Transaction<'static, Any>, sqlx::Error> {
-        match self.backend {
-            Backend::Sqlite => self.reader().begin().await,
-            Backend::Postgres => begin_tenant_tx(self.reader(), &tenant(org_id)?).await,
-        }
+        begin_tenant_read_tx(self.reader(), &tenant(org_id)?).await
+    }
+
+    /// The same read-only transaction as [`Db::read_tx`], on the primary:
+    /// for a read that must see a write made just before (a replica lags).
+    ///
+    /// # Errors
+    ///
+    /// The driver's error.
+    pub async fn primary_read_tx(
+        &self,
+        org_id: &str,
+    ) -> Result<Transaction<'static, Any>, sqlx::Error> {
+        begin_tenant_read_tx(&self.primary, &tenant(org_id)?).await
     }
 
     /// A transaction on the primary for organization `org_id`, for writes

@@ -5,7 +5,7 @@ use sqlx::{AnyPool, Row};
 
 /// The tables that hold one organization's rows; each must have row-level
 /// security enabled and forced.
-pub const TENANT_TABLES: [&str; 7] = [
+pub const TENANT_TABLES: [&str; 8] = [
     "organizations",
     "users",
     "companies",
@@ -13,6 +13,7 @@ pub const TENANT_TABLES: [&str; 7] = [
     "call_sessions",
     "calls",
     "call_dispositions",
+    "call_usage",
 ];
 
 /// Why the database role would see through row-level security.
