@@ -160,7 +160,89 @@ start_postgres() {
     return 1
 }
 
+# start_postgres_replica DIR [PORT]: a streaming hot standby of the cluster
+# that start_postgres started, in DIR/replica, on PORT or a free loopback
+# port. pg_basebackup -R copies the primary over its replication connection
+# (initdb's pg_hba.conf trusts `replication` from 127.0.0.1, wal_level is
+# `replica` by default) and writes standby.signal and primary_conninfo; the
+# standby then streams the primary's WAL and answers read-only queries
+# (hot_standby; hot_standby_feedback, so that the primary's vacuum does not
+# cancel them, as docs/operations.md advises). Returns once it accepts
+# connections and is in recovery.
+# Sets PG_REPLICA_PORT, PG_REPLICA_DATA and PG_REPLICA_CTL, a script that
+# takes `stop` or `start` (for tests of a replica outage). stop_postgres
+# stops it too.
+start_postgres_replica() {
+    local dir=$1 port=${2:-} try
+    if [ -z "${PG_PORT:-}" ] || [ -z "${PG_BINDIR:-}" ]; then
+        warn "start_postgres_replica: start_postgres first (PG_PORT, PG_BINDIR)"
+        return 1
+    fi
+    PG_REPLICA_DATA="$dir/replica"
+    PG_REPLICA_SOCKDIR="$dir/replica-sock"
+    PG_REPLICA_CTL="$dir/replica-ctl"
+    # pg_basebackup wants an empty folder, the postgres user's when we are root.
+    rm -rf "$PG_REPLICA_DATA"
+    mkdir -p "$PG_REPLICA_DATA" "$PG_REPLICA_SOCKDIR"
+    if [ "$(id -u)" -eq 0 ]; then
+        chmod 0755 "$dir"
+        chown postgres: "$PG_REPLICA_DATA" "$PG_REPLICA_SOCKDIR"
+    fi
+    chmod 0700 "$PG_REPLICA_DATA"
+    _pg "$PG_BINDIR/pg_basebackup" -h 127.0.0.1 -p "$PG_PORT" -U postgres -D "$PG_REPLICA_DATA" \
+        -R -X stream --checkpoint=fast --no-sync >"$dir/basebackup.log" 2>&1 </dev/null \
+        || { cat "$dir/basebackup.log" >&2; return 1; }
+    for try in 1 2 3; do
+        PG_REPLICA_PORT=${port:-$(free_port)}
+        _write_replica_ctl
+        if "$PG_REPLICA_CTL" start >/dev/null 2>&1 \
+            && wait_for 60 _pg_in_recovery "$PG_REPLICA_PORT"; then
+            return 0
+        fi
+        warn "the replica did not start on port $PG_REPLICA_PORT (try $try)"
+        cat "$PG_REPLICA_SOCKDIR/postgres.log" >&2 || true
+        "$PG_REPLICA_CTL" stop >/dev/null 2>&1 || true
+        [ -n "$port" ] && break
+    done
+    return 1
+}
+
+# The replica's stop/start script, with the options start_postgres_replica
+# gives it (pg_ctl start does not remember them).
+# shellcheck disable=SC2016 # the script's own $1 and $0, written as they are
+_write_replica_ctl() {
+    local runas=()
+    [ "$(id -u)" -eq 0 ] && runas=(runuser -u postgres --)
+    {
+        echo '#!/bin/sh'
+        echo '# stop | start the read replica of scripts/lib.sh start_postgres_replica.'
+        echo 'case "$1" in'
+        printf '    stop) exec %s %q -D %q -m fast -w -t 30 stop ;;\n' \
+            "${runas[*]}" "$PG_BINDIR/pg_ctl" "$PG_REPLICA_DATA"
+        printf '    start) exec %s %q -D %q -l %q -w -t 60 -o %q start ;;\n' \
+            "${runas[*]}" "$PG_BINDIR/pg_ctl" "$PG_REPLICA_DATA" "$PG_REPLICA_SOCKDIR/postgres.log" \
+            "-p $PG_REPLICA_PORT -c listen_addresses=127.0.0.1 -k $PG_REPLICA_SOCKDIR -c fsync=off -c hot_standby=on -c hot_standby_feedback=on"
+        echo '    *) echo "usage: $0 stop|start" >&2; exit 2 ;;'
+        echo 'esac'
+    } >"$PG_REPLICA_CTL"
+    chmod 0755 "$PG_REPLICA_CTL"
+}
+
+# Whether the server on port $1 answers and is a standby in recovery.
+_pg_in_recovery() {
+    [ "$("$PG_BINDIR/psql" -X -At -h 127.0.0.1 -p "$1" -U postgres -d postgres \
+        -c 'SELECT pg_is_in_recovery()' </dev/null 2>/dev/null)" = t ]
+}
+
+stop_postgres_replica() {
+    if [ -n "${PG_REPLICA_DATA:-}" ] && [ -f "$PG_REPLICA_DATA/postmaster.pid" ]; then
+        _pg "$PG_BINDIR/pg_ctl" -D "$PG_REPLICA_DATA" -m fast -w -t 30 stop >/dev/null 2>&1 </dev/null || true
+    fi
+}
+
+# Stops the replica (when start_postgres_replica started one), then the primary.
 stop_postgres() {
+    stop_postgres_replica
     if [ -n "${PG_DATA:-}" ] && [ -f "$PG_DATA/postmaster.pid" ]; then
         _pg "$PG_BINDIR/pg_ctl" -D "$PG_DATA" -m fast -w -t 30 stop >/dev/null 2>&1 </dev/null || true
     fi

@@ -71,6 +71,79 @@ pub fn database_url() -> Option<String> {
     service_url("DATABASE_URL", "Postgres")
 }
 
+/// `DATABASE_REPLICA_URL`: the superuser URL of a streaming hot standby of
+/// `DATABASE_URL`'s cluster (scripts/test starts one with
+/// `start_postgres_replica` of scripts/lib.sh), or `None` after printing why
+/// the test skips.
+///
+/// # Panics
+///
+/// When `DATABASE_REPLICA_URL` is unset and [`services_required`].
+///
+/// ```
+/// let Some(url) = rampart_tests::database_replica_url() else { return };
+/// assert!(url.starts_with("postgres"));
+/// ```
+#[track_caller]
+pub fn database_replica_url() -> Option<String> {
+    service_url("DATABASE_REPLICA_URL", "Postgres read replica")
+}
+
+/// `DATABASE_REPLICA_CTL`: a program that takes `stop` or `start` and does
+/// that to the replica of [`database_replica_url`], returning once it is
+/// done (scripts/test writes one). `None` after printing why the test skips.
+///
+/// # Panics
+///
+/// When `DATABASE_REPLICA_CTL` is unset and [`services_required`].
+///
+/// ```
+/// if let Some(ctl) = rampart_tests::database_replica_ctl() {
+///     assert!(std::path::Path::new(&ctl).exists());
+/// }
+/// ```
+#[track_caller]
+pub fn database_replica_ctl() -> Option<String> {
+    service_url(
+        "DATABASE_REPLICA_CTL",
+        "a program that stops and starts the Postgres read replica",
+    )
+}
+
+/// `url` (`scheme://[user[:password]@]host[:port]/database?...`) with the
+/// host and port of `other`: the same user and database on another server,
+/// e.g. the replica of the primary `url` names.
+///
+/// # Panics
+///
+/// When either URL has no `://`.
+///
+/// ```
+/// let app = "postgres://app:secret@127.0.0.1:5432/orders?sslmode=disable";
+/// let replica = "postgres://postgres@127.0.0.1:5440/rampart";
+/// assert_eq!(
+///     rampart_tests::with_host_of(app, replica),
+///     "postgres://app:secret@127.0.0.1:5440/orders?sslmode=disable",
+/// );
+/// ```
+pub fn with_host_of(url: &str, other: &str) -> String {
+    let (scheme, rest) = url.split_once("://").expect("a URL with a scheme");
+    let (_, other_rest) = other.split_once("://").expect("a URL with a scheme");
+    let authority = |rest: &str| -> (usize, usize) {
+        let end = rest.find(['/', '?']).unwrap_or(rest.len());
+        let start = rest[..end].rfind('@').map_or(0, |at| at + 1);
+        (start, end)
+    };
+    let (start, end) = authority(rest);
+    let (other_start, other_end) = authority(other_rest);
+    format!(
+        "{scheme}://{}{}{}",
+        &rest[..start],
+        &other_rest[other_start..other_end],
+        &rest[end..]
+    )
+}
+
 #[track_caller]
 fn service_url(variable: &str, service: &str) -> Option<String> {
     match std::env::var(variable) {
@@ -259,6 +332,13 @@ impl Demo {
     /// What it wrote to standard error so far.
     pub fn stderr(&self) -> String {
         std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    /// The file its standard error goes to (inside its temporary folder,
+    /// removed when the `Demo` is dropped): for a test that shows the log
+    /// when it fails.
+    pub fn stderr_path(&self) -> &Path {
+        &self.stderr_path
     }
 
     /// Sends SIGTERM, as a container runtime or systemd does to stop it.
