@@ -3,8 +3,9 @@
 //! document (`/openapi.json`, browsable at `/docs`).
 //!
 //! Every handler checks its input (a 422 problem+json names the field),
-//! reaches the database only through [`Db::read_tx`](crate::db::Db::read_tx)
-//! or [`Db::write_tx`](crate::db::Db::write_tx)
+//! reaches the database only through [`Db::read_tx`](crate::db::Db::read_tx),
+//! [`Db::primary_read_tx`](crate::db::Db::primary_read_tx) or
+//! [`Db::write_tx`](crate::db::Db::write_tx)
 //! with the caller's organization, and answers 404 for another
 //! organization's ids.
 
