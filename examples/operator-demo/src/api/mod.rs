@@ -21,6 +21,8 @@ mod quota;
 mod rows;
 pub mod sessions;
 mod telephony;
+#[cfg(test)]
+mod testing;
 pub mod validate;
 
 use axum::{

@@ -217,70 +217,10 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::{
-        Db, DbConfig, new_id, now,
-        seed::{SeedPlan, org_id, seed},
+    use crate::{
+        api::testing::{drop_pg, postgres, seeded},
+        db::{Db, DbConfig, new_id, now, seed::org_id},
     };
-
-    /// A database of its own on the dev or CI Postgres (`DATABASE_URL`, a
-    /// superuser), migrated and seeded; dropped by [`drop_pg`].
-    async fn postgres() -> Option<(Db, String, String)> {
-        let Ok(url) = std::env::var("DATABASE_URL") else {
-            let required = std::env::var("RAMPART_REQUIRE_SERVICES")
-                .is_ok_and(|v| matches!(v.trim(), "1" | "true" | "yes"));
-            assert!(
-                !required,
-                "DATABASE_URL is not set but RAMPART_REQUIRE_SERVICES=1"
-            );
-            println!("skipped on Postgres: DATABASE_URL is not set");
-            return None;
-        };
-        sqlx::any::install_default_drivers();
-        let name = format!(
-            "operator_demo_quota_{}_{}",
-            std::process::id(),
-            now() % 1_000_000
-        );
-        let admin = sqlx::AnyPool::connect(&url)
-            .await
-            .expect("connect as superuser");
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&admin)
-            .await
-            .expect("create database");
-        admin.close().await;
-        let (base, query) = url.split_once('?').unwrap_or((&url, ""));
-        let (server, _) = base.rsplit_once('/').expect("a database URL");
-        let own = if query.is_empty() {
-            format!("{server}/{name}")
-        } else {
-            format!("{server}/{name}?{query}")
-        };
-        Some((seeded(&own).await, url, name))
-    }
-
-    async fn drop_pg(db: Db, url: &str, name: &str) {
-        db.close().await;
-        let admin = sqlx::AnyPool::connect(url).await.unwrap();
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-        )))
-        .execute(&admin)
-        .await
-        .unwrap();
-        admin.close().await;
-    }
-
-    async fn seeded(url: &str) -> Db {
-        let db = Db::connect(&DbConfig::from_url(url)).await.unwrap();
-        db.migrate_up().await.unwrap();
-        let plan = SeedPlan {
-            orgs: 1,
-            users_per_org: 1,
-        };
-        seed(&db, plan, "$argon2id$placeholder").await.unwrap();
-        db
-    }
 
     /// What the session start's transaction does: reserve the call, insert
     /// the session within the concurrency limit, commit. `Err` names the

@@ -107,3 +107,99 @@ pub(super) async fn list_page<T>(
     }
     Ok(Json(List::new(items, page, total)))
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::extract::State;
+
+    use super::*;
+    use crate::{
+        api::{
+            companies, sessions,
+            testing::{drop_pg, postgres, seeded},
+        },
+        auth::{Principal, Role},
+        db::{Db, DbConfig, new_id, now, seed::org_id},
+    };
+
+    fn principal(org: u32) -> Principal {
+        Principal {
+            user_id: "u1".into(),
+            org_id: org_id(org),
+            role: Role::Admin,
+        }
+    }
+
+    /// Names on the page and the total, as `GET /api/v1/companies` answers.
+    async fn companies(state: &AppState, org: u32, limit: i64, offset: i64) -> (Vec<String>, i64) {
+        let page = Page { limit, offset };
+        let Json(list) = companies::list(State(state.clone()), principal(org), page)
+            .await
+            .unwrap();
+        assert_eq!((list.limit, list.offset), (limit, offset));
+        (list.items.into_iter().map(|c| c.name).collect(), list.total)
+    }
+
+    async fn pages_and_totals(db: Db) {
+        let org = org_id(1);
+        let mut tx = db.write_tx(&org).await.unwrap();
+        for name in ["c2", "c3", "c4", "c5"] {
+            sqlx::query(
+                "INSERT INTO companies (id, organization_id, name, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $4)",
+            )
+            .bind(new_id())
+            .bind(&org)
+            .bind(name)
+            .bind(now())
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        }
+        tx.commit().await.unwrap();
+        let state = AppState::new(std::env::temp_dir()).with_db(db.clone());
+
+        let first = "Company of organization 1".to_owned();
+        assert_eq!(
+            companies(&state, 1, 2, 0).await,
+            (vec![first, "c2".into()], 5)
+        );
+        assert_eq!(
+            companies(&state, 1, 2, 2).await,
+            (vec!["c3".into(), "c4".into()], 5)
+        );
+        assert_eq!(companies(&state, 1, 2, 4).await, (vec!["c5".into()], 5));
+        // Past the end: no items, and still the total.
+        assert_eq!(companies(&state, 1, 2, 5).await, (vec![], 5));
+        assert_eq!(companies(&state, 1, 100, 1_000_000).await, (vec![], 5));
+        // Another organization's rows are neither listed nor counted.
+        assert_eq!(companies(&state, 2, 100, 0).await.1, 1);
+
+        // An organization with no sessions at all: total 0, on any page.
+        for offset in [0, 10] {
+            let page = Page { limit: 5, offset };
+            let Json(list) = sessions::list(State(state.clone()), principal(1), page)
+                .await
+                .unwrap();
+            assert!(list.items.is_empty());
+            assert_eq!(list.total, 0);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_page_and_its_total_on_sqlite() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = seeded(&DbConfig::embedded(dir.path()).url).await;
+        pages_and_totals(db.clone()).await;
+        db.close().await;
+    }
+
+    #[tokio::test]
+    async fn a_page_and_its_total_on_postgres() {
+        let Some((db, url, name)) = postgres().await else {
+            return;
+        };
+        pages_and_totals(db.clone()).await;
+        drop_pg(db, &url, &name).await;
+    }
+}
