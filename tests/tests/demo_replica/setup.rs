@@ -159,12 +159,13 @@ impl Replicated {
     }
 }
 
-/// Waits until the replica has replayed everything the primary wrote so far
-/// (the primary runs with `synchronous_commit=off` under scripts/test: a
-/// commit reaches the replica when the WAL writer flushes it, up to a few
-/// hundred milliseconds later).
+/// Waits until the replica has replayed everything the primary wrote so far.
+/// Up to the primary's WAL *insert* position: under scripts/test it runs with
+/// `synchronous_commit=off`, so a commit can be in the WAL buffers, not yet
+/// written (past `pg_current_wal_lsn()`) nor sent, until the WAL writer
+/// flushes it a few hundred milliseconds later.
 async fn caught_up(primary: &PgPool, replica: &PgPool) {
-    let lsn: String = sqlx::query_scalar("SELECT pg_current_wal_lsn()::text")
+    let lsn: String = sqlx::query_scalar("SELECT pg_current_wal_insert_lsn()::text")
         .fetch_one(primary)
         .await
         .unwrap();
