@@ -45,11 +45,15 @@ pub fn db_config(data_dir: &std::path::Path, args: &DatabaseArgs) -> Result<DbCo
             DbConfig::embedded(data_dir)
         }
     };
+    // Empty counts as unset here too.
     config.read_url = args
         .database_read_url
-        .as_ref()
-        .map(|url| url.trim().to_owned());
+        .as_deref()
+        .map(str::trim)
+        .filter(|url| !url.is_empty())
+        .map(str::to_owned);
     config.max_connections = args.database_max_connections;
+    config.read_timeout = std::time::Duration::from_millis(args.database_read_timeout_ms);
     Ok(config)
 }
 
@@ -157,4 +161,63 @@ fn keygen(path: &std::path::Path) -> Result<(), Error> {
     })?;
     println!("wrote {} (kid {})", path.display(), keys.kid());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use clap::Parser;
+
+    use super::*;
+
+    fn database_args(args: &[&str]) -> DatabaseArgs {
+        Cli::try_parse_from(std::iter::once("operator-demo").chain(args.iter().copied()))
+            .unwrap()
+            .serve_args()
+            .database
+            .clone()
+    }
+
+    #[test]
+    fn an_empty_read_url_counts_as_unset() {
+        let dir = tempfile::tempdir().unwrap();
+        for read_url in ["", "  "] {
+            let args = database_args(&[
+                "--database-url",
+                "postgres://app@127.0.0.1/demo",
+                "--database-read-url",
+                read_url,
+            ]);
+            let config = db_config(dir.path(), &args).unwrap();
+            assert_eq!(config.read_url, None, "{read_url:?}");
+        }
+        let args = database_args(&[
+            "--database-url",
+            "postgres://app@127.0.0.1/demo",
+            "--database-read-url",
+            " postgres://app@replica/demo ",
+        ]);
+        let config = db_config(dir.path(), &args).unwrap();
+        assert_eq!(
+            config.read_url.as_deref(),
+            Some("postgres://app@replica/demo")
+        );
+    }
+
+    #[test]
+    fn the_read_timeout_defaults_to_half_a_second_and_is_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = db_config(dir.path(), &database_args(&[])).unwrap();
+        assert_eq!(config.read_timeout, Duration::from_millis(500));
+        let args = database_args(&["--database-read-timeout-ms", "250"]);
+        let config = db_config(dir.path(), &args).unwrap();
+        assert_eq!(config.read_timeout, Duration::from_millis(250));
+        for bad in ["0", "-1", "abc", "", "60001"] {
+            let flag = format!("--database-read-timeout-ms={bad}");
+            let parsed = Cli::try_parse_from(["operator-demo", flag.as_str()]);
+            let err = parsed.expect_err(bad).to_string();
+            assert!(err.contains("DATABASE_READ_TIMEOUT_MS"), "{bad}: {err}");
+        }
+    }
 }

@@ -121,6 +121,18 @@ pub struct DatabaseArgs {
     )]
     pub database_read_url: Option<String>,
 
+    /// Milliseconds a read waits for a replica connection before it reads
+    /// from DATABASE_URL instead (the replica is then skipped for a few
+    /// seconds, then probed again).
+    #[arg(
+        long = "database-read-timeout-ms",
+        env = "DATABASE_READ_TIMEOUT_MS",
+        value_name = "DATABASE_READ_TIMEOUT_MS",
+        default_value = "500",
+        value_parser = clap::value_parser!(u64).range(10..=60_000)
+    )]
+    pub database_read_timeout_ms: u64,
+
     /// Most connections per pool.
     #[arg(
         long = "database-max-connections",

@@ -12,7 +12,7 @@ use crate::{
     app::{self, AppState},
     commands,
     config::{Environment, ServeArgs},
-    db::{Backend, Db, RoleCheckError},
+    db::{Backend, Db, DbError, RoleCheckError},
     shutdown,
     telephony::TelephonyMetrics,
     tls,
@@ -97,9 +97,12 @@ pub async fn serve_until(
     } else {
         let stack = app::Stack::from_args(&args, &auth, Some(db.clone())).await?;
         // The business metrics are served beside the HTTP series.
-        stack
-            .metrics
-            .with_registry(|registry| telephony_metrics.register(registry));
+        stack.metrics.with_registry(|registry| {
+            telephony_metrics.register(registry);
+            if let Some(replica) = db.replica_metrics() {
+                replica.register(registry);
+            }
+        });
         let mut state = state.with_login_limiter(stack.login_limiter.clone());
         if let Some(redis) = &stack.redis {
             state = state.with_redis(redis.clone());
@@ -179,7 +182,12 @@ async fn prepare_database(db: &Db, args: &ServeArgs) -> Result<(), Error> {
             }
             match db.check_role().await {
                 Ok(()) => Ok(()),
-                Err(err @ RoleCheckError::Privileged { .. }) if args.allow_privileged_db_role => {
+                Err(
+                    err @ DbError::Role {
+                        source: RoleCheckError::Privileged { .. },
+                        ..
+                    },
+                ) if args.allow_privileged_db_role => {
                     if args.environment == Environment::Production {
                         return Err(Error::Config {
                             variable: "ALLOW_PRIVILEGED_DB_ROLE",
@@ -189,6 +197,10 @@ async fn prepare_database(db: &Db, args: &ServeArgs) -> Result<(), Error> {
                     tracing::warn!(%err, "serving with a privileged database role (ALLOW_PRIVILEGED_DB_ROLE)");
                     Ok(())
                 }
+                Err(DbError::Role { variable, source }) => Err(Error::Config {
+                    variable,
+                    message: source.to_string(),
+                }),
                 Err(err) => Err(database_error(&err)),
             }
         }

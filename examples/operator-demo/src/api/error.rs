@@ -106,8 +106,17 @@ impl ApiError {
 impl From<sqlx::Error> for ApiError {
     fn from(err: sqlx::Error) -> Self {
         match &err {
-            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+            // No connection, a dropped one, the server shutting down or
+            // starting up: another try may well succeed.
+            err if crate::db::is_connection_failure(err) => {
                 Self::Unavailable("the database is unavailable".into())
+            }
+            // 40001: a serialization failure, or a standby cancelling a query
+            // to replay the primary's changes; 40P01: a deadlock victim.
+            sqlx::Error::Database(db)
+                if matches!(db.code().as_deref(), Some("40001" | "40P01")) =>
+            {
+                Self::Unavailable("the database is busy; retry".into())
             }
             sqlx::Error::Database(db) if db.is_unique_violation() => {
                 Self::Conflict("it exists already".into())
@@ -168,5 +177,29 @@ impl IntoResponse for ApiError {
             _ => {}
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lost_database_connection_is_503_with_retry_after_never_500() {
+        for err in [
+            sqlx::Error::PoolTimedOut,
+            sqlx::Error::PoolClosed,
+            sqlx::Error::WorkerCrashed,
+            sqlx::Error::Io(std::io::ErrorKind::ConnectionReset.into()),
+        ] {
+            let shown = err.to_string();
+            let response = ApiError::from(err).into_response();
+            assert_eq!(response.status(), 503, "{shown}");
+            assert_eq!(response.headers()[header::RETRY_AFTER], "1", "{shown}");
+            assert_eq!(
+                response.headers()[header::CONTENT_TYPE],
+                "application/problem+json"
+            );
+        }
     }
 }

@@ -4,7 +4,8 @@
 //! - SQLite: a file in `DATA_DIR`, WAL journal, a busy timeout, migrated on
 //!   start. No row-level security: every query filters by organization.
 //! - Postgres: `DATABASE_URL`, optionally `DATABASE_READ_URL` for a read
-//!   replica (reads go there, writes to the primary). Every tenant table has
+//!   replica (reads go there, writes to the primary; while the replica fails,
+//!   reads fall back to the primary: see [`Db::read_tx`]). Every tenant table has
 //!   row-level security, enabled and forced, keyed by `app.current_org_id`;
 //!   the app connects as a role that owns no table and is neither superuser
 //!   nor `BYPASSRLS` (checked at start-up). Every query still filters by
@@ -33,6 +34,7 @@
 //! ```
 
 pub mod migrate;
+mod replica;
 mod role;
 pub mod seed;
 
@@ -50,7 +52,11 @@ use sqlx::{
     any::{AnyPoolOptions, install_default_drivers},
 };
 
-pub use self::role::{RoleCheckError, TENANT_TABLES};
+use self::replica::{Replica, is_recovery_conflict};
+pub use self::{
+    replica::{REPLICA_COOLDOWN, ReplicaMetrics, is_connection_failure},
+    role::{RoleCheckError, TENANT_TABLES},
+};
 
 /// Which database the URL names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,8 +84,13 @@ pub struct DbConfig {
     pub read_url: Option<String>,
     /// The most connections each pool keeps open.
     pub max_connections: u32,
-    /// How long a request waits for a free connection.
+    /// How long a request waits for a free primary connection.
     pub acquire_timeout: Duration,
+    /// How long a read waits for a replica connection before it reads from
+    /// the primary instead (`DATABASE_READ_TIMEOUT_MS`).
+    pub read_timeout: Duration,
+    /// How long reads skip a failed replica before one read probes it.
+    pub replica_cooldown: Duration,
 }
 
 impl DbConfig {
@@ -95,9 +106,15 @@ impl DbConfig {
             read_url: None,
             max_connections: 16,
             acquire_timeout: Duration::from_secs(5),
+            read_timeout: DEFAULT_READ_TIMEOUT,
+            replica_cooldown: REPLICA_COOLDOWN,
         }
     }
 }
+
+/// The default of [`DbConfig::read_timeout`]: long enough for a busy but
+/// healthy replica, short enough that a fallback read stays quick.
+pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// The `sqlite://` URL of a file, created when missing.
 ///
@@ -133,6 +150,15 @@ pub enum DbError {
     /// The replica is another backend than the primary.
     #[error("DATABASE_READ_URL must name the same kind of database as DATABASE_URL")]
     MixedBackends,
+    /// The connection role would see through row-level security.
+    #[error("{variable}: {source}")]
+    Role {
+        /// The variable holding the URL of the pool whose role failed.
+        variable: &'static str,
+        /// What is wrong with the role.
+        #[source]
+        source: RoleCheckError,
+    },
     /// Connecting failed.
     #[error("cannot connect with {variable}: {source}")]
     Connect {
@@ -155,7 +181,7 @@ pub enum DbError {
 #[derive(Debug, Clone)]
 pub struct Db {
     primary: AnyPool,
-    replica: Option<AnyPool>,
+    replica: Option<Replica>,
     backend: Backend,
 }
 
@@ -175,7 +201,12 @@ impl Db {
                 if backend_of(url, "DATABASE_READ_URL")? != backend {
                     return Err(DbError::MixedBackends);
                 }
-                Some(open(config, url, backend, "DATABASE_READ_URL").await?)
+                let replica_config = DbConfig {
+                    acquire_timeout: config.read_timeout,
+                    ..config.clone()
+                };
+                let pool = open(&replica_config, url, backend, "DATABASE_READ_URL").await?;
+                Some(Replica::new(pool, config.replica_cooldown))
             }
             None => None,
         };
@@ -196,14 +227,33 @@ impl Db {
         &self.primary
     }
 
-    /// The pool for reads: the replica when `DATABASE_READ_URL` is set. A
-    /// replica lags: a read right after a write may not see it yet.
+    /// The pool for reads: the replica when `DATABASE_READ_URL` is set and
+    /// its breaker is closed, else the primary. A replica lags: a read right
+    /// after a write may not see it yet.
     pub fn reader(&self) -> &AnyPool {
-        self.replica.as_ref().unwrap_or(&self.primary)
+        match &self.replica {
+            Some(replica) if replica.is_closed() => &replica.pool,
+            _ => &self.primary,
+        }
+    }
+
+    /// The replica's series (`db_replica_fallback_total`, `db_replica_up`),
+    /// when `DATABASE_READ_URL` is set.
+    pub fn replica_metrics(&self) -> Option<&ReplicaMetrics> {
+        self.replica.as_ref().map(|replica| &replica.metrics)
     }
 
     /// A read-only transaction for organization `org_id`, on the replica
-    /// when there is one (rampart-tenant's `begin_tenant_read_tx`). On
+    /// when there is one (rampart-tenant's `begin_tenant_read_tx`).
+    ///
+    /// When the replica's connection fails (no connection within
+    /// [`DbConfig::read_timeout`], I/O errors, the server shutting down: see
+    /// [`is_connection_failure`]), the transaction is opened on the primary
+    /// instead, and the replica's breaker opens: reads go straight to the
+    /// primary for [`DbConfig::replica_cooldown`], then one read probes the
+    /// replica. A failure after the transaction is open (a connection killed
+    /// mid-query, a conflict with recovery) reaches the caller: [`Db::read`]
+    /// retries those on the primary too. On
     /// Postgres it is `BEGIN READ ONLY` with `app.current_org_id` set for
     /// this transaction only (`set_config(..., true)`, sent with the `BEGIN`
     /// in one round trip), so row-level security hides every other
@@ -216,7 +266,90 @@ impl Db {
     ///
     /// The driver's error.
     pub async fn read_tx(&self, org_id: &str) -> Result<Transaction<'static, Any>, sqlx::Error> {
-        begin_tenant_read_tx(self.reader(), &tenant(org_id)?).await
+        self.begin_read(org_id).await.map(|(tx, _)| tx)
+    }
+
+    /// [`Db::read_tx`], and whether the transaction is on the replica.
+    async fn begin_read(
+        &self,
+        org_id: &str,
+    ) -> Result<(Transaction<'static, Any>, bool), sqlx::Error> {
+        let tenant = tenant(org_id)?;
+        if let Some(replica) = &self.replica {
+            if let Some(permit) = replica.try_acquire() {
+                match begin_tenant_read_tx(&replica.pool, &tenant).await {
+                    Ok(tx) => {
+                        replica.succeeded(permit);
+                        return Ok((tx, true));
+                    }
+                    Err(err) if is_connection_failure(&err) => replica.failed(permit, &err),
+                    Err(err) => {
+                        // Not the replica's health (a bad tenant id, ...).
+                        permit.neutral();
+                        return Err(err);
+                    }
+                }
+            }
+            replica.fell_back();
+        }
+        Ok((begin_tenant_read_tx(&self.primary, &tenant).await?, false))
+    }
+
+    /// Runs `read` in a [`Db::read_tx`] transaction and commits it. If the
+    /// replica fails once the transaction is open (its connection dropped
+    /// mid-query, the server shutting down: [`is_connection_failure`]; or a
+    /// conflict with recovery, `40001`), `read` runs again, once, on the
+    /// primary, in the same request.
+    ///
+    /// # Errors
+    ///
+    /// The driver's error.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use operator_demo::db::{Db, DbConfig};
+    ///
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let db = Db::connect(&DbConfig::embedded(dir.path())).await.unwrap();
+    /// db.migrate_up().await.unwrap();
+    /// let org = operator_demo::db::new_id();
+    /// let one: i64 = db
+    ///     .read(&org, async |tx| sqlx::query_scalar("SELECT 1").fetch_one(&mut **tx).await)
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(one, 1);
+    /// # }
+    /// ```
+    pub async fn read<T>(
+        &self,
+        org_id: &str,
+        read: impl AsyncFn(&mut Transaction<'static, Any>) -> Result<T, sqlx::Error>,
+    ) -> Result<T, sqlx::Error> {
+        let (mut tx, on_replica) = self.begin_read(org_id).await?;
+        let outcome = match read(&mut tx).await {
+            Ok(value) => tx.commit().await.map(|()| value),
+            Err(err) => Err(err),
+        };
+        match (outcome, self.replica.as_ref().filter(|_| on_replica)) {
+            (Err(err), Some(replica))
+                if is_connection_failure(&err) || is_recovery_conflict(&err) =>
+            {
+                if is_connection_failure(&err)
+                    && let Some(permit) = replica.try_acquire()
+                {
+                    replica.failed(permit, &err);
+                }
+                replica.fell_back();
+                let mut tx = self.primary_read_tx(org_id).await?;
+                let value = read(&mut tx).await?;
+                tx.commit().await?;
+                Ok(value)
+            }
+            (outcome, _) => outcome,
+        }
     }
 
     /// The same read-only transaction as [`Db::read_tx`], on the primary:
@@ -243,17 +376,21 @@ impl Db {
         begin_tenant_tx(&self.primary, &tenant(org_id)?).await
     }
 
-    /// One round trip to each pool, for `/ready`.
+    /// One round trip to the primary, for `/ready`.
     ///
     /// # Errors
     ///
     /// The driver's error.
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
-        self.primary.execute("SELECT 1").await?;
-        if let Some(replica) = &self.replica {
-            replica.execute("SELECT 1").await?;
-        }
-        Ok(())
+        self.primary.execute("SELECT 1").await.map(drop)
+    }
+
+    /// One round trip to the replica, for `/ready`: `None` without one. A
+    /// replica down does not make the app unready (reads fall back to the
+    /// primary), but `/ready` reports it.
+    pub async fn ping_replica(&self) -> Option<Result<(), sqlx::Error>> {
+        let replica = self.replica.as_ref()?;
+        Some(replica.pool.execute("SELECT 1").await.map(drop))
     }
 
     /// On Postgres, refuses a connection role that would see through
@@ -262,14 +399,25 @@ impl Db {
     ///
     /// # Errors
     ///
-    /// [`RoleCheckError`] saying what is wrong with the role.
-    pub async fn check_role(&self) -> Result<(), RoleCheckError> {
+    /// [`DbError::Role`] naming the variable whose role is at fault
+    /// (`DATABASE_URL` or `DATABASE_READ_URL`) and saying what is wrong.
+    pub async fn check_role(&self) -> Result<(), DbError> {
         if self.backend != Backend::Postgres {
             return Ok(());
         }
-        role::check(&self.primary).await?;
+        role::check(&self.primary)
+            .await
+            .map_err(|source| DbError::Role {
+                variable: "DATABASE_URL",
+                source,
+            })?;
         if let Some(replica) = &self.replica {
-            role::check(replica).await?;
+            role::check(&replica.pool)
+                .await
+                .map_err(|source| DbError::Role {
+                    variable: "DATABASE_READ_URL",
+                    source,
+                })?;
         }
         Ok(())
     }
@@ -278,7 +426,7 @@ impl Db {
     pub async fn close(&self) {
         self.primary.close().await;
         if let Some(replica) = &self.replica {
-            replica.close().await;
+            replica.pool.close().await;
         }
     }
 }

@@ -4,7 +4,9 @@
 //! or an orchestrator restarts the process when it stops answering. `/ready`
 //! checks what a request needs (the data folder, the database, Redis when
 //! configured) and answers 503 while one is missing, so traffic goes
-//! elsewhere without a restart.
+//! elsewhere without a restart. The read replica is reported
+//! (`database_replica`) but never makes the app unready: every instance
+//! shares it, and reads fall back to the primary while it is down.
 
 use axum::{
     Json,
@@ -35,7 +37,10 @@ pub async fn health() -> impl IntoResponse {
 }
 
 /// `GET /ready`: `200 {"status":"ready","checks":{...}}` when every check
-/// passes, else `503` problem+json whose `checks` member says which failed.
+/// passes, else `503` problem+json whose `checks` member says which failed
+/// (`data_dir`, `database`, `redis`). A failing `database_replica` alone
+/// answers `200 {"status":"degraded","checks":{...}}`: reads are served by
+/// the primary meanwhile.
 ///
 /// # Example
 ///
@@ -53,6 +58,7 @@ pub async fn health() -> impl IntoResponse {
 pub async fn ready(State(state): State<AppState>) -> Response {
     let mut checks = Map::new();
     let mut all_ok = true;
+    let mut degraded = false;
 
     let data_dir = check_data_dir(&state).await;
     all_ok &= data_dir.is_ok();
@@ -62,6 +68,10 @@ pub async fn ready(State(state): State<AppState>) -> Response {
         let database = within(db.ping()).await;
         all_ok &= database.is_ok();
         checks.insert("database".into(), outcome(database));
+        if let Some(replica) = within_opt(db.ping_replica()).await {
+            degraded |= replica.is_err();
+            checks.insert("database_replica".into(), outcome(replica));
+        }
     }
     if let Some(redis) = state.redis() {
         let mut redis = redis.clone();
@@ -74,7 +84,10 @@ pub async fn ready(State(state): State<AppState>) -> Response {
     if all_ok {
         (
             StatusCode::OK,
-            Json(json!({ "status": "ready", "checks": checks })),
+            Json(json!({
+                "status": if degraded { "degraded" } else { "ready" },
+                "checks": checks,
+            })),
         )
             .into_response()
     } else {
@@ -95,6 +108,18 @@ async fn within<T, E: std::fmt::Display>(
         Ok(Ok(_)) => Ok(()),
         Ok(Err(err)) => Err(format!("failing: {err}")),
         Err(_) => Err("no answer within 2 s".into()),
+    }
+}
+
+/// [`within`] for a check that may not apply (`None`: not configured).
+async fn within_opt<E: std::fmt::Display>(
+    check: impl Future<Output = Option<Result<(), E>>>,
+) -> Option<Result<(), String>> {
+    match tokio::time::timeout(std::time::Duration::from_secs(2), check).await {
+        Ok(None) => None,
+        Ok(Some(Ok(()))) => Some(Ok(())),
+        Ok(Some(Err(err))) => Some(Err(format!("failing: {err}"))),
+        Err(_) => Some(Err("no answer within 2 s".into())),
     }
 }
 

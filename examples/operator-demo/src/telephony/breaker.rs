@@ -1,6 +1,7 @@
-//! A circuit breaker per provider: after enough consecutive failures the
-//! provider is skipped for a cool-down, then one probe call decides whether
-//! it is back.
+//! A circuit breaker: after enough consecutive failures a dependency is
+//! skipped for a cool-down, then one probe call decides whether it is back.
+//! One per telephony provider, and one for the database read replica
+//! ([`crate::db`]).
 
 use std::{
     sync::{Arc, Mutex, PoisonError},
@@ -54,11 +55,13 @@ struct State {
     probing: bool,
 }
 
-/// One provider's breaker, shared by clones. The lock is held for a few
+/// One dependency's breaker, shared by clones. The lock is held for a few
 /// instructions, never across an `.await`.
 #[derive(Debug, Clone)]
-pub(super) struct Breaker {
+pub(crate) struct Breaker {
     config: BreakerConfig,
+    /// What the log lines name: `telephony provider`, `database replica`.
+    subject: &'static str,
     state: Arc<Mutex<State>>,
 }
 
@@ -66,25 +69,25 @@ pub(super) struct Breaker {
 /// failure if dropped untold (a cancelled probe must not leave the breaker
 /// half-open for ever).
 #[derive(Debug)]
-pub(super) struct Permit {
+pub(crate) struct Permit {
     breaker: Breaker,
     done: bool,
 }
 
 impl Permit {
-    pub(super) fn success(mut self) {
+    pub(crate) fn success(mut self) {
         self.done = true;
         self.breaker.on_success();
     }
 
-    pub(super) fn failure(mut self) {
+    pub(crate) fn failure(mut self) {
         self.done = true;
         self.breaker.on_failure();
     }
 
     /// The call ended in a way that says nothing about the provider's health
     /// (the caller's own error): a probe still counts it as an answer.
-    pub(super) fn neutral(mut self) {
+    pub(crate) fn neutral(mut self) {
         self.done = true;
         self.breaker.on_success();
     }
@@ -99,18 +102,25 @@ impl Drop for Permit {
 }
 
 impl Breaker {
-    pub(super) fn new(config: BreakerConfig) -> Self {
+    pub(crate) fn new(config: BreakerConfig) -> Self {
         Self {
             config: BreakerConfig {
                 failures: config.failures.max(1),
                 ..config
             },
+            subject: "telephony provider",
             state: Arc::new(Mutex::new(State {
                 consecutive_failures: 0,
                 open_until: None,
                 probing: false,
             })),
         }
+    }
+
+    /// The same breaker, naming `subject` in its log lines.
+    pub(crate) fn with_subject(mut self, subject: &'static str) -> Self {
+        self.subject = subject;
+        self
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
@@ -121,7 +131,7 @@ impl Breaker {
     }
 
     /// A permit if the provider may be called now.
-    pub(super) fn try_acquire(&self) -> Option<Permit> {
+    pub(crate) fn try_acquire(&self) -> Option<Permit> {
         let allowed = self.with(|state| match state.open_until {
             None => true,
             Some(_) if state.probing => false,
@@ -138,9 +148,10 @@ impl Breaker {
     }
 
     fn on_success(&self) {
+        let subject = self.subject;
         self.with(|state| {
             if state.open_until.is_some() {
-                tracing::info!("telephony provider answered the probe: circuit closed");
+                tracing::info!("{subject} answered the probe: circuit closed");
             }
             state.consecutive_failures = 0;
             state.open_until = None;
@@ -149,14 +160,14 @@ impl Breaker {
     }
 
     fn on_failure(&self) {
-        let config = self.config;
+        let (config, subject) = (self.config, self.subject);
         self.with(|state| {
             state.consecutive_failures = state.consecutive_failures.saturating_add(1);
             if state.probing || state.consecutive_failures >= config.failures {
                 if state.open_until.is_none() {
                     tracing::warn!(
                         failures = state.consecutive_failures,
-                        "telephony provider failing: circuit open for {:?}",
+                        "{subject} failing: circuit open for {:?}",
                         config.cooldown
                     );
                 }
@@ -166,7 +177,7 @@ impl Breaker {
         });
     }
 
-    pub(super) fn state(&self) -> BreakerState {
+    pub(crate) fn state(&self) -> BreakerState {
         self.with(|state| match state.open_until {
             None => BreakerState::Closed,
             Some(_) if state.probing => BreakerState::HalfOpen,

@@ -27,7 +27,7 @@
 //! ```
 
 mod args;
-mod breaker;
+pub(crate) mod breaker;
 mod http;
 mod manager;
 mod metrics;
