@@ -18,6 +18,7 @@
 #[path = "../demo_api_common/mod.rs"]
 mod demo_api_common;
 mod outage;
+mod retry;
 mod setup;
 
 use std::time::Duration;

@@ -1,0 +1,99 @@
+//! `Db::read` on the replica: a read that fails once its transaction is open
+//! runs again on the primary, in the same call, without a restart.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use operator_demo::db::seed::org_id;
+
+use crate::setup::{services, setup};
+
+/// The replica's backend is killed mid-read (57P01 or a dropped connection):
+/// the read runs again on the primary, and the replica's breaker opens.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_killed_mid_read_is_retried_on_the_primary() {
+    let Some((primary_url, replica_url)) = services() else {
+        return;
+    };
+    let r = setup(&primary_url, &replica_url, "replica_killed", 1, 1).await;
+    let app = r.api.app_sql.as_ref().unwrap();
+    let metrics = app.replica_metrics().unwrap().clone();
+    let before = metrics.fallbacks();
+    let attempts = AtomicU32::new(0);
+    let superuser = &r.replica;
+    let in_recovery = app
+        .read(&org_id(1), async |tx| {
+            if attempts.fetch_add(1, Ordering::SeqCst) == 0 {
+                let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+                    .fetch_one(&mut **tx)
+                    .await?;
+                let killed: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1)")
+                    .bind(pid)
+                    .fetch_one(superuser)
+                    .await
+                    .expect("the superuser kills the app's replica backend");
+                assert!(killed);
+            }
+            sqlx::query_scalar::<_, bool>("SELECT pg_is_in_recovery()")
+                .fetch_one(&mut **tx)
+                .await
+        })
+        .await
+        .expect("answered by the primary");
+    assert!(!in_recovery, "the second run is on the primary");
+    assert_eq!(attempts.load(Ordering::SeqCst), 2);
+    assert_eq!(metrics.fallbacks(), before + 1);
+    assert!(!metrics.is_up(), "the breaker opened");
+    r.stop().await;
+}
+
+/// A conflict with recovery (`40001`, which a standby raises when replay
+/// must remove rows a query still reads) is retried once on the primary;
+/// it says nothing about the replica's health, so the breaker stays closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recovery_conflict_is_retried_on_the_primary() {
+    let Some((primary_url, replica_url)) = services() else {
+        return;
+    };
+    let r = setup(&primary_url, &replica_url, "replica_conflict", 1, 1).await;
+    let app = r.api.app_sql.as_ref().unwrap();
+    let metrics = app.replica_metrics().unwrap().clone();
+    let before = metrics.fallbacks();
+    let attempts = AtomicU32::new(0);
+    // Raised on the standby only, as a real recovery conflict would be.
+    let in_recovery = app
+        .read(&org_id(1), async |tx| {
+            attempts.fetch_add(1, Ordering::SeqCst);
+            sqlx::query(
+                "DO $$ BEGIN IF pg_is_in_recovery() THEN \
+                 RAISE EXCEPTION 'canceling statement due to conflict with recovery' \
+                 USING ERRCODE = '40001'; END IF; END $$",
+            )
+            .execute(&mut **tx)
+            .await?;
+            sqlx::query_scalar::<_, bool>("SELECT pg_is_in_recovery()")
+                .fetch_one(&mut **tx)
+                .await
+        })
+        .await
+        .expect("answered by the primary");
+    assert!(!in_recovery);
+    assert_eq!(attempts.load(Ordering::SeqCst), 2);
+    assert_eq!(metrics.fallbacks(), before + 1);
+    assert!(metrics.is_up(), "a conflict does not open the breaker");
+    // Any other error is the caller's: not retried.
+    let attempts = AtomicU32::new(0);
+    let err = app
+        .read(&org_id(1), async |tx| {
+            attempts.fetch_add(1, Ordering::SeqCst);
+            sqlx::query("SELECT 1/0").execute(&mut **tx).await.map(drop)
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.as_database_error().and_then(|db| db.code()).as_deref(),
+        Some("22012"),
+        "{err}"
+    );
+    assert_eq!(attempts.load(Ordering::SeqCst), 1);
+    r.stop().await;
+}
