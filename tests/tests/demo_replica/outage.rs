@@ -38,6 +38,9 @@ async fn replica_down_reads_fall_back_to_the_primary_then_return() {
     assert_eq!(body["checks"]["database_replica"], "ok");
     assert_eq!(metric(api, "db_replica_up").await, 1.0);
     let fallbacks_before = metric(api, "db_replica_fallback_total").await;
+    // Db::read_conn (the login's lookup by email) reads the replica...
+    let app = api.app_sql.as_ref().unwrap();
+    assert!(in_recovery(app).await, "read_conn is on the replica");
 
     let outage = ReplicaOutage::begin(&ctl);
     let started = Instant::now();
@@ -71,6 +74,11 @@ async fn replica_down_reads_fall_back_to_the_primary_then_return() {
     let fresh = api.login(2).await;
     api.get("/auth/me", &fresh).await.ok(200);
     println!("reads during the outage took {:?}", started.elapsed());
+    // ... and falls back to the primary too.
+    assert!(
+        !in_recovery(app).await,
+        "read_conn fell back to the primary"
+    );
 
     // Ready: the primary and Redis are up; the replica is reported down.
     let ready = api.send(Method::GET, "/ready", None, None).await;
@@ -146,6 +154,15 @@ async fn an_empty_read_url_counts_as_unset() {
     assert!(!metrics.contains("db_replica_up"), "{metrics}");
     drop(demo);
     r.stop().await;
+}
+
+/// Whether `Db::read_conn` gave a connection to the standby.
+async fn in_recovery(db: &operator_demo::db::Db) -> bool {
+    let mut conn = db.read_conn().await.expect("a connection");
+    sqlx::query_scalar("SELECT pg_is_in_recovery()")
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap()
 }
 
 /// The value of an unlabelled series in `/metrics`.

@@ -1,7 +1,10 @@
 //! `Db::read` on the replica: a read that fails once its transaction is open
 //! runs again on the primary, in the same call, without a restart.
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{
+    Arc,
+    atomic::{AtomicU32, Ordering},
+};
 
 use operator_demo::db::seed::org_id;
 
@@ -18,24 +21,26 @@ async fn a_connection_killed_mid_read_is_retried_on_the_primary() {
     let app = r.api.app_sql.as_ref().unwrap();
     let metrics = app.replica_metrics().unwrap().clone();
     let before = metrics.fallbacks();
-    let attempts = AtomicU32::new(0);
-    let superuser = &r.replica;
+    let attempts = Arc::new(AtomicU32::new(0));
     let in_recovery = app
-        .read(&org_id(1), async |tx| {
-            if attempts.fetch_add(1, Ordering::SeqCst) == 0 {
-                let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .read(&org_id(1), |tx| {
+            let (attempts, superuser) = (attempts.clone(), r.replica.clone());
+            Box::pin(async move {
+                if attempts.fetch_add(1, Ordering::SeqCst) == 0 {
+                    let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+                        .fetch_one(&mut **tx)
+                        .await?;
+                    let killed: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1)")
+                        .bind(pid)
+                        .fetch_one(&superuser)
+                        .await
+                        .expect("the superuser kills the app's replica backend");
+                    assert!(killed);
+                }
+                sqlx::query_scalar::<_, bool>("SELECT pg_is_in_recovery()")
                     .fetch_one(&mut **tx)
-                    .await?;
-                let killed: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1)")
-                    .bind(pid)
-                    .fetch_one(superuser)
                     .await
-                    .expect("the superuser kills the app's replica backend");
-                assert!(killed);
-            }
-            sqlx::query_scalar::<_, bool>("SELECT pg_is_in_recovery()")
-                .fetch_one(&mut **tx)
-                .await
+            })
         })
         .await
         .expect("answered by the primary");
@@ -58,21 +63,24 @@ async fn a_recovery_conflict_is_retried_on_the_primary() {
     let app = r.api.app_sql.as_ref().unwrap();
     let metrics = app.replica_metrics().unwrap().clone();
     let before = metrics.fallbacks();
-    let attempts = AtomicU32::new(0);
+    let attempts = Arc::new(AtomicU32::new(0));
     // Raised on the standby only, as a real recovery conflict would be.
     let in_recovery = app
-        .read(&org_id(1), async |tx| {
-            attempts.fetch_add(1, Ordering::SeqCst);
-            sqlx::query(
-                "DO $$ BEGIN IF pg_is_in_recovery() THEN \
+        .read(&org_id(1), |tx| {
+            let attempts = attempts.clone();
+            Box::pin(async move {
+                attempts.fetch_add(1, Ordering::SeqCst);
+                sqlx::query(
+                    "DO $$ BEGIN IF pg_is_in_recovery() THEN \
                  RAISE EXCEPTION 'canceling statement due to conflict with recovery' \
                  USING ERRCODE = '40001'; END IF; END $$",
-            )
-            .execute(&mut **tx)
-            .await?;
-            sqlx::query_scalar::<_, bool>("SELECT pg_is_in_recovery()")
-                .fetch_one(&mut **tx)
-                .await
+                )
+                .execute(&mut **tx)
+                .await?;
+                sqlx::query_scalar::<_, bool>("SELECT pg_is_in_recovery()")
+                    .fetch_one(&mut **tx)
+                    .await
+            })
         })
         .await
         .expect("answered by the primary");
@@ -81,11 +89,14 @@ async fn a_recovery_conflict_is_retried_on_the_primary() {
     assert_eq!(metrics.fallbacks(), before + 1);
     assert!(metrics.is_up(), "a conflict does not open the breaker");
     // Any other error is the caller's: not retried.
-    let attempts = AtomicU32::new(0);
+    let attempts = Arc::new(AtomicU32::new(0));
     let err = app
-        .read(&org_id(1), async |tx| {
-            attempts.fetch_add(1, Ordering::SeqCst);
-            sqlx::query("SELECT 1/0").execute(&mut **tx).await.map(drop)
+        .read(&org_id(1), |tx| {
+            let attempts = attempts.clone();
+            Box::pin(async move {
+                attempts.fetch_add(1, Ordering::SeqCst);
+                sqlx::query("SELECT 1/0").execute(&mut **tx).await.map(drop)
+            })
         })
         .await
         .unwrap_err();

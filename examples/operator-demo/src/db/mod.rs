@@ -50,6 +50,7 @@ use rampart_tenant::{
 use sqlx::{
     Any, AnyPool, Executor, Transaction,
     any::{AnyPoolOptions, install_default_drivers},
+    pool::PoolConnection,
 };
 
 use self::replica::{Replica, is_recovery_conflict};
@@ -57,6 +58,11 @@ pub use self::{
     replica::{REPLICA_COOLDOWN, ReplicaMetrics, is_connection_failure},
     role::{RoleCheckError, TENANT_TABLES},
 };
+
+/// What the closure given to [`Db::read`] returns: a boxed `Send` future
+/// borrowing the transaction.
+pub type ReadFuture<'c, T> =
+    std::pin::Pin<Box<dyn Future<Output = Result<T, sqlx::Error>> + Send + 'c>>;
 
 /// Which database the URL names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -229,7 +235,8 @@ impl Db {
 
     /// The pool for reads: the replica when `DATABASE_READ_URL` is set and
     /// its breaker is closed, else the primary. A replica lags: a read right
-    /// after a write may not see it yet.
+    /// after a write may not see it yet. A query on it does not fall back
+    /// when the replica has just failed: [`Db::read_conn`] does.
     pub fn reader(&self) -> &AnyPool {
         match &self.replica {
             Some(replica) if replica.is_closed() => &replica.pool,
@@ -275,12 +282,59 @@ impl Db {
         org_id: &str,
     ) -> Result<(Transaction<'static, Any>, bool), sqlx::Error> {
         let tenant = tenant(org_id)?;
+        self.open_reader(|pool| {
+            let tenant = tenant.clone();
+            async move { begin_tenant_read_tx(&pool, &tenant).await }
+        })
+        .await
+    }
+
+    /// A pooled connection for a read outside any tenant (the login's
+    /// lookup by email): from the replica, or from the primary when the
+    /// replica's connection fails or its breaker is open, as for
+    /// [`Db::read_tx`]. Prefer it to [`Db::reader`], which cannot fall back.
+    ///
+    /// # Errors
+    ///
+    /// The driver's error.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use operator_demo::db::{Db, DbConfig};
+    ///
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let db = Db::connect(&DbConfig::embedded(dir.path())).await.unwrap();
+    /// let mut conn = db.read_conn().await.unwrap();
+    /// let one: i64 = sqlx::query_scalar("SELECT 1").fetch_one(&mut *conn).await.unwrap();
+    /// assert_eq!(one, 1);
+    /// // No replica: nothing to ping, no replica series.
+    /// assert!(db.ping_replica().await.is_none());
+    /// assert!(db.replica_metrics().is_none());
+    /// # }
+    /// ```
+    pub async fn read_conn(&self) -> Result<PoolConnection<Any>, sqlx::Error> {
+        self.open_reader(|pool| async move { pool.acquire().await })
+            .await
+            .map(|(conn, _)| conn)
+    }
+
+    /// `open` on the replica when its breaker lets it, else (or when the
+    /// replica's connection fails) on the primary; and whether it was the
+    /// replica. The pool is passed by value (a cheap clone), so that the
+    /// future borrows nothing and stays `Send` in any handler.
+    async fn open_reader<T, F>(&self, open: impl Fn(AnyPool) -> F) -> Result<(T, bool), sqlx::Error>
+    where
+        F: Future<Output = Result<T, sqlx::Error>>,
+    {
         if let Some(replica) = &self.replica {
             if let Some(permit) = replica.try_acquire() {
-                match begin_tenant_read_tx(&replica.pool, &tenant).await {
-                    Ok(tx) => {
+                match open(replica.pool.clone()).await {
+                    Ok(value) => {
                         replica.succeeded(permit);
-                        return Ok((tx, true));
+                        return Ok((value, true));
                     }
                     Err(err) if is_connection_failure(&err) => replica.failed(permit, &err),
                     Err(err) => {
@@ -292,14 +346,16 @@ impl Db {
             }
             replica.fell_back();
         }
-        Ok((begin_tenant_read_tx(&self.primary, &tenant).await?, false))
+        Ok((open(self.primary.clone()).await?, false))
     }
 
     /// Runs `read` in a [`Db::read_tx`] transaction and commits it. If the
     /// replica fails once the transaction is open (its connection dropped
     /// mid-query, the server shutting down: [`is_connection_failure`]; or a
     /// conflict with recovery, `40001`), `read` runs again, once, on the
-    /// primary, in the same request.
+    /// primary, in the same request. `read` returns a boxed future (as
+    /// sqlx's own transaction helpers do), so the call stays `Send` in a
+    /// handler.
     ///
     /// # Errors
     ///
@@ -316,18 +372,23 @@ impl Db {
     /// let db = Db::connect(&DbConfig::embedded(dir.path())).await.unwrap();
     /// db.migrate_up().await.unwrap();
     /// let org = operator_demo::db::new_id();
-    /// let one: i64 = db
-    ///     .read(&org, async |tx| sqlx::query_scalar("SELECT 1").fetch_one(&mut **tx).await)
+    /// // Spawned: the future is `Send`, as a handler's must be.
+    /// let one: i64 = tokio::spawn(async move {
+    ///     db.read(&org, |tx| {
+    ///         Box::pin(async move { sqlx::query_scalar("SELECT 1").fetch_one(&mut **tx).await })
+    ///     })
     ///     .await
-    ///     .unwrap();
+    /// })
+    /// .await
+    /// .unwrap()
+    /// .unwrap();
     /// assert_eq!(one, 1);
     /// # }
     /// ```
-    pub async fn read<T>(
-        &self,
-        org_id: &str,
-        read: impl AsyncFn(&mut Transaction<'static, Any>) -> Result<T, sqlx::Error>,
-    ) -> Result<T, sqlx::Error> {
+    pub async fn read<T, F>(&self, org_id: &str, read: F) -> Result<T, sqlx::Error>
+    where
+        F: for<'c> Fn(&'c mut Transaction<'static, Any>) -> ReadFuture<'c, T>,
+    {
         let (mut tx, on_replica) = self.begin_read(org_id).await?;
         let outcome = match read(&mut tx).await {
             Ok(value) => tx.commit().await.map(|()| value),
