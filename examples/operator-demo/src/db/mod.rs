@@ -448,10 +448,19 @@ impl Db {
 
     /// One round trip to the replica, for `/ready`: `None` without one. A
     /// replica down does not make the app unready (reads fall back to the
-    /// primary), but `/ready` reports it.
+    /// primary), but `/ready` reports it. A connection failure opens the
+    /// replica's breaker, as a failed read does, so that reads which cannot
+    /// fall back by themselves ([`Db::reader`]) move to the primary too.
     pub async fn ping_replica(&self) -> Option<Result<(), sqlx::Error>> {
         let replica = self.replica.as_ref()?;
-        Some(replica.pool.execute("SELECT 1").await.map(drop))
+        let pong = replica.pool.execute("SELECT 1").await.map(drop);
+        if let Err(err) = &pong
+            && is_connection_failure(err)
+            && let Some(permit) = replica.try_acquire()
+        {
+            replica.failed(permit, err);
+        }
+        Some(pong)
     }
 
     /// On Postgres, refuses a connection role that would see through
