@@ -66,6 +66,7 @@ pub async fn connect(config: &DbConfig) -> Result<Db, Error> {
     Db::connect(config).await.map_err(|err| Error::Config {
         variable: match err {
             crate::db::DbError::Connect { variable, .. }
+            | crate::db::DbError::Role { variable, .. }
             | crate::db::DbError::UnsupportedUrl { variable } => variable,
             crate::db::DbError::MixedBackends => "DATABASE_READ_URL",
             _ => "DATABASE_URL",

@@ -55,7 +55,12 @@ async fn replica_down_reads_fall_back_to_the_primary_then_return() {
         )
         .await;
     let company_id = id(&company, 201);
+    let first_read = Instant::now();
     let list = api.get("/api/v1/companies?limit=100", &agent).await;
+    println!(
+        "the first read after the replica stopped took {:?}",
+        first_read.elapsed()
+    );
     assert!(
         ids(list.ok(200)).contains(&company_id),
         "the row written during the outage is listed at once: {}",
