@@ -72,7 +72,7 @@ pub async fn login(
     // (user_logins holds no hash and no tenant data; see docs/configuration.md).
     let login = sqlx::query("SELECT user_id, organization_id FROM user_logins WHERE email = $1")
         .bind(&email)
-        .fetch_optional(db.reader())
+        .fetch_optional(&mut *db.read_conn().await?)
         .await?;
     let account = match login {
         Some(row) => {

@@ -78,7 +78,7 @@ pub(super) async fn delete_owned(
 /// docs/performance.md).
 ///
 /// Runs in a read transaction of the organization (on the replica when
-/// there is one).
+/// there is one, else or when it fails on the primary).
 pub(super) async fn list_page<T>(
     state: &AppState,
     org_id: &str,
@@ -86,14 +86,23 @@ pub(super) async fn list_page<T>(
     page: Page,
     from_row: FromRow<T>,
 ) -> Result<Json<List<T>>, ApiError> {
-    let mut tx = state.db()?.read_tx(org_id).await?;
-    let rows = sqlx::query(sql)
-        .bind(org_id)
-        .bind(page.limit)
-        .bind(page.offset)
-        .fetch_all(&mut *tx)
+    // Through `Db::read`: a replica that fails mid-query, or cancels the
+    // query for a conflict with recovery, is retried once on the primary.
+    let org = org_id.to_owned();
+    let rows = state
+        .db()?
+        .read(org_id, |tx| {
+            let org = org.clone();
+            Box::pin(async move {
+                sqlx::query(sql)
+                    .bind(org)
+                    .bind(page.limit)
+                    .bind(page.offset)
+                    .fetch_all(&mut **tx)
+                    .await
+            })
+        })
         .await?;
-    tx.commit().await?;
     let total = match rows.first() {
         Some(row) => row.try_get("total")?,
         None => 0,
