@@ -78,15 +78,13 @@ pub async fn login(
         Some(row) => {
             let user_id: String = row.try_get(0)?;
             let org_id: String = row.try_get(1)?;
-            let mut tx = db.read_tx(&org_id).await?;
-            let user = sqlx::query(
+            let user = rows::read_row(
+                &state,
+                &org_id,
                 "SELECT password_hash, role FROM users WHERE organization_id = $1 AND id = $2",
+                &user_id,
             )
-            .bind(&org_id)
-            .bind(&user_id)
-            .fetch_optional(&mut *tx)
             .await?;
-            tx.commit().await?;
             match user {
                 Some(user) => Some((
                     user_id,
@@ -139,15 +137,13 @@ pub async fn login(
     responses((status = 200, body = Me), (status = 401)),
     security(("bearer" = [])))]
 pub async fn me(State(state): State<AppState>, principal: Principal) -> Result<Json<Me>, ApiError> {
-    let db = state.db()?;
-    let mut tx = db.read_tx(&principal.org_id).await?;
-    let row =
-        sqlx::query("SELECT email, full_name FROM users WHERE organization_id = $1 AND id = $2")
-            .bind(&principal.org_id)
-            .bind(&principal.user_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-    tx.commit().await?;
+    let row = rows::read_row(
+        &state,
+        &principal.org_id,
+        "SELECT email, full_name FROM users WHERE organization_id = $1 AND id = $2",
+        &principal.user_id,
+    )
+    .await?;
     // A valid token for a user deleted since: not an account any more.
     let row = row.ok_or(ApiError::BadCredentials)?;
     Ok(Json(Me {

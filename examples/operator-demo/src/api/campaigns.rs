@@ -194,15 +194,19 @@ pub async fn read(
     principal: Principal,
     Id(id): Id,
 ) -> Result<Json<Campaign>, ApiError> {
-    let tx = state.db()?.read_tx(&principal.org_id).await?;
-    let query = sqlx::query(concat!(
-        "SELECT ",
-        columns!(),
-        " FROM campaigns WHERE organization_id = $1 AND id = $2"
-    ))
-    .bind(&principal.org_id)
-    .bind(id);
-    rows::fetch_owned(tx, query, "campaign", from_row).await
+    rows::read_owned(
+        &state,
+        &principal.org_id,
+        concat!(
+            "SELECT ",
+            columns!(),
+            " FROM campaigns WHERE organization_id = $1 AND id = $2"
+        ),
+        &id,
+        "campaign",
+        from_row,
+    )
+    .await
 }
 
 /// `PUT /api/v1/campaigns/{id}`: replaces name, language, script and company.

@@ -138,14 +138,16 @@ pub async fn read(
     principal: Principal,
     Id(id): Id,
 ) -> Result<Json<Company>, ApiError> {
-    let tx = state.db()?.read_tx(&principal.org_id).await?;
-    let query = sqlx::query(
+    rows::read_owned(
+        &state,
+        &principal.org_id,
         "SELECT id, name, domain, created_at, updated_at FROM companies \
          WHERE organization_id = $1 AND id = $2",
+        &id,
+        "company",
+        from_row,
     )
-    .bind(&principal.org_id)
-    .bind(id);
-    rows::fetch_owned(tx, query, "company", from_row).await
+    .await
 }
 
 /// `PUT /api/v1/companies/{id}`: replaces name and domain.

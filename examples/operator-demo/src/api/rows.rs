@@ -32,6 +32,49 @@ pub(super) async fn fetch_owned<T>(
     Ok(Json(from_row(&row)?))
 }
 
+/// Reads organization `org_id`'s row `id` with `select` (`SELECT ... WHERE
+/// organization_id = $1 AND id = $2`) in a read transaction, through
+/// [`Db::read`](crate::db::Db::read): on the replica when there is one,
+/// retried once on the primary when the replica fails mid-query or cancels
+/// it for recovery.
+pub(super) async fn read_row(
+    state: &AppState,
+    org_id: &str,
+    select: &'static str,
+    id: &str,
+) -> Result<Option<AnyRow>, ApiError> {
+    let (org, id) = (org_id.to_owned(), id.to_owned());
+    let row = state
+        .db()?
+        .read(org_id, |tx| {
+            let (org, id) = (org.clone(), id.clone());
+            Box::pin(async move {
+                sqlx::query(select)
+                    .bind(org)
+                    .bind(id)
+                    .fetch_optional(&mut **tx)
+                    .await
+            })
+        })
+        .await?;
+    Ok(row)
+}
+
+/// [`read_row`], answered through `from_row`, or 404 naming `what` when
+/// the organization has no such row.
+pub(super) async fn read_owned<T>(
+    state: &AppState,
+    org_id: &str,
+    select: &'static str,
+    id: &str,
+    what: &'static str,
+    from_row: FromRow<T>,
+) -> Result<Json<T>, ApiError> {
+    let row = read_row(state, org_id, select, id).await?;
+    let row = row.ok_or(ApiError::NotFound(what))?;
+    Ok(Json(from_row(&row)?))
+}
+
 /// Runs `delete` (`DELETE FROM <table> WHERE organization_id = $1 AND id = $2`)
 /// in organization `org_id`'s write transaction: `204`, or `404` naming
 /// `what` when the organization has no such row.
