@@ -16,6 +16,19 @@ pub struct Usage {
     pub campaigns: i64,
 }
 
+/// The organization's row, its quotas and its usage, in one statement: the
+/// month's calls come from the organization's counter row (none yet, or
+/// one of an earlier month: 0).
+const USAGE: &str = "SELECT id, name, slug, max_calls_per_month, max_concurrent_calls, max_users, \
+         max_campaigns, \
+         (SELECT COUNT(*) FROM users WHERE organization_id = $1) AS users, \
+         (SELECT COUNT(*) FROM campaigns WHERE organization_id = $1) AS campaigns, \
+         (SELECT COUNT(*) FROM call_sessions WHERE organization_id = $1 AND status = 'active') \
+           AS concurrent_calls, \
+         COALESCE((SELECT CASE WHEN month >= $2 THEN calls ELSE 0 END FROM call_usage \
+           WHERE organization_id = $1), 0) AS calls_this_month \
+         FROM organizations WHERE id = $1";
+
 /// `GET /api/v1/admin/organization`.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Organization {
@@ -53,26 +66,22 @@ pub async fn organization(
     require_admin(&principal)?;
     let db = state.db()?;
     let org = &principal.org_id;
-    let mut tx = db.read_tx(org).await?;
-    // The month's calls from the organization's counter row (none yet, or
-    // one of an earlier month: 0).
-    let row = sqlx::query(
-        "SELECT id, name, slug, max_calls_per_month, max_concurrent_calls, max_users, \
-         max_campaigns, \
-         (SELECT COUNT(*) FROM users WHERE organization_id = $1) AS users, \
-         (SELECT COUNT(*) FROM campaigns WHERE organization_id = $1) AS campaigns, \
-         (SELECT COUNT(*) FROM call_sessions WHERE organization_id = $1 AND status = 'active') \
-           AS concurrent_calls, \
-         COALESCE((SELECT CASE WHEN month >= $2 THEN calls ELSE 0 END FROM call_usage \
-           WHERE organization_id = $1), 0) AS calls_this_month \
-         FROM organizations WHERE id = $1",
-    )
-    .bind(org)
-    .bind(quota::month_start(now()))
-    .fetch_optional(&mut *tx)
-    .await?
-    .ok_or(ApiError::NotFound("organization"))?;
-    tx.commit().await?;
+    // Through `Db::read`: retried once on the primary when the replica
+    // fails mid-query or cancels it for recovery.
+    let (owned, month) = (org.to_owned(), quota::month_start(now()));
+    let row = db
+        .read(org, |tx| {
+            let org = owned.clone();
+            Box::pin(async move {
+                sqlx::query(USAGE)
+                    .bind(org)
+                    .bind(month)
+                    .fetch_optional(&mut **tx)
+                    .await
+            })
+        })
+        .await?
+        .ok_or(ApiError::NotFound("organization"))?;
     Ok(Json(Organization {
         id: row.try_get("id")?,
         name: row.try_get("name")?,
