@@ -59,15 +59,23 @@ pub fn tenant_layer(db: Option<Db>) -> Result<TenantLayer, ConfigError> {
 
 /// The organization's limits from its row; `None` when it does not exist.
 async fn organization_limits(db: &Db, id: &TenantId) -> Result<Option<Limits>, LookupError> {
-    let mut tx = db.read_tx(id.as_str()).await.map_err(LookupError::new)?;
-    let row = sqlx::query(
-        "SELECT max_calls_per_month, max_concurrent_calls, max_users, max_campaigns \
-         FROM organizations WHERE id = $1",
-    )
-    .bind(id.as_str())
-    .fetch_optional(&mut *tx)
-    .await
-    .map_err(LookupError::new)?;
+    // Through `Db::read`: retried once on the primary when the replica
+    // fails mid-query or cancels it for recovery.
+    let row = db
+        .read(id.as_str(), |tx| {
+            let id = id.as_str().to_owned();
+            Box::pin(async move {
+                sqlx::query(
+                    "SELECT max_calls_per_month, max_concurrent_calls, max_users, max_campaigns \
+                     FROM organizations WHERE id = $1",
+                )
+                .bind(id)
+                .fetch_optional(&mut **tx)
+                .await
+            })
+        })
+        .await
+        .map_err(LookupError::new)?;
     let Some(row) = row else {
         return Ok(None);
     };
