@@ -392,7 +392,12 @@ impl Db {
         let (mut tx, on_replica) = self.begin_read(org_id).await?;
         let outcome = match read(&mut tx).await {
             Ok(value) => tx.commit().await.map(|()| value),
-            Err(err) => Err(err),
+            Err(err) => {
+                // Give the failed connection back (closed or rolled back)
+                // before the primary is asked.
+                drop(tx);
+                Err(err)
+            }
         };
         match (outcome, self.replica.as_ref().filter(|_| on_replica)) {
             (Err(err), Some(replica))

@@ -131,16 +131,35 @@ impl Replica {
     /// The replica answered.
     pub(super) fn succeeded(&self, permit: Permit) {
         permit.success();
-        self.metrics.up.set(1);
+        self.update_up();
     }
 
     /// The replica's connection failed: the breaker opens (logged once by the
-    /// breaker); the caller reads from the primary.
+    /// breaker); the caller reads from the primary. A pool that timed out
+    /// because every one of its connections is busy is not an outage: the
+    /// read still goes to the primary, but the breaker is not told.
     pub(super) fn failed(&self, permit: Permit, err: &sqlx::Error) {
         // The breaker logs the switch once; each failure only at debug.
         tracing::debug!(%err, "database replica read failed: reading from the primary");
-        permit.failure();
-        self.metrics.up.set(0);
+        if matches!(err, sqlx::Error::PoolTimedOut) && self.is_saturated() {
+            permit.neutral();
+        } else {
+            permit.failure();
+        }
+        self.update_up();
+    }
+
+    /// Every connection the pool may open is open and none is idle: a
+    /// timeout then means load, not a replica that stopped answering (whose
+    /// connections die, so the pool shrinks).
+    fn is_saturated(&self) -> bool {
+        self.pool.size() >= self.pool.options().get_max_connections() && self.pool.num_idle() == 0
+    }
+
+    /// `db_replica_up` follows the breaker: 1 while it sends reads to the
+    /// replica.
+    fn update_up(&self) {
+        self.metrics.up.set(i64::from(self.is_closed()));
     }
 
     /// A read served by the primary instead.
@@ -175,7 +194,9 @@ pub fn is_connection_failure(err: &sqlx::Error) -> bool {
 }
 
 /// A standby cancelled the query to replay the primary's changes
-/// (`40001`, "conflict with recovery"): the primary answers it.
+/// ("conflict with recovery": `40001`, or `40P01` for a buffer-pin deadlock
+/// with the startup process): the primary answers it.
 pub(super) fn is_recovery_conflict(err: &sqlx::Error) -> bool {
-    matches!(err, sqlx::Error::Database(db) if db.code().as_deref() == Some("40001"))
+    matches!(err, sqlx::Error::Database(db)
+        if matches!(db.code().as_deref(), Some("40001" | "40P01")))
 }

@@ -53,6 +53,11 @@ struct State {
     consecutive_failures: u32,
     open_until: Option<Instant>,
     probing: bool,
+    /// How often the circuit has opened: a permit issued before the last
+    /// opening reports on a call that started before it, which says nothing
+    /// about the dependency now (a late success must not close the circuit
+    /// another call just opened).
+    trips: u64,
 }
 
 /// One dependency's breaker, shared by clones. The lock is held for a few
@@ -65,38 +70,41 @@ pub(crate) struct Breaker {
     state: Arc<Mutex<State>>,
 }
 
-/// Permission to call the provider; reports the outcome when told, and a
-/// failure if dropped untold (a cancelled probe must not leave the breaker
-/// half-open for ever).
+/// Permission to call the provider; reports the outcome when told. Dropped
+/// untold (the caller's request was cancelled), it changes nothing, except
+/// for the half-open probe, which then counts as a failure (a cancelled
+/// probe must not leave the breaker half-open for ever).
 #[derive(Debug)]
 pub(crate) struct Permit {
     breaker: Breaker,
     done: bool,
+    probe: bool,
+    trips: u64,
 }
 
 impl Permit {
     pub(crate) fn success(mut self) {
         self.done = true;
-        self.breaker.on_success();
+        self.breaker.on_success(self.probe, self.trips);
     }
 
     pub(crate) fn failure(mut self) {
         self.done = true;
-        self.breaker.on_failure();
+        self.breaker.on_failure(self.probe, self.trips);
     }
 
     /// The call ended in a way that says nothing about the provider's health
     /// (the caller's own error): a probe still counts it as an answer.
     pub(crate) fn neutral(mut self) {
         self.done = true;
-        self.breaker.on_success();
+        self.breaker.on_success(self.probe, self.trips);
     }
 }
 
 impl Drop for Permit {
     fn drop(&mut self) {
-        if !self.done {
-            self.breaker.on_failure();
+        if !self.done && self.probe {
+            self.breaker.on_failure(true, self.trips);
         }
     }
 }
@@ -113,6 +121,7 @@ impl Breaker {
                 consecutive_failures: 0,
                 open_until: None,
                 probing: false,
+                trips: 0,
             })),
         }
     }
@@ -132,38 +141,49 @@ impl Breaker {
 
     /// A permit if the provider may be called now.
     pub(crate) fn try_acquire(&self) -> Option<Permit> {
-        let allowed = self.with(|state| match state.open_until {
-            None => true,
-            Some(_) if state.probing => false,
-            Some(until) if Instant::now() < until => false,
-            Some(_) => {
-                state.probing = true;
-                true
-            }
+        let granted = self.with(|state| {
+            let probe = match state.open_until {
+                None => false,
+                Some(_) if state.probing => return None,
+                Some(until) if Instant::now() < until => return None,
+                Some(_) => {
+                    state.probing = true;
+                    true
+                }
+            };
+            Some((probe, state.trips))
         });
-        allowed.then(|| Permit {
+        granted.map(|(probe, trips)| Permit {
             breaker: self.clone(),
             done: false,
+            probe,
+            trips,
         })
     }
 
-    fn on_success(&self) {
+    fn on_success(&self, probe: bool, trips: u64) {
         let subject = self.subject;
         self.with(|state| {
-            if state.open_until.is_some() {
+            if !probe && trips != state.trips {
+                return; // began before the circuit last opened
+            }
+            if probe {
                 tracing::info!("{subject} answered the probe: circuit closed");
+                state.open_until = None;
+                state.probing = false;
             }
             state.consecutive_failures = 0;
-            state.open_until = None;
-            state.probing = false;
         });
     }
 
-    fn on_failure(&self) {
+    fn on_failure(&self, probe: bool, trips: u64) {
         let (config, subject) = (self.config, self.subject);
         self.with(|state| {
+            if !probe && trips != state.trips {
+                return; // began before the circuit last opened: already counted
+            }
             state.consecutive_failures = state.consecutive_failures.saturating_add(1);
-            if state.probing || state.consecutive_failures >= config.failures {
+            if probe || state.consecutive_failures >= config.failures {
                 if state.open_until.is_none() {
                     tracing::warn!(
                         failures = state.consecutive_failures,
@@ -173,6 +193,7 @@ impl Breaker {
                 }
                 state.open_until = Some(Instant::now() + config.cooldown);
                 state.probing = false;
+                state.trips += 1;
             }
         });
     }
@@ -226,5 +247,56 @@ mod tests {
         assert_eq!(breaker.state(), BreakerState::Open);
         std::thread::sleep(Duration::from_millis(30));
         assert!(breaker.try_acquire().is_some());
+    }
+
+    #[test]
+    fn a_dropped_call_that_is_not_the_probe_changes_nothing() {
+        let breaker = Breaker::new(BreakerConfig {
+            failures: 1,
+            cooldown: Duration::from_secs(60),
+        });
+        drop(breaker.try_acquire().unwrap());
+        assert_eq!(breaker.state(), BreakerState::Closed);
+        assert!(breaker.try_acquire().is_some());
+    }
+
+    #[test]
+    fn a_call_begun_before_the_circuit_opened_cannot_close_it() {
+        let breaker = Breaker::new(BreakerConfig {
+            failures: 1,
+            cooldown: Duration::from_secs(60),
+        });
+        let (early_ok, early_failing) = (
+            breaker.try_acquire().unwrap(),
+            breaker.try_acquire().unwrap(),
+        );
+        let failing = breaker.try_acquire().unwrap();
+        failing.failure();
+        assert_eq!(breaker.state(), BreakerState::Open);
+        early_ok.success();
+        assert_eq!(
+            breaker.state(),
+            BreakerState::Open,
+            "a late success is stale"
+        );
+        early_failing.neutral();
+        assert_eq!(breaker.state(), BreakerState::Open);
+        assert!(breaker.try_acquire().is_none());
+    }
+
+    #[test]
+    fn a_late_failure_does_not_extend_an_open_circuit() {
+        let breaker = Breaker::new(BreakerConfig {
+            failures: 1,
+            cooldown: Duration::from_millis(40),
+        });
+        let late = breaker.try_acquire().unwrap();
+        breaker.try_acquire().unwrap().failure();
+        std::thread::sleep(Duration::from_millis(60));
+        late.failure();
+        let probe = breaker.try_acquire();
+        assert!(probe.is_some(), "the cool-down ran from the first failure");
+        probe.unwrap().success();
+        assert_eq!(breaker.state(), BreakerState::Closed);
     }
 }
