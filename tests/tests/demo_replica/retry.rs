@@ -6,7 +6,9 @@ use std::sync::{
     atomic::{AtomicU32, Ordering},
 };
 
-use operator_demo::db::seed::org_id;
+use std::time::Duration;
+
+use operator_demo::db::{Db, DbConfig, seed::org_id};
 
 use crate::setup::{services, setup};
 
@@ -62,32 +64,36 @@ async fn a_recovery_conflict_is_retried_on_the_primary() {
     let r = setup(&primary_url, &replica_url, "replica_conflict", 1, 1).await;
     let app = r.api.app_sql.as_ref().unwrap();
     let metrics = app.replica_metrics().unwrap().clone();
-    let before = metrics.fallbacks();
-    let attempts = Arc::new(AtomicU32::new(0));
-    // Raised on the standby only, as a real recovery conflict would be.
-    let in_recovery = app
-        .read(&org_id(1), |tx| {
-            let attempts = attempts.clone();
-            Box::pin(async move {
-                attempts.fetch_add(1, Ordering::SeqCst);
-                sqlx::query(
-                    "DO $$ BEGIN IF pg_is_in_recovery() THEN \
+    // 40P01: the standby's buffer-pin deadlock with the startup process.
+    for code in ["40001", "40P01"] {
+        let before = metrics.fallbacks();
+        let attempts = Arc::new(AtomicU32::new(0));
+        // Raised on the standby only, as a real recovery conflict would be.
+        let in_recovery = app
+            .read(&org_id(1), |tx| {
+                let attempts = attempts.clone();
+                Box::pin(async move {
+                    attempts.fetch_add(1, Ordering::SeqCst);
+                    // `code` is one of the two literals above.
+                    sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "DO $$ BEGIN IF pg_is_in_recovery() THEN \
                  RAISE EXCEPTION 'canceling statement due to conflict with recovery' \
-                 USING ERRCODE = '40001'; END IF; END $$",
-                )
-                .execute(&mut **tx)
-                .await?;
-                sqlx::query_scalar::<_, bool>("SELECT pg_is_in_recovery()")
-                    .fetch_one(&mut **tx)
-                    .await
+                 USING ERRCODE = '{code}'; END IF; END $$"
+                    )))
+                    .execute(&mut **tx)
+                    .await?;
+                    sqlx::query_scalar::<_, bool>("SELECT pg_is_in_recovery()")
+                        .fetch_one(&mut **tx)
+                        .await
+                })
             })
-        })
-        .await
-        .expect("answered by the primary");
-    assert!(!in_recovery);
-    assert_eq!(attempts.load(Ordering::SeqCst), 2);
-    assert_eq!(metrics.fallbacks(), before + 1);
-    assert!(metrics.is_up(), "a conflict does not open the breaker");
+            .await
+            .expect("answered by the primary");
+        assert!(!in_recovery);
+        assert_eq!(attempts.load(Ordering::SeqCst), 2);
+        assert_eq!(metrics.fallbacks(), before + 1);
+        assert!(metrics.is_up(), "a conflict does not open the breaker");
+    }
     // Any other error is the caller's: not retried.
     let attempts = Arc::new(AtomicU32::new(0));
     let err = app
@@ -106,5 +112,64 @@ async fn a_recovery_conflict_is_retried_on_the_primary() {
         "{err}"
     );
     assert_eq!(attempts.load(Ordering::SeqCst), 1);
+    r.stop().await;
+}
+
+/// Every connection of the replica's pool is busy: the read waits its
+/// `read_timeout`, is served by the primary, and the breaker stays closed
+/// (load is not an outage; the next read tries the replica again).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_replica_pool_falls_back_without_opening_the_breaker() {
+    let Some((primary_url, replica_url)) = services() else {
+        return;
+    };
+    let r = setup(&primary_url, &replica_url, "replica_busy", 1, 1).await;
+    let pg = r.api.postgres.as_ref().unwrap();
+    let mut config = DbConfig::from_url(&pg.app_url);
+    config.read_url = Some(r.replica_app_url.clone());
+    config.max_connections = 1;
+    config.read_timeout = Duration::from_millis(100);
+    let db = Db::connect(&config).await.expect("the app role");
+    let metrics = db.replica_metrics().unwrap().clone();
+
+    // The replica pool's one connection, held.
+    let mut held = db.read_tx(&org_id(1)).await.unwrap();
+    let on_replica: bool = sqlx::query_scalar("SELECT pg_is_in_recovery()")
+        .fetch_one(&mut *held)
+        .await
+        .unwrap();
+    assert!(on_replica, "the first read is on the replica");
+
+    let in_recovery = db
+        .read(&org_id(1), |tx| {
+            Box::pin(async move {
+                sqlx::query_scalar::<_, bool>("SELECT pg_is_in_recovery()")
+                    .fetch_one(&mut **tx)
+                    .await
+            })
+        })
+        .await
+        .expect("answered by the primary");
+    assert!(
+        !in_recovery,
+        "served by the primary while the replica pool is busy"
+    );
+    assert_eq!(metrics.fallbacks(), 1);
+    assert!(metrics.is_up(), "a busy pool does not open the breaker");
+
+    // Once the connection is free, reads are on the replica again.
+    held.commit().await.unwrap();
+    let in_recovery = db
+        .read(&org_id(1), |tx| {
+            Box::pin(async move {
+                sqlx::query_scalar::<_, bool>("SELECT pg_is_in_recovery()")
+                    .fetch_one(&mut **tx)
+                    .await
+            })
+        })
+        .await
+        .unwrap();
+    assert!(in_recovery, "back on the replica");
+    db.close().await;
     r.stop().await;
 }
