@@ -238,18 +238,50 @@ impl Metrics {
 
     /// Takes `full` (the exposed name, less `_total`) or says why not.
     pub(crate) fn claim(&self, name: &str, full: &str) -> Result<(), RegisterError> {
-        if !is_metric_name(full) || full.ends_with("_total") && full != name {
-            return Err(RegisterError::InvalidName {
-                name: name.to_owned(),
-            });
-        }
-        let key = full.strip_suffix("_total").unwrap_or(full);
-        if !self.state().names.insert(key.to_owned()) {
-            return Err(RegisterError::Duplicate {
-                name: name.to_owned(),
-            });
-        }
+        let mut state = self.state();
+        let key = free_name(&state, name, full)?;
+        state.names.insert(key);
         Ok(())
+    }
+
+    /// The collector kept in `cell`: made, its `names` claimed and it
+    /// registered by the first call. All or nothing: when one of the names
+    /// is invalid or taken, none is claimed, nothing is registered and the
+    /// cell stays empty, so every later call fails the same way (rather than
+    /// adding sources to a collector no scrape reads).
+    #[cfg(any(
+        feature = "cors",
+        feature = "headers",
+        feature = "ratelimit",
+        feature = "tenant"
+    ))]
+    pub(crate) fn collector<'a, C>(
+        &'a self,
+        cell: &'a std::sync::OnceLock<Arc<C>>,
+        names: &[&str],
+    ) -> Result<&'a Arc<C>, RegisterError>
+    where
+        C: Default,
+        Arc<C>: Collector,
+    {
+        if let Some(collector) = cell.get() {
+            return Ok(collector);
+        }
+        // Under the registry's lock: two first calls at once claim once.
+        let mut state = self.state();
+        if let Some(collector) = cell.get() {
+            return Ok(collector);
+        }
+        let mut keys = Vec::with_capacity(names.len());
+        for name in names {
+            keys.push(free_name(&state, name, name)?);
+        }
+        state.names.extend(keys);
+        let collector = cell.get_or_init(Arc::default);
+        state
+            .registry
+            .register_collector(Box::new(Arc::clone(collector)));
+        Ok(collector)
     }
 
     /// Registers a [`Collector`]: code that writes metrics at each scrape,
@@ -385,6 +417,24 @@ impl Metrics {
     }
 }
 
+/// The key `full` takes in [`State::names`] (less `_total`), if it is a
+/// valid name no other series has; `name` is what the caller asked for,
+/// for the error.
+fn free_name(state: &State, name: &str, full: &str) -> Result<String, RegisterError> {
+    if !is_metric_name(full) || full.ends_with("_total") && full != name {
+        return Err(RegisterError::InvalidName {
+            name: name.to_owned(),
+        });
+    }
+    let key = full.strip_suffix("_total").unwrap_or(full);
+    if state.names.contains(key) {
+        return Err(RegisterError::Duplicate {
+            name: name.to_owned(),
+        });
+    }
+    Ok(key.to_owned())
+}
+
 /// `[a-zA-Z_:][a-zA-Z0-9_:]*`, the metric name grammar of both formats.
 fn is_metric_name(name: &str) -> bool {
     let mut bytes = name.bytes();
@@ -397,6 +447,29 @@ mod tests {
     use prometheus_client::metrics::{counter::Counter, gauge::Gauge};
 
     use super::*;
+
+    /// A collector one of whose names is taken claims none and registers
+    /// nothing, and a second call fails the same way (it used to answer `Ok`
+    /// and add its source to a collector no scrape read).
+    #[cfg(feature = "cors")]
+    #[test]
+    fn a_collector_with_a_taken_name_is_all_or_nothing() {
+        let metrics = Metrics::new();
+        metrics
+            .register_counter_fn("rampart_cors_disallowed_requests", "taken", || 7)
+            .unwrap();
+        let stats = rampart_cors::CorsStats::default();
+        for _ in 0..2 {
+            let err = metrics.register_cors(stats.clone()).unwrap_err();
+            assert!(matches!(err, RegisterError::Duplicate { .. }), "{err:?}");
+        }
+        let text = metrics.encode(Format::Text);
+        assert!(!text.contains("rampart_cors_preflights"), "{text}");
+        // Its other name was not kept.
+        metrics
+            .register_counter_fn("rampart_cors_preflights", "free", || 1)
+            .unwrap();
+    }
 
     #[test]
     fn names_are_checked() {

@@ -1,7 +1,7 @@
 //! `rampart_cors_preflights_total{outcome}` and
 //! `rampart_cors_disallowed_requests_total` from every [`CorsStats`] registered.
 
-use std::{fmt, sync::Arc};
+use std::fmt;
 
 use prometheus_client::{
     collector::Collector,
@@ -62,16 +62,7 @@ impl Metrics {
     /// # Ok::<(), rampart_metrics::RegisterError>(())
     /// ```
     pub fn register_cors(&self, stats: CorsStats) -> Result<(), RegisterError> {
-        let mut first = false;
-        let collector = self.shared().cors.get_or_init(|| {
-            first = true;
-            Arc::default()
-        });
-        if first {
-            self.claim(PREFLIGHTS, PREFLIGHTS)?;
-            self.claim(DISALLOWED, DISALLOWED)?;
-            self.register_collector(Arc::clone(collector));
-        }
+        let collector = self.collector(&self.shared().cors, &[PREFLIGHTS, DISALLOWED])?;
         collector.0.push(stats);
         Ok(())
     }

@@ -1,7 +1,7 @@
 //! `rampart_csp_violations_total{directive}` from every [`ViolationCounts`]
 //! registered.
 
-use std::{fmt, sync::Arc};
+use std::fmt;
 
 use prometheus_client::{
     collector::Collector,
@@ -61,15 +61,7 @@ impl Metrics {
     /// # Ok::<(), rampart_metrics::RegisterError>(())
     /// ```
     pub fn register_csp_violations(&self, counts: ViolationCounts) -> Result<(), RegisterError> {
-        let mut first = false;
-        let collector = self.shared().csp.get_or_init(|| {
-            first = true;
-            Arc::default()
-        });
-        if first {
-            self.claim(NAME, NAME)?;
-            self.register_collector(Arc::clone(collector));
-        }
+        let collector = self.collector(&self.shared().csp, &[NAME])?;
         collector.0.push(counts);
         Ok(())
     }

@@ -69,15 +69,7 @@ impl Metrics {
     /// # Ok::<(), rampart_metrics::RegisterError>(())
     /// ```
     pub fn register_ratelimit(&self, stats: Arc<RateLimitStats>) -> Result<(), RegisterError> {
-        let mut first = false;
-        let collector = self.shared().ratelimit.get_or_init(|| {
-            first = true;
-            Arc::default()
-        });
-        if first {
-            self.claim(NAME, NAME)?;
-            self.register_collector(Arc::clone(collector));
-        }
+        let collector = self.collector(&self.shared().ratelimit, &[NAME])?;
         collector.0.push(stats);
         Ok(())
     }

@@ -126,17 +126,10 @@ impl Metrics {
         store: impl Into<String>,
         stats: Arc<BreakerStats>,
     ) -> Result<(), RegisterError> {
-        let mut first = false;
-        let collector = self.shared().ratelimit_breaker.get_or_init(|| {
-            first = true;
-            Arc::default()
-        });
-        if first {
-            for name in [TRIPS, RECOVERIES, PROBES, OPEN] {
-                self.claim(name, name)?;
-            }
-            self.register_collector(Arc::clone(collector));
-        }
+        let collector = self.collector(
+            &self.shared().ratelimit_breaker,
+            &[TRIPS, RECOVERIES, PROBES, OPEN],
+        )?;
         collector.0.push((store.into(), stats));
         Ok(())
     }

@@ -63,16 +63,7 @@ impl Metrics {
     /// # Ok::<(), rampart_metrics::RegisterError>(())
     /// ```
     pub fn register_tenant(&self, stats: Arc<TenantStats>) -> Result<(), RegisterError> {
-        let mut first = false;
-        let collector = self.shared().tenant.get_or_init(|| {
-            first = true;
-            Arc::default()
-        });
-        if first {
-            self.claim(EVENTS, EVENTS)?;
-            self.claim(IN_FLIGHT, IN_FLIGHT)?;
-            self.register_collector(Arc::clone(collector));
-        }
+        let collector = self.collector(&self.shared().tenant, &[EVENTS, IN_FLIGHT])?;
         collector.0.push(stats);
         Ok(())
     }
