@@ -6,10 +6,12 @@ use ::sqlx::{Error, Pool, Transaction};
 
 use crate::TenantId;
 
+#[cfg(any(feature = "sqlx-postgres", feature = "sqlx-any"))]
 const SET_CONFIG: &str = "SELECT set_config('app.current_org_id', $1, true)";
 /// `hashtextextended` (Postgres 11+) turns the text into the 64-bit key
 /// that advisory locks take; two different texts may share a key, which
 /// only makes two unrelated creates wait for each other.
+#[cfg(any(feature = "sqlx-postgres", feature = "sqlx-any"))]
 const ADVISORY_LOCK: &str = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))::text";
 /// SQLite: take the write lock when the transaction begins. A deferred
 /// transaction that reads (the count) and then writes (the insert) fails
@@ -22,6 +24,17 @@ const BEGIN_IMMEDIATE: &str = "BEGIN IMMEDIATE";
 /// WAL lets it read beside the writer instead of queueing behind it.
 #[cfg(any(feature = "sqlx-sqlite", feature = "sqlx-any"))]
 const BEGIN_DEFERRED: &str = "BEGIN";
+
+/// The statement that opens a tenant transaction on SQLite: deferred when
+/// `read_only`, else immediate.
+#[cfg(any(feature = "sqlx-sqlite", feature = "sqlx-any"))]
+fn sqlite_begin(read_only: bool) -> &'static str {
+    if read_only {
+        BEGIN_DEFERRED
+    } else {
+        BEGIN_IMMEDIATE
+    }
+}
 
 /// The one statement that opens a tenant transaction on Postgres:
 /// `SELECT set_config('app.current_org_id', E'<tenant>', true); BEGIN`
@@ -39,8 +52,8 @@ const BEGIN_DEFERRED: &str = "BEGIN";
 /// aborted transaction that sqlx does not know it holds (it returns the
 /// connection to the pool, where every later statement fails until it is
 /// closed); a failure before the `BEGIN` rolls the implicit transaction
-/// back and the connection stays idle and usable. (tests/rls.rs checks
-/// both behaviours of the server.)
+/// back and the connection stays idle and usable. (The module's tests,
+/// `sqlx/tests.rs`, check both behaviours of the server.)
 ///
 /// The tenant is inlined because a simple query carries no parameters; see
 /// [`push_literal`] for why that is safe.
@@ -289,7 +302,7 @@ mod postgres {
 mod sqlite {
     use ::sqlx::{Error, Sqlite, SqlitePool, Transaction};
 
-    use super::{BEGIN_DEFERRED, BEGIN_IMMEDIATE, TenantDatabase};
+    use super::{TenantDatabase, sqlite_begin};
     use crate::TenantId;
 
     impl super::private::Sealed for Sqlite {}
@@ -300,12 +313,7 @@ mod sqlite {
             _tenant: &TenantId,
             read_only: bool,
         ) -> Result<Transaction<'static, Self>, Error> {
-            pool.begin_with(if read_only {
-                BEGIN_DEFERRED
-            } else {
-                BEGIN_IMMEDIATE
-            })
-            .await
+            pool.begin_with(sqlite_begin(read_only)).await
         }
 
         async fn set_tenant(_: &mut Transaction<'_, Self>, _: &TenantId) -> Result<(), Error> {
@@ -326,9 +334,7 @@ mod sqlite {
 mod any {
     use ::sqlx::{Any, AnyPool, Error, Transaction};
 
-    use super::{
-        ADVISORY_LOCK, BEGIN_DEFERRED, BEGIN_IMMEDIATE, SET_CONFIG, TenantDatabase, postgres_begin,
-    };
+    use super::{ADVISORY_LOCK, SET_CONFIG, TenantDatabase, postgres_begin, sqlite_begin};
     use crate::TenantId;
 
     /// What [`Any`] is connected to, from the connection itself.
@@ -365,14 +371,7 @@ mod any {
             // driver). The connection's own backend is then checked, which
             // is what counts for isolation.
             let (mut tx, tenant_set) = match pool.connect_options().database_url.scheme() {
-                "sqlite" => {
-                    let begin = if read_only {
-                        BEGIN_DEFERRED
-                    } else {
-                        BEGIN_IMMEDIATE
-                    };
-                    (pool.begin_with(begin).await?, false)
-                }
+                "sqlite" => (pool.begin_with(sqlite_begin(read_only)).await?, false),
                 "postgres" | "postgresql" => (
                     pool.begin_with(postgres_begin(tenant, read_only)).await?,
                     true,
