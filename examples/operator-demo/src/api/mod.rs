@@ -3,7 +3,9 @@
 //! document (`/openapi.json`, browsable at `/docs`).
 //!
 //! Every handler checks its input (a 422 problem+json names the field),
-//! reaches the database only through [`Db::read_tx`](crate::db::Db::read_tx),
+//! reaches the database only through [`Db::read`](crate::db::Db::read) (on
+//! the replica when there is one, retried on the primary when it fails),
+//! [`Db::read_conn`](crate::db::Db::read_conn) (the login's lookup by email),
 //! [`Db::primary_read_tx`](crate::db::Db::primary_read_tx) or
 //! [`Db::write_tx`](crate::db::Db::write_tx)
 //! with the caller's organization, and answers 404 for another

@@ -28,6 +28,15 @@ pub(super) async fn fetch_owned<T>(
 ) -> Result<Json<T>, ApiError> {
     let row = query.fetch_optional(&mut *tx).await?;
     tx.commit().await?;
+    owned(row, what, from_row)
+}
+
+/// The organization's row through `from_row`, or 404 naming `what`.
+fn owned<T>(
+    row: Option<AnyRow>,
+    what: &'static str,
+    from_row: FromRow<T>,
+) -> Result<Json<T>, ApiError> {
     let row = row.ok_or(ApiError::NotFound(what))?;
     Ok(Json(from_row(&row)?))
 }
@@ -70,9 +79,7 @@ pub(super) async fn read_owned<T>(
     what: &'static str,
     from_row: FromRow<T>,
 ) -> Result<Json<T>, ApiError> {
-    let row = read_row(state, org_id, select, id).await?;
-    let row = row.ok_or(ApiError::NotFound(what))?;
-    Ok(Json(from_row(&row)?))
+    owned(read_row(state, org_id, select, id).await?, what, from_row)
 }
 
 /// Runs `delete` (`DELETE FROM <table> WHERE organization_id = $1 AND id = $2`)

@@ -403,11 +403,7 @@ impl Db {
             (Err(err), Some(replica))
                 if is_connection_failure(&err) || is_recovery_conflict(&err) =>
             {
-                if is_connection_failure(&err)
-                    && let Some(permit) = replica.try_acquire()
-                {
-                    replica.failed(permit, &err);
-                }
+                replica.connection_failed(&err);
                 replica.fell_back();
                 let mut tx = self.primary_read_tx(org_id).await?;
                 let value = read(&mut tx).await?;
@@ -459,11 +455,8 @@ impl Db {
     pub async fn ping_replica(&self) -> Option<Result<(), sqlx::Error>> {
         let replica = self.replica.as_ref()?;
         let pong = replica.pool.execute("SELECT 1").await.map(drop);
-        if let Err(err) = &pong
-            && is_connection_failure(err)
-            && let Some(permit) = replica.try_acquire()
-        {
-            replica.failed(permit, err);
+        if let Err(err) = &pong {
+            replica.connection_failed(err);
         }
         Some(pong)
     }

@@ -162,6 +162,17 @@ impl Replica {
         self.metrics.up.set(i64::from(self.is_closed()));
     }
 
+    /// A connection failure seen after the permit was spent (a query that
+    /// failed mid-way, `/ready`'s ping): the breaker hears of it as a failed
+    /// call, unless it is already open.
+    pub(super) fn connection_failed(&self, err: &sqlx::Error) {
+        if is_connection_failure(err)
+            && let Some(permit) = self.try_acquire()
+        {
+            self.failed(permit, err);
+        }
+    }
+
     /// A read served by the primary instead.
     pub(super) fn fell_back(&self) {
         self.metrics.fallbacks.inc();
