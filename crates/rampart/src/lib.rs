@@ -1,3 +1,4 @@
+#![cfg_attr(docsrs, feature(doc_cfg))]
 //! Production middleware for Tower HTTP services.
 //!
 //! `rampart` re-exports each Rampart crate behind a feature of the same name,
