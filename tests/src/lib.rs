@@ -17,6 +17,8 @@
 //! assert_ne!(port, 0);
 //! ```
 
+pub mod proxy;
+
 use std::{
     fs::File,
     io,

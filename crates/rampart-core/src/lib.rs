@@ -2,6 +2,7 @@
 #![doc = include_str!("../README.md")]
 
 mod body;
+pub mod breaker;
 pub mod client_ip;
 mod clock;
 mod problem;
@@ -9,6 +10,7 @@ mod route;
 
 pub use self::{
     body::ResponseBody,
+    breaker::{BreakerConfig, BreakerState, BreakerStats, CircuitBreaker, Permit},
     client_ip::{
         ClientIp, ClientIpConfig, ClientIpConfigError, ClientIpLayer, ClientIpResolver,
         ClientIpService, ClientIpSource, ForwardedHeader, ParseForwardedHeaderError,

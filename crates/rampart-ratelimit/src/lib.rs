@@ -17,7 +17,7 @@ pub use self::{
         RateLimitLayerBuilder, ResponseFuture, rejection,
     },
     policy::{Fallback, Mode, Policy, PolicyError},
-    quota::{MAX_COUNT, MAX_PERIOD, Quota, QuotaError},
+    quota::{MAX_BURST_WINDOW, MAX_COUNT, MAX_PERIOD, Quota, QuotaError},
     stats::{Counter, RateLimitStats},
     store::{
         AtCapacity, Demand, LeaseStats, LeaseStore, MemoryStore, MemoryStoreBuilder, Outcome,

@@ -9,6 +9,13 @@ pub const MAX_COUNT: u64 = 1_000_000_000;
 /// The longest period a quota may name (366 days).
 pub const MAX_PERIOD: Duration = Duration::from_secs(366 * 24 * 3600);
 
+/// The longest burst window a quota may have: `burst × interval`, the time
+/// a full burst takes to come back, at most 2^53 µs (about 285 years). The
+/// stores keep it in nanoseconds in a `u64` (memory) and in microseconds in
+/// a Lua number, a double exact up to 2^53 (Redis): past that, the
+/// arithmetic would overflow or round.
+pub const MAX_BURST_WINDOW: Duration = Duration::from_micros(1 << 53);
+
 /// A rate: `count` requests per `period`, of which `burst` may come at once.
 ///
 /// Two quotas are equal when they admit the same: `5/900s` equals
@@ -140,6 +147,18 @@ pub enum QuotaError {
     /// The burst is zero or above [`MAX_COUNT`].
     #[error("quota burst {0} must be between 1 and {MAX_COUNT}")]
     BurstOutOfRange(String),
+    /// `burst × interval` is longer than [`MAX_BURST_WINDOW`]: a burst far
+    /// above the count of a long period (`1/366d;burst=1000000000`).
+    #[error(
+        "quota burst {burst} at one request per {interval:?} spans more than the longest \
+         burst window of {MAX_BURST_WINDOW:?} (about 285 years): lower the burst"
+    )]
+    BurstWindowTooLong {
+        /// The burst asked for.
+        burst: u64,
+        /// The quota's emission interval ([`Quota::interval`]).
+        interval: Duration,
+    },
 }
 
 fn parse_count(text: &str) -> Result<u64, QuotaError> {
@@ -215,11 +234,12 @@ impl FromStr for Quota {
                 }
             }
         };
-        Ok(Self {
+        Self {
             count,
             burst,
             period_secs: seconds,
-        })
+        }
+        .checked()
     }
 }
 
@@ -273,7 +293,19 @@ impl Quota {
         if !(1..=MAX_COUNT).contains(&burst) {
             return Err(QuotaError::BurstOutOfRange(burst.to_string()));
         }
-        Ok(Self { burst, ..self })
+        Self { burst, ..self }.checked()
+    }
+
+    /// `self`, if its burst window fits the stores' arithmetic.
+    fn checked(self) -> Result<Self, QuotaError> {
+        self.burst
+            .checked_mul(self.interval_micros())
+            .filter(|&micros| u128::from(micros) <= MAX_BURST_WINDOW.as_micros())
+            .map(|_| self)
+            .ok_or(QuotaError::BurstWindowTooLong {
+                burst: self.burst,
+                interval: self.interval(),
+            })
     }
 
     /// This quota shared among `replicas` processes: count and burst divided,
@@ -332,9 +364,11 @@ impl Quota {
         (self.period().as_secs() * 1_000_000).div_ceil(self.count)
     }
 
-    /// Burst tolerance in microseconds: `burst × interval`.
+    /// Burst tolerance in microseconds: `burst × interval`, at most
+    /// [`MAX_BURST_WINDOW`] (checked when the quota is made; saturating all
+    /// the same, so that no quota can make it wrap).
     pub(crate) fn limit_micros(&self) -> u64 {
-        self.burst * self.interval_micros()
+        self.burst.saturating_mul(self.interval_micros())
     }
 }
 
@@ -492,7 +526,55 @@ mod tests {
         assert_eq!(quota.divided_among(0), quota);
     }
 
+    #[test]
+    fn a_burst_window_past_the_stores_arithmetic_is_refused() {
+        // 1/366d: one request per 31,622,400 s; 2^53 µs holds 284 of them.
+        let year = q("1/366d;burst=284").unwrap();
+        assert_eq!(year.limit_micros(), 284 * 31_622_400_000_000);
+        let interval = Duration::from_secs(31_622_400);
+        assert_eq!(
+            q("1/366d;burst=285"),
+            Err(QuotaError::BurstWindowTooLong {
+                burst: 285,
+                interval
+            })
+        );
+        // The largest burst of the longest period: burst × interval is
+        // 3.2e22 µs, past u64 (it wrapped before, or panicked in debug).
+        let error = q("1/366d;burst=1000000000").unwrap_err();
+        assert_eq!(
+            error,
+            QuotaError::BurstWindowTooLong {
+                burst: MAX_COUNT,
+                interval
+            }
+        );
+        assert!(error.to_string().contains("burst 1000000000"), "{error}");
+        let base = q("1/366d").unwrap();
+        assert_eq!(
+            base.with_burst(MAX_COUNT),
+            Err(QuotaError::BurstWindowTooLong {
+                burst: MAX_COUNT,
+                interval
+            })
+        );
+        assert_eq!(base.with_burst(284), Ok(year));
+        // The largest burst of a short period fits.
+        let fast = q("1/s;burst=1000000000").unwrap();
+        assert_eq!(fast.limit_micros(), 1_000_000_000_000_000);
+        // Counts never overflow the window: burst = count spans one period.
+        let full = q("1000000000/366d").unwrap();
+        assert!(u128::from(full.limit_micros()) <= MAX_BURST_WINDOW.as_micros());
+    }
+
     proptest! {
+        #[test]
+        fn every_quota_that_parses_fits_the_burst_window(count in 1u64..=MAX_COUNT, seconds in 1u64..=MAX_PERIOD.as_secs(), burst in 1u64..=MAX_COUNT) {
+            if let Ok(quota) = q(&format!("{count}/{seconds}s;burst={burst}")) {
+                prop_assert!(u128::from(quota.burst()) * u128::from(quota.interval_micros()) <= MAX_BURST_WINDOW.as_micros());
+            }
+        }
+
         #[test]
         fn parser_never_panics(text in "\\PC{0,40}") {
             let _ = q(&text);

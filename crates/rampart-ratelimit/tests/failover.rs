@@ -11,7 +11,9 @@ use std::{
 };
 
 use common::*;
-use rampart_ratelimit::{Counter, Fallback, FallbackStore, Policy, RateLimitLayer, RedisStore};
+use rampart_ratelimit::{
+    Counter, Demand, Fallback, FallbackStore, Key, Policy, RateLimitLayer, RedisStore, Store,
+};
 use tower::{Layer, service_fn};
 
 struct Server {
@@ -182,4 +184,64 @@ async fn fail_closed_policy_answers_503_while_redis_is_away() {
             .status(),
         200
     );
+}
+
+/// The half-open probe's request is cancelled (its `decide` future dropped,
+/// as when a client hangs up or a timeout fires around the layer): the
+/// breaker must still close once Redis answers. Before the fix, the dropped
+/// probe left the breaker "probing" for good: every later request went to
+/// the fallback until restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_probe_does_not_keep_the_breaker_open() {
+    let Some(url) = redis_url() else { return };
+    let (proxy, proxied) = proxy::TcpProxy::in_front_of(&url).await;
+    let store = FallbackStore::new(
+        RedisStore::new(connect(&proxied).await).prefix(unique_prefix("cancelled-probe")),
+    )
+    .timeout(Duration::from_millis(200))
+    .probe_every(Duration::from_millis(100));
+    let breaker = store.stats();
+    let demand = [Demand::new(
+        "global",
+        "1000/hour".parse().unwrap(),
+        Key::text("client"),
+    )];
+    let verdict = store.decide(&demand).await.unwrap();
+    assert!(verdict[0].admits() && !verdict[0].fallback);
+
+    // Redis hangs: the request times out, is decided by the fallback, and
+    // the breaker opens.
+    proxy.stall().await;
+    let verdict = store.decide(&demand).await.unwrap();
+    assert!(verdict[0].fallback);
+    assert!(breaker.is_open());
+
+    // After the wait, the next request is the probe; it is cancelled while
+    // Redis still hangs.
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let probes = breaker.probes();
+    let probe = store.decide(&demand);
+    assert_eq!(breaker.probes(), probes + 1, "this request is the probe");
+    assert!(
+        tokio::time::timeout(Duration::from_millis(20), probe)
+            .await
+            .is_err(),
+        "the probe was still waiting for Redis"
+    );
+
+    // Redis answers again: a later request probes, and the breaker closes.
+    proxy.pass().await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while breaker.is_open() {
+        assert!(
+            Instant::now() < deadline,
+            "the breaker never closed: {} probes",
+            breaker.probes()
+        );
+        store.decide(&demand).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(breaker.recoveries(), 1);
+    let verdict = store.decide(&demand).await.unwrap();
+    assert!(!verdict[0].fallback, "decided on Redis again");
 }

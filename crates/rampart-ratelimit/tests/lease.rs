@@ -91,3 +91,55 @@ async fn a_refused_request_gives_its_local_units_back() {
     let v = store.decide(std::slice::from_ref(&global)).await.unwrap();
     assert_eq!(v[0].remaining, 998);
 }
+
+/// A request cancelled while its lease store waits for Redis (its `decide`
+/// future dropped) gives back the units it took from local leases: it was
+/// admitted by nobody. Before the fix they were lost until the lease
+/// expired, and the key's next requests went to Redis early. Nothing else
+/// is left behind: later requests lease and decide as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_request_gives_its_local_units_back() {
+    let Some(url) = redis_url() else { return };
+    let (proxy, proxied) = proxy::TcpProxy::in_front_of(&url).await;
+    let redis = RedisStore::new(connect(&proxied).await).prefix(unique_prefix("lease-cancel"));
+    let store = LeaseStore::new(redis)
+        .lease("global", 10)
+        .ttl(std::time::Duration::from_secs(60));
+    let global = demand("global", "1000/hour", "client");
+    let login = demand("login", "100/hour", "client");
+    // A lease of 10 for `global`: 1 spent, 9 held here.
+    let v = store.decide(std::slice::from_ref(&global)).await.unwrap();
+    assert_eq!(v[0].outcome, Outcome::Admitted);
+    assert_eq!(store.stats().primary_calls(), 1);
+
+    // `global` is taken from the lease, `login` waits for a Redis that
+    // hangs; the request is cancelled.
+    proxy.stall().await;
+    let cancelled = store.decide(&[global.clone(), login.clone()]);
+    assert!(
+        tokio::time::timeout(std::time::Duration::from_millis(100), cancelled)
+            .await
+            .is_err(),
+        "the request was waiting for Redis"
+    );
+    assert_eq!(store.stats().primary_calls(), 2);
+    proxy.pass().await;
+
+    // The 9 leased units are all here: 9 requests with no call.
+    for i in 0..9 {
+        let v = store.decide(std::slice::from_ref(&global)).await.unwrap();
+        assert_eq!(v[0].outcome, Outcome::Admitted, "{i}");
+    }
+    assert_eq!(
+        store.stats().primary_calls(),
+        2,
+        "every one was decided from the lease"
+    );
+    // The lease spent, the next request leases again from Redis.
+    let v = store.decide(&[global, login]).await.unwrap();
+    assert_eq!(
+        (v[0].outcome, v[1].outcome),
+        (Outcome::Admitted, Outcome::Admitted)
+    );
+    assert_eq!(store.stats().primary_calls(), 3);
+}

@@ -362,6 +362,7 @@ async fn failed_lookup_is_503_and_not_cached() {
     let service = service(layer);
     let (status, headers, body) = send(&service, get("/t/acme/x")).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(headers["retry-after"], "1", "a client may retry at once");
     problem(status, &headers, &body);
     let (status, _, body) = send(&service, get("/t/acme/x")).await;
     assert_eq!((status, body.as_str()), (StatusCode::OK, "acme|acme|acme"));

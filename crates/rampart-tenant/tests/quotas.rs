@@ -3,6 +3,10 @@
 //! socket), monthly counters exact under concurrency in memory and Redis.
 
 mod common;
+#[cfg(feature = "redis")]
+#[path = "../../../tests/src/proxy.rs"]
+#[allow(dead_code, unreachable_pub)] // the workspace tests' proxy; this file uses part of it
+mod proxy;
 
 use std::{
     collections::HashMap,
@@ -160,6 +164,43 @@ async fn concurrency_slot_is_released_on_completion_error_and_drop() {
     assert_eq!(quotas.in_flight(&acme), 0);
     assert_eq!(stats.in_flight(), 0);
     assert_eq!(stats.get(Counter::ConcurrencyLimited), 1);
+}
+
+/// A request cancelled while its month is charged (the store is Redis,
+/// hanging) gives back the concurrency slot it took before that wait; once
+/// Redis answers, the tenant's next request gets the slot.
+#[cfg(feature = "redis")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_cancelled_while_its_month_is_charged_gives_its_slot_back() {
+    let Some(url) = common::service_url("REDIS_URL") else {
+        return;
+    };
+    let (proxy, proxied) = proxy::TcpProxy::in_front_of(&url).await;
+    let client = redis::Client::open(proxied).unwrap();
+    let connection = redis::aio::ConnectionManager::new(client).await.unwrap();
+    let prefix = format!("{}:", common::unique("rampart-tenant-cancel"));
+    let quotas = Quotas::new(rampart_tenant::RedisMonthlyStore::new(connection).prefix(prefix));
+    let service = ServiceBuilder::new()
+        .layer(tenant_layer(
+            Limits::new().max_concurrent(1).monthly("calls", 30),
+        ))
+        .layer(quotas.layer().concurrent().monthly("calls"))
+        .service(gated(Arc::default()));
+    let acme = id("acme");
+
+    proxy.stall().await;
+    let pending = tokio::spawn(service.clone().oneshot(call("acme")));
+    wait_until(|| quotas.in_flight(&acme) == 1).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(!pending.is_finished(), "waiting for the month's charge");
+    pending.abort();
+    wait_until(|| quotas.in_flight(&acme) == 0).await;
+
+    proxy.pass().await;
+    let response = service.clone().oneshot(call("acme")).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    drop(response);
+    assert_eq!(quotas.in_flight(&acme), 0);
 }
 
 #[tokio::test]

@@ -6,7 +6,7 @@
 //!
 //! | feature | crate | what it gives |
 //! |---|---|---|
-//! | `core` (default) | [`rampart-core`](core) | client IP behind trusted proxies, problem+json, clock |
+//! | `core` (default) | [`rampart-core`](core) | client IP behind trusted proxies, problem+json, clock, circuit breaker |
 //! | `ratelimit` | [`rampart-ratelimit`](ratelimit) | GCRA rate limiting on memory or Redis |
 //! | `cors` | [`rampart-cors`](cors) | allow-list CORS |
 //! | `headers` | [`rampart-headers`](headers) | security headers and CSP |

@@ -99,6 +99,7 @@ pub async fn serve_until(
         // The business metrics are served beside the HTTP series.
         stack.metrics.with_registry(|registry| {
             telephony_metrics.register(registry);
+            db.register_primary_metrics(registry);
             if let Some(replica) = db.replica_metrics() {
                 replica.register(registry);
             }

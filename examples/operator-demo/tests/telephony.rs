@@ -548,6 +548,41 @@ async fn breaker_opens_skips_the_provider_and_recovers_after_a_probe() {
     assert_eq!(telnyx_mock.received().len(), 7);
 }
 
+/// The half-open probe's call is cancelled (the client hung up while Twilio
+/// was slow): no verdict. The breaker stays open, but the next call probes
+/// Twilio at once, and closes it when Twilio answers. (Before, a dropped
+/// probe counted as a failure and Twilio was skipped for another cool-down.)
+#[tokio::test]
+async fn a_cancelled_probe_lets_the_next_call_probe() {
+    let cooldown = Duration::from_secs(2);
+    let (twilio_mock, _telnyx_mock, manager) = setup(BreakerConfig {
+        failures: 1,
+        cooldown,
+    })
+    .await;
+    twilio_mock.set(Mode::ServerError);
+    let placed = manager.start_call(None, &call()).await.unwrap();
+    assert_eq!(placed.provider, "telnyx");
+    assert_eq!(manager.breaker_state("twilio"), Some(BreakerState::Open));
+
+    tokio::time::sleep(cooldown + Duration::from_millis(200)).await;
+    twilio_mock.set(Mode::Slow);
+    let request = call();
+    let probe = manager.start_call(None, &request);
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), probe)
+            .await
+            .is_err(),
+        "the probe was waiting for Twilio"
+    );
+    assert_eq!(manager.breaker_state("twilio"), Some(BreakerState::Open));
+
+    twilio_mock.set(Mode::Ok);
+    let placed = manager.start_call(None, &call()).await.unwrap();
+    assert_eq!(placed.provider, "twilio", "the next call was the probe");
+    assert_eq!(manager.breaker_state("twilio"), Some(BreakerState::Closed));
+}
+
 #[tokio::test]
 async fn both_circuits_open_is_unavailable_without_any_request() {
     let (twilio_mock, telnyx_mock, manager) = setup(BreakerConfig {

@@ -3,9 +3,10 @@
 
 use std::{fmt, sync::Arc, time::Duration};
 
+use rampart_core::{BreakerConfig, CircuitBreaker};
+
 use super::{
-    Demand, MemoryStore, Outcome, RedisStore, Store, StoreError, StoreFuture, Verdict,
-    breaker::{Breaker, BreakerStats, Route},
+    BreakerStats, Demand, MemoryStore, Outcome, RedisStore, Store, StoreError, StoreFuture, Verdict,
 };
 use crate::Fallback;
 
@@ -16,9 +17,13 @@ use crate::Fallback;
 /// local [`MemoryStore`] (quota divided by the expected replicas), allow, or
 /// reject with 503. The breaker then stays open: requests go straight to the
 /// fallback, and every `probe_every` (default 1 s) one request probes the
-/// primary; when a probe succeeds, all requests go back to the primary. Each
-/// switch is logged once (`tracing`, target `rampart_ratelimit`) and counted
-/// in [`BreakerStats`]; each fallback decision is counted per policy.
+/// primary; when a probe succeeds, all requests go back to the primary. A
+/// probe whose request is cancelled (its `decide` future dropped) is given
+/// back, and the next request probes. The breaker is rampart-core's
+/// [`CircuitBreaker`], opened by one failure; each switch is logged once
+/// (`tracing`, target `rampart_core::breaker`, naming the `rate limit
+/// store`) and counted in [`BreakerStats`]; each fallback decision is
+/// counted per policy.
 ///
 /// # Example
 ///
@@ -40,7 +45,7 @@ use crate::Fallback;
 pub struct FallbackStore<P = RedisStore> {
     primary: P,
     local: MemoryStore,
-    breaker: Arc<Breaker>,
+    breaker: CircuitBreaker,
     timeout: Duration,
 }
 
@@ -62,7 +67,7 @@ impl<P: Store> FallbackStore<P> {
         Self {
             primary,
             local: MemoryStore::new(),
-            breaker: Arc::new(Breaker::new(Duration::from_secs(1))),
+            breaker: breaker(Duration::from_secs(1)),
             timeout: Duration::from_millis(50),
         }
     }
@@ -75,7 +80,7 @@ impl<P: Store> FallbackStore<P> {
 
     /// How long the breaker stays open before a probe (default 1 s).
     pub fn probe_every(mut self, every: Duration) -> Self {
-        self.breaker = Arc::new(Breaker::new(every));
+        self.breaker = breaker(every);
         self
     }
 
@@ -89,6 +94,18 @@ impl<P: Store> FallbackStore<P> {
     pub fn stats(&self) -> Arc<BreakerStats> {
         self.breaker.stats()
     }
+}
+
+/// One failure opens it: the fallback costs nothing, a slow Redis costs
+/// every request its timeout.
+fn breaker(probe_every: Duration) -> CircuitBreaker {
+    CircuitBreaker::new(
+        "rate limit store",
+        BreakerConfig {
+            failures: 1,
+            cooldown: probe_every,
+        },
+    )
 }
 
 fn decide_fallback(local: &MemoryStore, demands: &[Demand]) -> Vec<Verdict> {
@@ -135,37 +152,37 @@ impl<P: Store> Store for FallbackStore<P> {
     }
 
     fn decide_reserving(&self, demands: &[Demand], reserve: &[u32]) -> StoreFuture {
-        let route = self.breaker.route();
-        if route == Route::Fallback {
+        let Some(permit) = self.breaker.try_acquire() else {
             return StoreFuture::ready(Ok(decide_fallback(&self.local, demands)));
-        }
+        };
         let mut primary = self.primary.decide_reserving(demands, reserve);
         if let Some(result) = primary.take_ready() {
             return StoreFuture::ready(Ok(match result {
                 Ok(verdicts) => {
-                    self.breaker.success(route);
+                    permit.success();
                     verdicts.into_vec()
                 }
                 Err(error) => {
-                    self.breaker.failure(route, &error);
+                    permit.failure(&error);
                     decide_fallback(&self.local, demands)
                 }
             }));
         }
         let demands = demands.to_vec();
-        let breaker = Arc::clone(&self.breaker);
         let local = self.local.clone();
         let timeout = self.timeout;
+        // The permit moves into the future: dropped with it before an
+        // answer (the request was cancelled), a probe is given back.
         StoreFuture::pending(async move {
             let error = match tokio::time::timeout(timeout, primary).await {
                 Ok(Ok(verdicts)) => {
-                    breaker.success(route);
+                    permit.success();
                     return Ok(verdicts);
                 }
                 Ok(Err(error)) => error,
                 Err(_) => StoreError::Timeout(timeout),
             };
-            breaker.failure(route, &error);
+            permit.failure(&error);
             Ok(decide_fallback(&local, &demands))
         })
     }

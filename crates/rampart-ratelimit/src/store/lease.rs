@@ -187,6 +187,18 @@ impl Inner {
         })
     }
 
+    /// Gives back the units taken from local leases for `verdicts`.
+    fn refund(&self, demands: &[Demand], verdicts: &[Option<Verdict>]) {
+        let mut local = self.lock();
+        for (i, v) in verdicts.iter().enumerate() {
+            if v.is_some() {
+                if let Some(lease) = local.get_mut(&self.slot(&demands[i])) {
+                    lease.tokens += u64::from(demands[i].cost);
+                }
+            }
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Lease>> {
         self.local.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -201,16 +213,7 @@ impl Inner {
         result: Result<Vec<Verdict>, StoreError>,
         now: Instant,
     ) -> Result<Vec<Verdict>, StoreError> {
-        let refund = |verdicts: &[Option<Verdict>]| {
-            let mut local = self.lock();
-            for (i, v) in verdicts.iter().enumerate() {
-                if v.is_some() {
-                    if let Some(lease) = local.get_mut(&self.slot(&demands[i])) {
-                        lease.tokens += u64::from(demands[i].cost);
-                    }
-                }
-            }
-        };
+        let refund = |verdicts: &[Option<Verdict>]| self.refund(demands, verdicts);
         let answers = match result {
             Ok(answers) if answers.len() == forwarded.len() => answers,
             Ok(_) => {
@@ -293,6 +296,23 @@ impl Inner {
     }
 }
 
+/// Units taken from local leases while the primary is asked. Dropped before
+/// the answer (the request was cancelled), it gives them back: the request
+/// was admitted by nobody.
+struct LocalTakes {
+    inner: Arc<Inner>,
+    demands: Vec<Demand>,
+    verdicts: Option<Vec<Option<Verdict>>>,
+}
+
+impl Drop for LocalTakes {
+    fn drop(&mut self) {
+        if let Some(verdicts) = self.verdicts.take() {
+            self.inner.refund(&self.demands, &verdicts);
+        }
+    }
+}
+
 impl<P: Store> Store for LeaseStore<P> {
     fn decide(&self, demands: &[Demand]) -> StoreFuture {
         let inner = &self.inner;
@@ -328,11 +348,17 @@ impl<P: Store> Store for LeaseStore<P> {
             let result = result.map(smallvec::SmallVec::into_vec);
             return StoreFuture::ready(inner.finish(demands, &forwarded, verdicts, result, now));
         }
-        let inner = Arc::clone(inner);
-        let demands = demands.to_vec();
+        let mut taken = LocalTakes {
+            inner: Arc::clone(inner),
+            demands: demands.to_vec(),
+            verdicts: Some(verdicts),
+        };
         StoreFuture::pending(async move {
             let result = future.await;
-            inner.finish(&demands, &forwarded, verdicts, result, now)
+            let verdicts = taken.verdicts.take().unwrap_or_default();
+            taken
+                .inner
+                .finish(&taken.demands, &forwarded, verdicts, result, now)
         })
     }
 }

@@ -2,9 +2,7 @@
 //! (shared by replicas) and [`FallbackStore`] (Redis with a circuit breaker
 //! and a per-policy fallback).
 
-// The breaker only guards a store that can fail: Redis.
-#[cfg(feature = "redis")]
-mod breaker;
+// The breaker (rampart-core's) only guards a store that can fail: Redis.
 #[cfg(feature = "redis")]
 mod fallback;
 mod gcra;
@@ -24,12 +22,16 @@ use std::{
 
 pub(crate) use self::memory::{IpDecision, IpPolicy};
 #[cfg(feature = "redis")]
-pub use self::{breaker::BreakerStats, fallback::FallbackStore, redis::RedisStore};
+pub use self::{fallback::FallbackStore, redis::RedisStore};
 pub use self::{
     lease::{LeaseStats, LeaseStore},
     memory::{AtCapacity, MemoryStore, MemoryStoreBuilder},
 };
 use crate::{Fallback, Key, Quota};
+/// The switch counts of a [`FallbackStore`]'s circuit breaker: rampart-core's
+/// type, re-exported where rampart-metrics and users have always named it.
+#[cfg(feature = "redis")]
+pub use rampart_core::BreakerStats;
 
 /// One policy's claim on one key, as the layer hands it to a store.
 #[derive(Debug, Clone)]

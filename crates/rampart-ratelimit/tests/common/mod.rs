@@ -8,6 +8,10 @@ use std::{
     time::{SystemTime, UNIX_EPOCH},
 };
 
+/// The workspace tests' loopback proxy (cut, stall, pass), the same file.
+#[path = "../../../../tests/src/proxy.rs"]
+pub mod proxy;
+
 use bytes::Bytes;
 use http::{Request, Response};
 use http_body_util::{BodyExt, Full};

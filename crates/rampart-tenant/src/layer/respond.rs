@@ -1,6 +1,6 @@
 //! The layer's rejections.
 
-use http::{Response, StatusCode};
+use http::{HeaderValue, Response, StatusCode, header};
 use rampart_core::{Problem, ResponseBody};
 
 use crate::{PROBLEM_TYPE, TenantId, TenantIdError, TenantSource};
@@ -37,10 +37,16 @@ pub(crate) fn unknown<B>(id: &TenantId) -> Response<ResponseBody<B>> {
         .into_rejection()
 }
 
+/// 503 with `Retry-After: 1`: a failed lookup is not cached, so the next
+/// request asks again.
 pub(crate) fn unavailable<B>() -> Response<ResponseBody<B>> {
-    Problem::new(StatusCode::SERVICE_UNAVAILABLE)
+    let mut response = Problem::new(StatusCode::SERVICE_UNAVAILABLE)
         .with_type(PROBLEM_TYPE)
         .with_title("Tenant lookup unavailable")
         .with_detail("the organization could not be looked up; try again shortly")
-        .into_rejection()
+        .into_rejection();
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    response
 }

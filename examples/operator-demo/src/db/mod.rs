@@ -11,6 +11,12 @@
 //!   nor `BYPASSRLS` (checked at start-up). Every query still filters by
 //!   organization too, so SQLite and Postgres answer alike.
 //!
+//! - A database outage: after [`PRIMARY_FAILURES`] connection failures in a
+//!   row the primary's circuit breaker opens, and requests answer 503 with
+//!   `Retry-After` at once ([`DatabaseUnavailable`]) instead of each
+//!   waiting the pool's acquire timeout; a probe in the background closes it
+//!   when the database answers again ([`DbConfig::primary_cooldown`]).
+//!
 //! Every query on tenant data goes through [`Db::read_tx`] or
 //! [`Db::write_tx`]: the one place that sets the tenant for row-level
 //! security (through rampart-tenant's `begin_tenant_tx`).
@@ -34,6 +40,7 @@
 //! ```
 
 pub mod migrate;
+mod primary;
 mod replica;
 mod role;
 pub mod seed;
@@ -43,6 +50,7 @@ use std::{
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
+use prometheus_client::registry::Registry;
 use rampart_tenant::{
     TenantId,
     sqlx::{begin_tenant_read_tx, begin_tenant_tx},
@@ -53,8 +61,12 @@ use sqlx::{
     pool::PoolConnection,
 };
 
-use self::replica::{Replica, is_recovery_conflict};
+use self::{
+    primary::PrimaryBreaker,
+    replica::{Replica, is_recovery_conflict},
+};
 pub use self::{
+    primary::{DatabaseUnavailable, PRIMARY_COOLDOWN, PRIMARY_FAILURES},
     replica::{REPLICA_COOLDOWN, ReplicaMetrics, is_connection_failure},
     role::{RoleCheckError, TENANT_TABLES},
 };
@@ -97,6 +109,9 @@ pub struct DbConfig {
     pub read_timeout: Duration,
     /// How long reads skip a failed replica before one read probes it.
     pub replica_cooldown: Duration,
+    /// How long requests skip a failed primary (answering 503 at once)
+    /// before a probe in the background.
+    pub primary_cooldown: Duration,
 }
 
 impl DbConfig {
@@ -114,6 +129,7 @@ impl DbConfig {
             acquire_timeout: Duration::from_secs(5),
             read_timeout: DEFAULT_READ_TIMEOUT,
             replica_cooldown: REPLICA_COOLDOWN,
+            primary_cooldown: PRIMARY_COOLDOWN,
         }
     }
 }
@@ -187,6 +203,9 @@ pub enum DbError {
 #[derive(Debug, Clone)]
 pub struct Db {
     primary: AnyPool,
+    /// In front of every request's use of `primary` (not of start-up work:
+    /// migrations, the role check).
+    primary_breaker: PrimaryBreaker,
     replica: Option<Replica>,
     backend: Backend,
 }
@@ -217,6 +236,7 @@ impl Db {
             None => None,
         };
         Ok(Self {
+            primary_breaker: PrimaryBreaker::new(primary.clone(), config.primary_cooldown),
             primary,
             replica,
             backend,
@@ -346,7 +366,7 @@ impl Db {
             }
             replica.fell_back();
         }
-        Ok((open(self.primary.clone()).await?, false))
+        Ok((self.primary_breaker.open(open).await?, false))
     }
 
     /// Runs `read` in a [`Db::read_tx`] transaction and commits it. If the
@@ -424,7 +444,10 @@ impl Db {
         &self,
         org_id: &str,
     ) -> Result<Transaction<'static, Any>, sqlx::Error> {
-        begin_tenant_read_tx(&self.primary, &tenant(org_id)?).await
+        let tenant = tenant(org_id)?;
+        self.primary_breaker
+            .open(|pool| async move { begin_tenant_read_tx(&pool, &tenant).await })
+            .await
     }
 
     /// A transaction on the primary for organization `org_id`, for writes
@@ -433,18 +456,56 @@ impl Db {
     ///
     /// # Errors
     ///
-    /// The driver's error.
+    /// The driver's error; [`DatabaseUnavailable`] at once while the
+    /// primary's circuit breaker is open (see [`PRIMARY_FAILURES`]).
     pub async fn write_tx(&self, org_id: &str) -> Result<Transaction<'static, Any>, sqlx::Error> {
-        begin_tenant_tx(&self.primary, &tenant(org_id)?).await
+        let tenant = tenant(org_id)?;
+        self.primary_breaker
+            .open(|pool| async move { begin_tenant_tx(&pool, &tenant).await })
+            .await
     }
 
-    /// One round trip to the primary, for `/ready`.
+    /// One round trip to the primary, for `/ready`: through the primary's
+    /// circuit breaker, so that while it is open the check fails at once
+    /// (and, after the cool-down, starts the probe).
     ///
     /// # Errors
     ///
-    /// The driver's error.
+    /// The driver's error, or [`DatabaseUnavailable`] while the circuit is
+    /// open.
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
-        self.primary.execute("SELECT 1").await.map(drop)
+        self.primary_breaker
+            .open(|pool| async move { pool.execute("SELECT 1").await.map(drop) })
+            .await
+    }
+
+    /// Whether requests go to the primary now: `false` while its circuit
+    /// breaker is open after an outage (they answer 503 at once).
+    pub fn primary_is_up(&self) -> bool {
+        self.primary_breaker.is_closed()
+    }
+
+    /// Adds `db_primary_up` (1 while requests go to the primary, 0 while its
+    /// circuit breaker is open) to `registry`.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use operator_demo::db::{Db, DbConfig};
+    /// use prometheus_client::{encoding::text::encode, registry::Registry};
+    ///
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let db = Db::connect(&DbConfig::embedded(dir.path())).await.unwrap();
+    /// let mut registry = Registry::default();
+    /// db.register_primary_metrics(&mut registry);
+    /// let mut text = String::new();
+    /// encode(&mut text, &registry).unwrap();
+    /// assert!(text.contains("db_primary_up 1"));
+    /// assert!(db.primary_is_up());
+    /// # }
+    /// ```
+    pub fn register_primary_metrics(&self, registry: &mut Registry) {
+        self.primary_breaker.register(registry);
     }
 
     /// One round trip to the replica, for `/ready`: `None` without one. A

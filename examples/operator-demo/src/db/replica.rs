@@ -2,9 +2,10 @@
 //!
 //! Every instance of the app shares the replica, so a replica outage must not
 //! take reads (or `/ready`) down: a read whose replica connection fails is
-//! served by the primary in the same request, and a circuit breaker (the one
-//! the telephony providers use) then sends reads straight to the primary for
-//! a cool-down, after which one read probes the replica again.
+//! served by the primary in the same request, and a circuit breaker
+//! (rampart-core's, as for the primary and the telephony providers) then
+//! sends reads straight to the primary for a cool-down, after which one read
+//! probes the replica again.
 
 use std::time::Duration;
 
@@ -14,10 +15,7 @@ use prometheus_client::{
 };
 use sqlx::AnyPool;
 
-use crate::telephony::{
-    BreakerConfig,
-    breaker::{Breaker, BreakerState, Permit},
-};
+use rampart::core::{BreakerConfig, BreakerState, CircuitBreaker, Permit};
 
 /// How long reads skip the replica after it failed, before one read probes
 /// it again.
@@ -99,7 +97,7 @@ impl ReplicaMetrics {
 #[derive(Debug, Clone)]
 pub(super) struct Replica {
     pub(super) pool: AnyPool,
-    breaker: Breaker,
+    breaker: CircuitBreaker,
     pub(super) metrics: ReplicaMetrics,
 }
 
@@ -108,11 +106,13 @@ impl Replica {
         Self {
             pool,
             // One failure is enough: the fallback costs one primary read.
-            breaker: Breaker::new(BreakerConfig {
-                failures: 1,
-                cooldown,
-            })
-            .with_subject("database replica"),
+            breaker: CircuitBreaker::new(
+                "database replica",
+                BreakerConfig {
+                    failures: 1,
+                    cooldown,
+                },
+            ),
             metrics: ReplicaMetrics::default(),
         }
     }
@@ -144,7 +144,7 @@ impl Replica {
         if matches!(err, sqlx::Error::PoolTimedOut) && self.is_saturated() {
             permit.neutral();
         } else {
-            permit.failure();
+            permit.failure(err);
         }
         self.update_up();
     }

@@ -3,10 +3,11 @@
 
 use std::{fmt, sync::Arc};
 
+use rampart::core::{CircuitBreaker, Permit};
+
 use super::{
     BreakerConfig, BreakerState, CallRequest, CallStatus, PhoneNumber, Provider, ProviderError,
     SimulatedProvider, StartedCall, TelephonyMetrics,
-    breaker::{Breaker, Permit},
 };
 
 /// Why no provider placed (or ended) a call.
@@ -48,7 +49,7 @@ fn summary(attempts: &[(&'static str, Option<ProviderError>)]) -> String {
 
 struct Entry {
     provider: Arc<dyn Provider>,
-    breaker: Breaker,
+    breaker: CircuitBreaker,
 }
 
 struct Inner {
@@ -146,8 +147,11 @@ impl TelephonyManagerBuilder {
                 providers: providers
                     .into_iter()
                     .map(|provider| Entry {
+                        breaker: CircuitBreaker::new(
+                            format!("telephony provider {}", provider.name()),
+                            breaker,
+                        ),
                         provider,
-                        breaker: Breaker::new(breaker),
                     })
                     .collect(),
                 metrics: self.metrics.unwrap_or_default(),
@@ -271,7 +275,7 @@ impl TelephonyManager {
                 error,
             });
         }
-        permit.failure();
+        permit.failure(&error);
         self.inner.metrics.provider_failed(name);
         tracing::warn!(provider = name, %error, "telephony provider failed");
         attempts.push((name, Some(error)));

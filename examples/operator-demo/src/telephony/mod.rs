@@ -27,7 +27,6 @@
 //! ```
 
 mod args;
-pub(crate) mod breaker;
 mod http;
 mod manager;
 mod metrics;
@@ -39,7 +38,6 @@ mod twilio;
 
 pub use self::{
     args::{ProviderKind, TelephonyArgs, TelephonyConfigError},
-    breaker::{BreakerConfig, BreakerState},
     manager::{SIMULATED_FROM_NUMBER, TelephonyError, TelephonyManager, TelephonyManagerBuilder},
     metrics::TelephonyMetrics,
     phone::{InvalidPhoneNumber, PhoneNumber},
@@ -51,3 +49,6 @@ pub use self::{
     telnyx::{TELNYX_BASE_URL, TelnyxProvider},
     twilio::{TWILIO_BASE_URL, TwilioProvider},
 };
+/// How each provider's circuit breaker trips and recovers, and its state:
+/// rampart-core's breaker, the one the rate limiter and the database use.
+pub use rampart::core::{BreakerConfig, BreakerState};
