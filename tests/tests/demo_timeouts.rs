@@ -75,6 +75,10 @@ async fn connect(demo: &Demo) -> TcpStream {
 
 const GET_HEALTH: &[u8] = b"GET /health HTTP/1.1\r\nHost: demo\r\n\r\n";
 
+/// A login whose body is announced as 100 bytes, of which 10 are sent.
+const STALLED_LOGIN: &[u8] = b"POST /auth/login HTTP/1.1\r\nHost: demo\r\n\
+    Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"email\":";
+
 /// A client that sends half a request's headers, then nothing, is closed
 /// after HTTP_HEADER_READ_TIMEOUT_SECS; so is one that stops inside the
 /// request line (before hyper knows which protocol it speaks), and one that
@@ -125,13 +129,7 @@ async fn slow_headers_are_closed_after_the_header_timeout() {
 async fn a_stalled_body_gets_408_problem() {
     let demo = Demo::start(BIN, &[("HTTP_REQUEST_TIMEOUT_SECS", "1")]).await;
     let mut stream = connect(&demo).await;
-    stream
-        .write_all(
-            b"POST /auth/login HTTP/1.1\r\nHost: demo\r\nContent-Type: application/json\r\n\
-              Content-Length: 100\r\n\r\n{\"email\":",
-        )
-        .await
-        .unwrap();
+    stream.write_all(STALLED_LOGIN).await.unwrap();
     let sent = until_closed(&mut stream, BOUND)
         .await
         .expect("closed after the 408");
@@ -173,6 +171,31 @@ async fn an_idle_keep_alive_connection_is_closed() {
         .await
         .unwrap_or_else(|| panic!("an idle connection still open after {BOUND:?}"));
     assert!(sent.is_empty(), "{}", String::from_utf8_lossy(&sent));
+}
+
+/// A request in flight is not idleness: on a connection that has served a
+/// request, a body stalled for longer than HTTP_IDLE_TIMEOUT_SECS still
+/// gets its 408 at HTTP_REQUEST_TIMEOUT_SECS, not a silent close.
+#[tokio::test]
+async fn the_idle_timeout_spares_a_request_in_flight() {
+    let demo = Demo::start(
+        BIN,
+        &[
+            ("HTTP_IDLE_TIMEOUT_SECS", "1"),
+            ("HTTP_REQUEST_TIMEOUT_SECS", "4"),
+        ],
+    )
+    .await;
+    let mut stream = connect(&demo).await;
+    stream.write_all(GET_HEALTH).await.unwrap();
+    let answer = response(&mut stream, BOUND).await.expect("an answer");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    stream.write_all(STALLED_LOGIN).await.unwrap();
+    let sent = until_closed(&mut stream, BOUND)
+        .await
+        .expect("closed after the 408");
+    let text = String::from_utf8_lossy(&sent);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
 }
 
 /// HTTP_MAX_CONNECTIONS=2: with two connections open, a third is not
