@@ -352,6 +352,16 @@ pub struct ServeArgs {
     )]
     pub rate_limit_global: String,
 
+    /// Requests per client address to /health and /ready, as `N/period`:
+    /// a policy of their own, apart from RATE_LIMIT_GLOBAL.
+    #[arg(
+        long = "rate-limit-probes",
+        env = "RATE_LIMIT_PROBES",
+        value_name = "RATE_LIMIT_PROBES",
+        default_value = "600/minute;burst=60"
+    )]
+    pub rate_limit_probes: String,
+
     /// Redis shared by every replica for rate limits (`redis://host:port/db`).
     /// When unset, counts are kept in this process's memory.
     #[arg(long = "redis-url", env = "REDIS_URL", value_name = "REDIS_URL")]
@@ -374,6 +384,11 @@ pub struct ServeArgs {
     /// The database.
     #[command(flatten)]
     pub database: DatabaseArgs,
+
+    /// Connections: `HTTP_HEADER_READ_TIMEOUT_SECS`, `HTTP_REQUEST_TIMEOUT_SECS`,
+    /// `HTTP_IDLE_TIMEOUT_SECS`, `HTTP_MAX_CONNECTIONS`.
+    #[command(flatten)]
+    pub http: crate::server::HttpArgs,
 
     /// Tokens and the login and API limits (`JWT_*`, `ACCESS_TOKEN_TTL`,
     /// `RATE_LIMIT_LOGIN`, `RATE_LIMIT_API`).

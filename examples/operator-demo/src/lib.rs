@@ -49,6 +49,7 @@ pub mod stack;
 pub mod telemetry;
 pub mod telephony;
 pub mod tenancy;
+pub mod timeout;
 pub mod tls;
 
 pub use self::error::Error;

@@ -3,8 +3,14 @@
 use std::{future::Future, net::SocketAddr};
 
 use axum::Extension;
-use axum_server::Handle;
+use axum_server::{Handle, Server, tls_rustls::RustlsAcceptor};
 use rampart::headers::HttpsConnection;
+
+mod connection;
+
+pub use connection::{
+    Connection, ConnectionListener, CountRequests, Counted, CountingAcceptor, HttpArgs, PeerAddr,
+};
 
 use crate::{
     Error,
@@ -95,6 +101,7 @@ pub async fn serve_until(
     let router = if args.bare {
         app::routes(state)
     } else {
+        require_metrics_guard(args.environment, |name| std::env::var(name).ok())?;
         let stack = app::Stack::from_args(&args, &auth, Some(db.clone())).await?;
         // The business metrics are served beside the HTTP series.
         stack.metrics.with_registry(|registry| {
@@ -130,8 +137,9 @@ pub async fn serve_until(
     let make_service = router.into_make_service_with_connect_info::<SocketAddr>();
     let listener = std::net::TcpListener::bind(args.bind).map_err(bind_error)?;
     let local = listener.local_addr().map_err(bind_error)?;
+    let listener = ConnectionListener::new(listener, &args.http).map_err(bind_error)?;
 
-    let handle = Handle::new();
+    let handle = Handle::<PeerAddr>::new();
     let grace = args.shutdown_grace;
     tokio::spawn({
         let handle = handle.clone();
@@ -142,26 +150,44 @@ pub async fn serve_until(
     });
 
     let scheme = if tls.is_some() { "https" } else { "http" };
+    let server = Server::<PeerAddr>::from_listener(listener).handle(handle);
+    announce(scheme, local, &args);
     let served = match tls {
         Some(config) => {
-            announce(scheme, local, &args);
-            axum_server::from_tcp_rustls(listener, config)
-                .map_err(bind_error)?
-                .handle(handle)
+            server
+                .acceptor(RustlsAcceptor::new(config).acceptor(CountingAcceptor))
                 .serve(make_service)
                 .await
         }
-        None => {
-            announce(scheme, local, &args);
-            axum_server::from_tcp(listener)
-                .map_err(bind_error)?
-                .handle(handle)
-                .serve(make_service)
-                .await
-        }
+        None => server.acceptor(CountingAcceptor).serve(make_service).await,
     };
     served.map_err(Error::Serve)?;
     tracing::info!("stopped");
+    Ok(())
+}
+
+/// The variables that guard `/metrics`, any of which will do.
+const METRICS_GUARDS: [&str; 2] = ["METRICS_ALLOWED_IPS", "METRICS_BASIC_AUTH_USER"];
+
+/// In production `/metrics` (business figures, routes, error rates) must not
+/// be open to whoever reaches the port: one of [`METRICS_GUARDS`] must be set
+/// (a half-set basic auth is refused later, by the guard itself).
+fn require_metrics_guard(
+    environment: Environment,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<(), Error> {
+    let guarded = METRICS_GUARDS
+        .iter()
+        .any(|name| lookup(name).is_some_and(|value| !value.trim().is_empty()));
+    if environment == Environment::Production && !guarded {
+        return Err(Error::Config {
+            variable: "METRICS_ALLOWED_IPS",
+            message: "/metrics would be open to anyone with ENVIRONMENT=production: set \
+                      METRICS_ALLOWED_IPS (the scrapers' addresses) and/or \
+                      METRICS_BASIC_AUTH_USER with METRICS_BASIC_AUTH_PASSWORD"
+                .into(),
+        });
+    }
     Ok(())
 }
 
@@ -220,4 +246,37 @@ fn announce(scheme: &str, local: SocketAddr, args: &ServeArgs) {
         "operator-demo serving"
     );
     println!("operator-demo listening on {scheme}://{local}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn production_needs_a_metrics_guard() {
+        let none = |_: &str| None;
+        let err = require_metrics_guard(Environment::Production, none)
+            .unwrap_err()
+            .to_string();
+        for name in [
+            "METRICS_ALLOWED_IPS",
+            "METRICS_BASIC_AUTH_USER",
+            "METRICS_BASIC_AUTH_PASSWORD",
+        ] {
+            assert!(err.contains(name), "{err}");
+        }
+        let blank = |_: &str| Some("  ".to_owned());
+        assert!(require_metrics_guard(Environment::Production, blank).is_err());
+        for set in METRICS_GUARDS {
+            let lookup = |name: &str| (name == set).then(|| "x".to_owned());
+            assert!(require_metrics_guard(Environment::Production, lookup).is_ok());
+        }
+        for environment in [
+            Environment::Development,
+            Environment::Test,
+            Environment::Staging,
+        ] {
+            assert!(require_metrics_guard(environment, none).is_ok());
+        }
+    }
 }

@@ -20,8 +20,9 @@ use crate::{
     config::ServeArgs,
 };
 
-/// The paths that no edge rate limit counts: a load balancer's and a
+/// The paths the global limit does not count: a load balancer's and a
 /// scraper's probes must keep working while a client is being limited.
+/// `/health` and `/ready` have a limit of their own (`RATE_LIMIT_PROBES`).
 pub const UNLIMITED_PATHS: [&str; 3] = ["/health", "/ready", "/metrics"];
 
 /// The Rampart layers of [`app`](crate::app::app), each fully configured.
@@ -51,10 +52,15 @@ pub struct Stack {
     /// Verifies `Authorization: Bearer` tokens; the default verifies
     /// against a key generated for this process only.
     pub auth: AuthLayer,
+    /// `RATE_LIMIT_PROBES`: per client address on `/health` and `/ready`,
+    /// in this process's memory.
+    pub probe_rate_limit: RateLimitLayer,
     /// `RATE_LIMIT_API`: per user, on `/api` routes (default 100/minute).
     pub api_rate_limit: RateLimitLayer,
     /// `RATE_LIMIT_LOGIN`: per client address and email, in the same store.
     pub login_limiter: LoginLimiter,
+    /// `HTTP_REQUEST_TIMEOUT_SECS`: 408 or 503 problem+json past it.
+    pub request_timeout: crate::timeout::RequestTimeoutLayer,
     /// The Redis connection the rate limits share (`REDIS_URL`), for `/ready`.
     pub redis: Option<redis::aio::ConnectionManager>,
     /// The registry behind `/metrics`: the HTTP series, the rate-limit and
@@ -85,8 +91,14 @@ impl Default for Stack {
                 .expect("the default API rate limit is valid");
         let tenant =
             crate::tenancy::tenant_layer(None).expect("the tenant layer's constants are valid");
-        let metrics = metrics_of(&rate_limit, &api_rate_limit, &cors, &tenant)
-            .expect("a fresh registry takes the demo's counters");
+        let probe_rate_limit =
+            probe_rate_limit(PROBES_DEFAULT).expect("the default probe limit is valid");
+        let metrics = metrics_of(
+            [&rate_limit, &probe_rate_limit, &api_rate_limit],
+            &cors,
+            &tenant,
+        )
+        .expect("a fresh registry takes the demo's counters");
         Self {
             client_ip: ClientIpConfig::default(),
             security_headers: with_docs(SecurityHeaders::api())
@@ -94,9 +106,13 @@ impl Default for Stack {
                 .expect("the default security headers are valid"),
             cors,
             rate_limit,
+            probe_rate_limit,
             auth: ephemeral_auth(),
             api_rate_limit,
             login_limiter: LoginLimiter::memory(AuthArgs::default().rate_limit_login),
+            request_timeout: crate::timeout::RequestTimeoutLayer::new(
+                std::time::Duration::from_secs(30),
+            ),
             redis: None,
             metrics_endpoint: metrics.service(),
             metrics,
@@ -165,6 +181,8 @@ impl Stack {
             ),
         };
         let api_rate_limit = api_rate_limit.map_err(|err| config_error("RATE_LIMIT_API", err))?;
+        let probe_rate_limit = probe_rate_limit(&args.rate_limit_probes)
+            .map_err(|err| config_error("RATE_LIMIT_PROBES", err))?;
         let rate_limit = builder
             .policy(global)
             .build()
@@ -172,8 +190,12 @@ impl Stack {
 
         let tenant =
             crate::tenancy::tenant_layer(db).map_err(|err| config_error("DATABASE_URL", err))?;
-        let metrics = metrics_of(&rate_limit, &api_rate_limit, &cors, &tenant)
-            .map_err(|err| config_error("METRICS_*", err))?;
+        let metrics = metrics_of(
+            [&rate_limit, &probe_rate_limit, &api_rate_limit],
+            &cors,
+            &tenant,
+        )
+        .map_err(|err| config_error("METRICS_*", err))?;
         for (store, stats) in breakers {
             metrics
                 .register_ratelimit_breaker(store, stats)
@@ -189,9 +211,11 @@ impl Stack {
             security_headers,
             cors,
             rate_limit,
+            probe_rate_limit,
             auth: auth.layer(),
             api_rate_limit,
             login_limiter,
+            request_timeout: crate::timeout::RequestTimeoutLayer::new(args.http.request_timeout),
             redis,
             metrics,
             metrics_endpoint,
@@ -207,14 +231,14 @@ impl Stack {
 /// the `swagger_ui()` policy; every other path keeps the API's.
 /// A registry with the counters of the demo's rate limits, CORS and tenant layers.
 fn metrics_of(
-    rate_limit: &RateLimitLayer,
-    api_rate_limit: &RateLimitLayer,
+    rate_limits: [&RateLimitLayer; 3],
     cors: &CorsLayer,
     tenant: &rampart::tenant::TenantLayer,
 ) -> Result<Metrics, RegisterError> {
     let metrics = Metrics::new();
-    metrics.register_ratelimit(rate_limit.stats())?;
-    metrics.register_ratelimit(api_rate_limit.stats())?;
+    for rate_limit in rate_limits {
+        metrics.register_ratelimit(rate_limit.stats())?;
+    }
     metrics.register_cors(cors.stats())?;
     metrics.register_tenant(tenant.stats())?;
     Ok(metrics)
@@ -240,6 +264,25 @@ fn ephemeral_auth() -> AuthLayer {
 fn global_policy(quota: &str) -> Result<Policy, rampart::ratelimit::PolicyError> {
     Ok(Policy::parse("global", quota)?.except_paths(UNLIMITED_PATHS))
 }
+
+/// The probes' own limit, per client address: a flood of `/ready` is
+/// refused before it reaches the checks, and users' limits never count them.
+/// Counted in this process's memory even with `REDIS_URL`: a probe checks
+/// one instance, and a load balancer probing every replica from one address
+/// must not spend one shared quota.
+fn probe_rate_limit(
+    quota: &str,
+) -> Result<RateLimitLayer, Box<dyn std::error::Error + Send + Sync>> {
+    let policy = Policy::parse("probes", quota)?
+        .path_prefix("/health")
+        .path_prefix("/ready");
+    Ok(RateLimitLayer::builder(MemoryStore::new())
+        .policy(policy)
+        .build()?)
+}
+
+/// `RATE_LIMIT_PROBES`' default (as in config.rs).
+const PROBES_DEFAULT: &str = "600/minute;burst=60";
 
 /// The CORS settings the plan asks for, used where no `CORS_*` variable says
 /// otherwise: credentials, the five methods, `Authorization` and `Content-Type`.

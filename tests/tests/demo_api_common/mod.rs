@@ -216,7 +216,7 @@ fn install_crypto() {
 /// A client whose requests come, through the trusted proxy, from a /64 of
 /// their own: the login limit counts per address and email, and with a
 /// shared Redis (`REDIS_URL`) other tests and earlier runs count there too.
-fn client() -> reqwest::Client {
+pub fn client() -> reqwest::Client {
     static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

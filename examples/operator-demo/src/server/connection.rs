@@ -1,0 +1,443 @@
+//! What one client connection may hold: a slot under `HTTP_MAX_CONNECTIONS`,
+//! and time bounded by `HTTP_HEADER_READ_TIMEOUT_SECS` (to send a request's
+//! head) and `HTTP_IDLE_TIMEOUT_SECS` (between requests).
+//!
+//! Why not hyper's own `header_read_timeout` (axum-server 0.9 installs the
+//! timer it needs and exposes it through `Server::http_builder`): hyper 1.x
+//! starts that one timer both when a request's head is awaited and when a
+//! keep-alive connection goes idle (`proto/h1/conn.rs`, `State::idle`), so
+//! the two cannot differ (an idle timeout above a load balancer's, 60 s on
+//! AWS, with a short header timeout is the usual need); it does not cover
+//! the protocol detection of hyper-util's auto builder (an `h2` preface that
+//! never completes) nor HTTP/2. The clock here sits under the protocol, on
+//! the socket, and is told by [`CountRequests`] when a request is being
+//! served, which is all it needs to know.
+//!
+//! The cap: [`ConnectionListener`] takes a slot before it accepts, so the
+//! connections above the cap wait in the kernel's accept backlog (not in
+//! this process, holding no file descriptor) until one closes; past the
+//! backlog the kernel drops the client's SYN and the client retries.
+
+use std::{
+    fmt,
+    future::{Ready, ready},
+    io,
+    net::SocketAddr,
+    pin::Pin,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, AtomicUsize, Ordering},
+    },
+    task::{Context, Poll},
+    time::Duration,
+};
+
+use axum::extract::connect_info::Connected;
+use axum_server::{AddrListener, Address, accept::Accept};
+use clap::Args;
+use pin_project_lite::pin_project;
+use tokio::{
+    io::{AsyncRead, AsyncWrite, ReadBuf},
+    net::{TcpListener, TcpStream},
+    sync::{OwnedSemaphorePermit, Semaphore},
+    time::{Instant, Sleep},
+};
+use tower::Service;
+
+/// `HTTP_*`: how long a client may take and how many may be connected.
+///
+/// ```
+/// use clap::Parser;
+/// use operator_demo::config::Cli;
+///
+/// let cli = Cli::try_parse_from(["operator-demo", "--http-max-connections", "64"]).unwrap();
+/// assert_eq!(cli.serve_args().http.max_connections, 64);
+/// assert_eq!(cli.serve_args().http.header_read_timeout.as_secs(), 10);
+/// ```
+#[derive(Debug, Clone, Args)]
+pub struct HttpArgs {
+    /// Seconds a client has to send a request's line and headers, counted
+    /// from its first byte (from the connection's opening for the first
+    /// request, TLS handshake included); then the connection is closed.
+    #[arg(
+        long = "http-header-read-timeout",
+        env = "HTTP_HEADER_READ_TIMEOUT_SECS",
+        value_name = "HTTP_HEADER_READ_TIMEOUT_SECS",
+        default_value = "10",
+        value_parser = seconds
+    )]
+    pub header_read_timeout: Duration,
+
+    /// Seconds a request may take from its head to its answer, body upload
+    /// included: then `408` if its body had not all arrived, else `503`.
+    #[arg(
+        long = "http-request-timeout",
+        env = "HTTP_REQUEST_TIMEOUT_SECS",
+        value_name = "HTTP_REQUEST_TIMEOUT_SECS",
+        default_value = "30",
+        value_parser = seconds
+    )]
+    pub request_timeout: Duration,
+
+    /// Seconds a keep-alive connection may wait for its next request.
+    #[arg(
+        long = "http-idle-timeout",
+        env = "HTTP_IDLE_TIMEOUT_SECS",
+        value_name = "HTTP_IDLE_TIMEOUT_SECS",
+        default_value = "75",
+        value_parser = seconds
+    )]
+    pub idle_timeout: Duration,
+
+    /// Most client connections open at once; more wait in the accept backlog.
+    #[arg(
+        long = "http-max-connections",
+        env = "HTTP_MAX_CONNECTIONS",
+        value_name = "HTTP_MAX_CONNECTIONS",
+        default_value = "512",
+        value_parser = clap::value_parser!(u32).range(1..=1_000_000)
+    )]
+    pub max_connections: u32,
+}
+
+/// A whole number of seconds from 1 to 3600: a timeout of 0 would close
+/// every connection, and none at all is what this exists to prevent.
+fn seconds(value: &str) -> Result<Duration, String> {
+    match value.trim().parse::<u64>() {
+        Ok(secs @ 1..=3600) => Ok(Duration::from_secs(secs)),
+        _ => Err(format!(
+            "expected a whole number of seconds from 1 to 3600, got {value:?}"
+        )),
+    }
+}
+
+/// The client's address as the accept loop hands it on; axum's
+/// `ConnectInfo<SocketAddr>` reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerAddr(pub SocketAddr);
+
+impl Address for PeerAddr {
+    type Stream = Connection;
+    type Listener = ConnectionListener;
+}
+
+impl Connected<PeerAddr> for SocketAddr {
+    fn connect_info(peer: PeerAddr) -> Self {
+        peer.0
+    }
+}
+
+/// A TCP listener that accepts only while fewer than `max_connections` of
+/// its connections are open, and times each as [`HttpArgs`] says.
+#[derive(Debug)]
+pub struct ConnectionListener {
+    listener: TcpListener,
+    slots: Arc<Semaphore>,
+    timeouts: Timeouts,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Timeouts {
+    header: Duration,
+    idle: Duration,
+}
+
+impl ConnectionListener {
+    /// Serves `listener` (put in non-blocking mode here) under `args`.
+    ///
+    /// # Errors
+    ///
+    /// When the listener cannot be handed to the runtime.
+    pub fn new(listener: std::net::TcpListener, args: &HttpArgs) -> io::Result<Self> {
+        listener.set_nonblocking(true)?;
+        Ok(Self {
+            listener: TcpListener::from_std(listener)?,
+            slots: Arc::new(Semaphore::new(args.max_connections as usize)),
+            timeouts: Timeouts {
+                header: args.header_read_timeout,
+                idle: args.idle_timeout,
+            },
+        })
+    }
+}
+
+impl AddrListener<Connection, PeerAddr> for ConnectionListener {
+    async fn bind_to(addr: PeerAddr) -> io::Result<Self> {
+        // The demo binds the socket itself (to report BIND_ADDR errors) and
+        // hands it over with `Server::from_listener`.
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            format!("bind {} first and use ConnectionListener::new", addr.0),
+        ))
+    }
+
+    async fn accept_stream(&self) -> io::Result<(Connection, PeerAddr)> {
+        // Slot first: at the cap nothing is accepted, and the next client
+        // waits in the backlog. Cancelled (shutdown), the slot is returned.
+        let slot = self
+            .slots
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(io::Error::other)?;
+        let (stream, peer) = self.listener.accept().await?;
+        Ok((Connection::new(stream, slot, self.timeouts), PeerAddr(peer)))
+    }
+
+    fn get_local_addr(&self) -> io::Result<PeerAddr> {
+        self.listener.local_addr().map(PeerAddr)
+    }
+}
+
+/// What [`CountRequests`] tells the connection's clock.
+#[derive(Debug, Default)]
+struct Requests {
+    /// Requests of this connection whose response is not yet produced.
+    in_flight: AtomicUsize,
+    /// How many have been answered: a change means "idle from now".
+    answered: AtomicU64,
+}
+
+/// An accepted TCP connection: holds its slot until dropped, and fails its
+/// reads with `TimedOut` once it has waited too long with no request being
+/// served (hyper then closes it).
+pub struct Connection {
+    io: TcpStream,
+    requests: Arc<Requests>,
+    timeouts: Timeouts,
+    /// When it last went idle: opened, answered a request, or wrote between requests.
+    idle_since: Instant,
+    /// The first byte read since then: a request's head is on its way.
+    head_since: Option<Instant>,
+    /// `Requests::answered` as last seen.
+    answered: u64,
+    sleep: Option<Pin<Box<Sleep>>>,
+    _slot: OwnedSemaphorePermit,
+}
+
+impl fmt::Debug for Connection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connection")
+            .field("io", &self.io)
+            .field("idle_since", &self.idle_since)
+            .field("head_since", &self.head_since)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Connection {
+    fn new(io: TcpStream, slot: OwnedSemaphorePermit, timeouts: Timeouts) -> Self {
+        Self {
+            io,
+            requests: Arc::default(),
+            timeouts,
+            idle_since: Instant::now(),
+            head_since: None,
+            answered: 0,
+            sleep: None,
+            _slot: slot,
+        }
+    }
+
+    /// When the connection is to be closed; `None` while a request is served
+    /// (the request timeout bounds that).
+    fn deadline(&mut self) -> Option<Instant> {
+        if self.requests.in_flight.load(Ordering::Acquire) > 0 {
+            return None;
+        }
+        let answered = self.requests.answered.load(Ordering::Acquire);
+        if answered != self.answered {
+            self.answered = answered;
+            self.idle_since = Instant::now();
+            self.head_since = None;
+        }
+        Some(match self.head_since {
+            Some(since) => since + self.timeouts.header,
+            // A new connection owes its first request's head at once.
+            None if self.answered == 0 => self.idle_since + self.timeouts.header,
+            None => self.idle_since + self.timeouts.idle,
+        })
+    }
+
+    /// A response body still streaming out after its request was answered
+    /// is not idleness.
+    fn wrote(&mut self, written: &Poll<io::Result<usize>>) {
+        if matches!(written, Poll::Ready(Ok(n)) if *n > 0) && self.head_since.is_none() {
+            self.idle_since = Instant::now();
+        }
+    }
+
+    /// `Pending`, or the timeout as an error once `deadline` has passed.
+    fn pending_or_timed_out<T>(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
+        let Some(deadline) = self.deadline() else {
+            return Poll::Pending;
+        };
+        let sleep = self
+            .sleep
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        if sleep.deadline() != deadline {
+            sleep.as_mut().reset(deadline);
+        }
+        match sleep.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "no request within HTTP_HEADER_READ_TIMEOUT_SECS / HTTP_IDLE_TIMEOUT_SECS",
+            ))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl AsyncRead for Connection {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        let before = buf.filled().len();
+        match Pin::new(&mut this.io).poll_read(cx, buf) {
+            Poll::Pending => this.pending_or_timed_out(cx),
+            Poll::Ready(Ok(())) => {
+                if buf.filled().len() > before
+                    && this.head_since.is_none()
+                    && this.deadline().is_some()
+                {
+                    this.head_since = Some(Instant::now());
+                }
+                Poll::Ready(Ok(()))
+            }
+            ready => ready,
+        }
+    }
+}
+
+impl AsyncWrite for Connection {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let written = Pin::new(&mut self.io).poll_write(cx, buf);
+        self.wrote(&written);
+        written
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let written = Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
+        self.wrote(&written);
+        written
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
+/// The acceptor that lets a [`Connection`]'s clock see its requests: it
+/// wraps the connection's service in [`CountRequests`]. Use it alone, or
+/// inside TLS (`RustlsAcceptor::new(config).acceptor(CountingAcceptor)`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CountingAcceptor;
+
+impl<S> Accept<Connection, S> for CountingAcceptor {
+    type Stream = Connection;
+    type Service = CountRequests<S>;
+    type Future = Ready<io::Result<(Connection, CountRequests<S>)>>;
+
+    fn accept(&self, stream: Connection, service: S) -> Self::Future {
+        let requests = stream.requests.clone();
+        ready(Ok((
+            stream,
+            CountRequests {
+                inner: service,
+                requests,
+            },
+        )))
+    }
+}
+
+/// A connection's service, counting the requests it is serving.
+#[derive(Debug, Clone)]
+pub struct CountRequests<S> {
+    inner: S,
+    requests: Arc<Requests>,
+}
+
+impl<S, R> Service<R> for CountRequests<S>
+where
+    S: Service<R>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Counted<S::Future>;
+
+    #[inline]
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: R) -> Self::Future {
+        self.requests.in_flight.fetch_add(1, Ordering::AcqRel);
+        Counted {
+            inner: self.inner.call(request),
+            _served: Served(self.requests.clone()),
+        }
+    }
+}
+
+pin_project! {
+    /// A request's response future; the request counts as served until it
+    /// resolves or is dropped.
+    #[derive(Debug)]
+    pub struct Counted<F> {
+        #[pin]
+        inner: F,
+        _served: Served,
+    }
+}
+
+impl<F: Future> Future for Counted<F> {
+    type Output = F::Output;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        self.project().inner.poll(cx)
+    }
+}
+
+/// Ends a request's count when dropped, whether answered or cancelled.
+#[derive(Debug)]
+struct Served(Arc<Requests>);
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        self.0.answered.fetch_add(1, Ordering::AcqRel);
+        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeouts_must_be_whole_seconds_in_range() {
+        assert_eq!(seconds(" 5 "), Ok(Duration::from_secs(5)));
+        for bad in ["0", "-1", "3601", "1.5", "soon", ""] {
+            assert!(seconds(bad).is_err(), "{bad:?}");
+        }
+    }
+}
