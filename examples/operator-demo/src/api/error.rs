@@ -191,6 +191,8 @@ mod tests {
             sqlx::Error::PoolClosed,
             sqlx::Error::WorkerCrashed,
             sqlx::Error::Io(std::io::ErrorKind::ConnectionReset.into()),
+            // The primary's circuit breaker is open.
+            crate::db::DatabaseUnavailable::error(),
         ] {
             let shown = err.to_string();
             let response = ApiError::from(err).into_response();
