@@ -161,16 +161,19 @@ async fn an_idle_keep_alive_connection_is_closed() {
         ],
     )
     .await;
-    let mut stream = connect(&demo).await;
-    for _ in 0..2 {
-        stream.write_all(GET_HEALTH).await.unwrap();
-        let answer = response(&mut stream, BOUND).await.expect("an answer");
-        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    // After one request, and after two.
+    for requests in 1..=2 {
+        let mut stream = connect(&demo).await;
+        for _ in 0..requests {
+            stream.write_all(GET_HEALTH).await.unwrap();
+            let answer = response(&mut stream, BOUND).await.expect("an answer");
+            assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        }
+        let sent = until_closed(&mut stream, BOUND).await.unwrap_or_else(|| {
+            panic!("idle after {requests} requests, still open after {BOUND:?}")
+        });
+        assert!(sent.is_empty(), "{}", String::from_utf8_lossy(&sent));
     }
-    let sent = until_closed(&mut stream, BOUND)
-        .await
-        .unwrap_or_else(|| panic!("an idle connection still open after {BOUND:?}"));
-    assert!(sent.is_empty(), "{}", String::from_utf8_lossy(&sent));
 }
 
 /// A request in flight is not idleness: on a connection that has served a

@@ -35,6 +35,7 @@ use std::{
 use axum::extract::connect_info::Connected;
 use axum_server::{AddrListener, Address, accept::Accept};
 use clap::Args;
+use futures_util::task::AtomicWaker;
 use pin_project_lite::pin_project;
 use tokio::{
     io::{AsyncRead, AsyncWrite, ReadBuf},
@@ -196,6 +197,10 @@ struct Requests {
     in_flight: AtomicUsize,
     /// How many have been answered: a change means "idle from now".
     answered: AtomicU64,
+    /// The connection's task, woken when a request ends: hyper does not
+    /// read again after a response until something wakes it, and the idle
+    /// clock starts on that read.
+    reader: AtomicWaker,
 }
 
 /// An accepted TCP connection: holds its slot until dropped, and fails its
@@ -269,6 +274,7 @@ impl Connection {
 
     /// `Pending`, or the timeout as an error once `deadline` has passed.
     fn pending_or_timed_out<T>(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
+        self.requests.reader.register(cx.waker());
         let Some(deadline) = self.deadline() else {
             return Poll::Pending;
         };
@@ -426,6 +432,7 @@ impl Drop for Served {
     fn drop(&mut self) {
         self.0.answered.fetch_add(1, Ordering::AcqRel);
         self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+        self.0.reader.wake();
     }
 }
 
