@@ -5,7 +5,7 @@
 use std::{collections::HashSet, convert::Infallible, net::SocketAddr};
 
 use http::{HeaderMap, HeaderValue, Request, Response, header};
-use rampart::core::TrustedProxies;
+use rampart_core::TrustedProxies;
 use rampart_headers::{
     CspNonce, FrameOptions, Hsts, HttpsConnection, SecurityHeaders, SecurityHeadersLayer,
     csp::{ContentSecurityPolicy, Directive, Source},
