@@ -4,7 +4,7 @@
 use std::{
     cell::Cell,
     fmt,
-    hash::{BuildHasher, BuildHasherDefault, Hash, Hasher, RandomState},
+    hash::{BuildHasher, Hash, Hasher, RandomState},
     net::IpAddr,
     sync::{
         Arc,
@@ -20,6 +20,7 @@ use governor::{
         keyed::{DashMapStateStore, ShrinkableKeyedStateStore},
     },
 };
+use nohash_hasher::BuildNoHashHasher;
 use rampart_core::Clock;
 
 use crate::Key;
@@ -29,29 +30,9 @@ use super::{
     gcra::{self, Params, Step},
 };
 
-/// The map's keys are already hashes under a per-store random seed
-/// (see `MemoryStore::slot`), so hashing them again would only cost time; no
-/// library offers a pass-through `Hasher`, hence these few lines.
-#[derive(Default, Clone, Copy)]
-struct PassThrough(u64);
-
-impl Hasher for PassThrough {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-}
-
-type Map = DashMapStateStore<u64, BuildHasherDefault<PassThrough>>;
+// The map's keys are already hashes under a per-store random seed (see
+// `MemoryStore::slot`): hashing them again would only cost time.
+type Map = DashMapStateStore<u64, BuildNoHashHasher<u64>>;
 
 /// What the memory store does with a new key when it already holds
 /// `max_keys` keys and evicting idle ones freed no room.

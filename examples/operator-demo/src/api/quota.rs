@@ -16,12 +16,14 @@
 //!
 //! Limits are per organization, in its row, read in the same statements.
 
+use std::time::{Duration, UNIX_EPOCH};
+
 use axum::http::StatusCode;
 use serde::Serialize;
 use sqlx::{Any, Row, Transaction};
 use utoipa::ToSchema;
 
-use rampart_tenant::sqlx::lock_tenant_resource;
+use rampart_tenant::{Month, sqlx::lock_tenant_resource};
 
 use super::ApiError;
 use crate::db::tenant;
@@ -184,34 +186,9 @@ pub(super) async fn insert_session_within(
 /// assert_eq!(operator_demo::api::month_start(1_795_653_000), 1_793_491_200);
 /// ```
 pub fn month_start(now: i64) -> i64 {
-    let days = now.div_euclid(86_400);
-    let (year, month, _) = civil_from_days(days);
-    days_from_civil(year, month, 1) * 86_400
-}
-
-// Howard Hinnant's public-domain calendar algorithms: std has no calendar and
-// the app needs only the month's first day.
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let mp = if m > 2 { m - 3 } else { m + 9 };
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    let since_epoch = Duration::from_secs(u64::try_from(now).unwrap_or(0));
+    let month = Month::containing(UNIX_EPOCH + since_epoch);
+    i64::try_from(month.start_unix()).unwrap_or(i64::MAX)
 }
 
 #[cfg(test)]
