@@ -10,7 +10,7 @@
 
 use std::borrow::Cow;
 
-use super::{keys::is_sensitive_key, phone::phone_spans};
+use super::{pair::secret_pair, phone::phone_spans};
 
 /// What an email address is replaced with.
 pub const EMAIL_MASK: &str = "[email]";
@@ -28,7 +28,8 @@ pub(super) struct Span {
 }
 
 /// Masks email addresses, phone numbers, bearer/basic credentials, JWTs and
-/// the values of `password=`, `token=` and similar pairs in `text`.
+/// the values of `password=`, `"token": "..."` and similar pairs in `text`
+/// (quoted or not, JSON, Rust `Debug`).
 ///
 /// Returns the text unchanged, without allocating, when there is nothing to
 /// mask.
@@ -45,6 +46,10 @@ pub(super) struct Span {
 /// // Dates, times, versions, addresses and ids stay.
 /// let log = "2026-11-26T00:09:38Z v1.2.3 from 10.0.0.1 order 1732579778123";
 /// assert_eq!(scrub_text(log), log);
+/// assert_eq!(
+///     scrub_text(r#"body {"password":"hunter2"} Login { token: "t1" }"#),
+///     r#"body {"password":"[Filtered]"} Login { token: "[Filtered]" }"#
+/// );
 /// ```
 pub fn scrub_text(text: &str) -> Cow<'_, str> {
     let bytes = text.as_bytes();
@@ -179,7 +184,8 @@ fn domain_end(bytes: &[u8], start: usize) -> Option<usize> {
 // ----------------------------------------------------- tokens and secrets
 
 /// `Bearer <token>`, `Basic <token>`, bare JWTs (`eyJ...`) and the values of
-/// `password=...`, `token=...`, `api_key=...` and the like.
+/// `password=...`, `"token": "..."`, `api_key: Some("...")` and the like
+/// (see [`secret_pair`]).
 fn credential_spans(bytes: &[u8], spans: &mut Vec<Span>) {
     let mut i = 0;
     while i < bytes.len() {
@@ -214,53 +220,23 @@ fn credential_spans(bytes: &[u8], spans: &mut Vec<Span>) {
             }
         }
         if bytes[i] == b'=' || bytes[i] == b':' {
-            let mut key_start = i;
-            while key_start > 0
-                && (bytes[key_start - 1].is_ascii_alphanumeric()
-                    || bytes[key_start - 1] == b'_'
-                    || bytes[key_start - 1] == b'-')
-            {
-                key_start -= 1;
+            let pair = secret_pair(bytes, i);
+            if let Some((start, end)) = pair.mask {
+                spans.push(Span {
+                    start,
+                    end,
+                    mask: FILTERED,
+                });
             }
-            // `key: value` in a log line, `key=value` in a query or a form.
-            let key = &bytes[key_start..i];
-            let value_start = if bytes[i] == b':' && bytes.get(i + 1) == Some(&b' ') {
-                i + 2
-            } else {
-                i + 1
-            };
-            // Already masked (text scrubbed twice): leave it.
-            let rest = &bytes[value_start.min(bytes.len())..];
-            let masked = [FILTERED, EMAIL_MASK, PHONE_MASK]
-                .iter()
-                .any(|mask| rest.starts_with(mask.as_bytes()));
-            if !masked && !key.is_empty() && std::str::from_utf8(key).is_ok_and(is_sensitive_key) {
-                // `Authorization: Bearer <token>`: the token goes too.
-                let scheme = scheme_len(bytes, value_start);
-                let mut end = value_start;
-                if scheme > 0 {
-                    end = token_end(bytes, value_start + scheme);
-                }
-                while end < bytes.len() && !b"&;, \t\r\n\"'<>)]}".contains(&bytes[end]) {
-                    end += 1;
-                }
-                if end > value_start {
-                    spans.push(Span {
-                        start: value_start,
-                        end,
-                        mask: FILTERED,
-                    });
-                    i = end;
-                    continue;
-                }
-            }
+            i = pair.resume;
+            continue;
         }
         i += 1;
     }
 }
 
 /// The length of `Bearer ` or `Basic ` at `i`, else 0.
-fn scheme_len(bytes: &[u8], i: usize) -> usize {
+pub(super) fn scheme_len(bytes: &[u8], i: usize) -> usize {
     if starts_with_ignore_case(bytes, i, b"bearer ") {
         7
     } else if starts_with_ignore_case(bytes, i, b"basic ") {
@@ -271,7 +247,7 @@ fn scheme_len(bytes: &[u8], i: usize) -> usize {
 }
 
 /// The end of a token68-like run (RFC 7235) at `start`.
-fn token_end(bytes: &[u8], start: usize) -> usize {
+pub(super) fn token_end(bytes: &[u8], start: usize) -> usize {
     let mut end = start;
     while end < bytes.len()
         && (bytes[end].is_ascii_alphanumeric() || b"-._~+/=".contains(&bytes[end]))
@@ -339,6 +315,80 @@ mod tests {
         for keep in ["basically fine", "eyJ short", "author=alice", "tokens=3x"] {
             assert_eq!(masked(keep), keep);
         }
+    }
+
+    #[test]
+    fn quoted_and_spaced_secrets() {
+        for (input, want) in [
+            (r#"{"password":"hunter2"}"#, r#"{"password":"[Filtered]"}"#),
+            (
+                r#"{"user":"u1", "token": "abc123", "n": 2}"#,
+                r#"{"user":"u1", "token": "[Filtered]", "n": 2}"#,
+            ),
+            (r#"{"api_key":12345}"#, r#"{"api_key":[Filtered]}"#),
+            (r#"{"secret":"hun\"ter2"}"#, r#"{"secret":"[Filtered]"}"#),
+            (
+                r#"{\"password\":\"hun\\\"ter2\"} tail"#,
+                r#"{\"password\":\"[Filtered]\"} tail"#,
+            ),
+            (
+                r#"Login { email: "x", password: "hunter2" }"#,
+                r#"Login { email: "x", password: "[Filtered]" }"#,
+            ),
+            (
+                r#"Creds { api_key: Some("k-1 2"), n: 1 }"#,
+                r#"Creds { api_key: Some("[Filtered]"), n: 1 }"#,
+            ),
+            (r#"password="hunter2" ok"#, r#"password="[Filtered]" ok"#),
+            ("password = hunter2 ok", "password = [Filtered] ok"),
+            ("secret\t:\ts3 ok", "secret\t:\t[Filtered] ok"),
+            ("{'password': 'hunter 2'}", "{'password': '[Filtered]'}"),
+            (
+                r#""authorization": "Bearer abc.def""#,
+                r#""authorization": "[Filtered]""#,
+            ),
+            (
+                "password=\"unterminated secret\nnext line",
+                "password=\"[Filtered]\nnext line",
+            ),
+            (
+                r#"{"Refresh-Token":"r1","x":"y"}"#,
+                r#"{"Refresh-Token":"[Filtered]","x":"y"}"#,
+            ),
+            // Found by the idempotence proptest: a credential before the
+            // wrapper's `(` is part of the secret.
+            (
+                r#"token=pwd: Bearer pwd: Bearer Some("password"token="#,
+                r#"token=[Filtered] Bearer [Filtered]: [Filtered]"password"token="#,
+            ),
+            (
+                r#"pwd: eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl("x")"#,
+                r#"pwd: [Filtered]"x")"#,
+            ),
+        ] {
+            assert_eq!(masked(input), want, "{input}");
+            assert_eq!(masked(want), want, "{want} scrubbed twice");
+        }
+        for keep in [
+            r#"{"author":"alice","tokens":3}"#,
+            r#"{"password":""}"#,
+            "password = [Filtered]",
+            r#"note: "password""#,
+        ] {
+            assert_eq!(masked(keep), keep);
+        }
+    }
+
+    #[test]
+    fn long_keys_and_separator_runs_stay_linear() {
+        // A key longer than any secret's name is not looked up; thousands
+        // of separators and quotes cost one pass.
+        let long = format!("{}password=\"x\"", "k".repeat(100));
+        assert_eq!(masked(&long), long);
+        let soup = "password=\"".repeat(20_000);
+        assert!(masked(&soup).starts_with("password=\"[Filtered]"));
+        let colons = format!("token{}", ":\"".repeat(20_000));
+        let _ = masked(&colons);
     }
 
     #[test]
