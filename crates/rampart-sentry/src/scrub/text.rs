@@ -88,6 +88,12 @@ pub(super) fn is_word(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_' || b >= 0x80
 }
 
+/// Whether `i` is a character boundary of the UTF-8 `bytes` (not a
+/// continuation byte).
+fn text_boundary(bytes: &[u8], i: usize) -> bool {
+    bytes.get(i).is_none_or(|&b| b & 0xC0 != 0x80)
+}
+
 /// Whether `bytes[i..]` starts with `needle`, ASCII case-insensitively.
 pub(super) fn starts_with_ignore_case(bytes: &[u8], i: usize, needle: &[u8]) -> bool {
     bytes
@@ -131,6 +137,11 @@ fn email_spans(bytes: &[u8], spans: &mut Vec<Span>) {
         let stop = covered.max(i.saturating_sub(MAX_LOCAL));
         while start > stop && is_local_char(bytes[start - 1]) {
             start -= 1;
+        }
+        // Stopped by the bound inside a character of another script: the
+        // span starts at the next whole one.
+        while start < i && !text_boundary(bytes, start) {
+            start += 1;
         }
         // A local part never starts with a dot ("see.alice@x" keeps "see.").
         while start < i && bytes[start] == b'.' {
@@ -435,6 +446,22 @@ mod tests {
         }
         let local = format!("{}@example.com", "a".repeat(100));
         assert_eq!(masked(&local), format!("{}[email]", "a".repeat(36)));
+    }
+
+    #[test]
+    fn a_bounded_local_part_starts_at_a_whole_character() {
+        // Found by scripts/fuzz: 64 bytes back from the `@` fell inside a
+        // three-byte character, and slicing the text there panicked.
+        let local = format!("{}@example.com", "€".repeat(30));
+        assert_eq!(masked(&local), format!("{}[email]", "€".repeat(9)));
+        let crash = [
+            &[0xff; 0x31][..],
+            b"@b.\xff@\xff\x02a\x02a@J \xff@\xff\x02a\x02a@J B",
+        ]
+        .concat();
+        let text = String::from_utf8_lossy(&crash);
+        let once = masked(&text);
+        assert_eq!(masked(&once), once);
     }
 
     #[test]
