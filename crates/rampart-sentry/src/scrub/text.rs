@@ -225,10 +225,13 @@ fn credential_spans(bytes: &[u8], spans: &mut Vec<Span>) {
                 }
             }
             if bytes[i..].starts_with(b"eyJ") {
-                let (end, dots) = run.from(bytes, i);
+                let (first, end, dots) = run.from(bytes, i);
                 if dots == 2 && end - i >= 20 {
+                    // From the run's first `eyJ`, which had more dots: the
+                    // JWT masked, that one would have two and be masked by
+                    // a second pass (scrubbing twice would change the text).
                     spans.push(Span {
-                        start: i,
+                        start: first,
                         end,
                         mask: FILTERED,
                     });
@@ -257,6 +260,8 @@ fn credential_spans(bytes: &[u8], spans: &mut Vec<Span>) {
 /// after `.` or `-` (`eyJ.eyJ.eyJ...`) is read once, not once per start.
 #[derive(Debug, Default)]
 struct TokenRun {
+    /// Its first `eyJ` start.
+    first: usize,
     /// Where the dots were last counted from.
     at: usize,
     end: usize,
@@ -265,12 +270,14 @@ struct TokenRun {
 }
 
 impl TokenRun {
-    /// The end of the token run at `i` and the dots in `i..end`.
-    fn from(&mut self, bytes: &[u8], i: usize) -> (usize, usize) {
+    /// The first `eyJ` start of the token run at `i`, its end and the dots
+    /// in `i..end`.
+    fn from(&mut self, bytes: &[u8], i: usize) -> (usize, usize, usize) {
         let dots = |range: &[u8]| range.iter().filter(|&&b| b == b'.').count();
         if i < self.at || i >= self.end {
             let end = token_end(bytes, i);
             *self = Self {
+                first: i,
                 at: i,
                 end,
                 dots: dots(&bytes[i..end]),
@@ -280,7 +287,7 @@ impl TokenRun {
             self.dots -= dots(&bytes[self.at..i]);
             self.at = i;
         }
-        (self.end, self.dots)
+        (self.first, self.end, self.dots)
     }
 }
 
@@ -446,6 +453,15 @@ mod tests {
         }
         let local = format!("{}@example.com", "a".repeat(100));
         assert_eq!(masked(&local), format!("{}[email]", "a".repeat(36)));
+    }
+
+    #[test]
+    fn a_jwt_inside_a_longer_token_run_is_masked_from_the_runs_first_eyj() {
+        // Found by scripts/fuzz: the second `eyJ` starts a JWT; masked alone,
+        // the first one became a JWT too, so scrubbing twice changed it.
+        let text = "note: BNiJ9.eyJzdWIiOiIxIn0.cNi.eyJzdWIiOiIxIn0.cNiJ9.eyh}";
+        assert_eq!(masked(text), "note: BNiJ9.[Filtered]}");
+        assert_eq!(masked(&masked(text)), masked(text));
     }
 
     #[test]
