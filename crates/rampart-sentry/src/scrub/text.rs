@@ -143,8 +143,10 @@ fn email_spans(bytes: &[u8], spans: &mut Vec<Span>) {
         while start < i && !text_boundary(bytes, start) {
             start += 1;
         }
-        // A local part never starts with a dot ("see.alice@x" keeps "see.").
-        while start < i && bytes[start] == b'.' {
+        // A local part never starts with a dot ("see.alice@x" keeps "see."),
+        // and a quote before it is the quote around it (`'alice@x'`): left
+        // out, it stays for the key-value scan to see the value as quoted.
+        while start < i && matches!(bytes[start], b'.' | b'\'') {
             start += 1;
         }
         let domain_start = i + at_len;
@@ -331,6 +333,8 @@ mod tests {
             ("jörg@bücher.de", "[email]"),
             ("a@b.cd,c@d.ef", "[email],[email]"),
             ("see.bob@example.io.5", "[email].5"),
+            ("'alice@example.com'", "'[email]'"),
+            ("o'brien@example.com", "[email]"),
         ] {
             assert_eq!(masked(input), want, "{input}");
         }
@@ -462,6 +466,17 @@ mod tests {
         let text = "note: BNiJ9.eyJzdWIiOiIxIn0.cNi.eyJzdWIiOiIxIn0.cNiJ9.eyh}";
         assert_eq!(masked(text), "note: BNiJ9.[Filtered]}");
         assert_eq!(masked(&masked(text)), masked(text));
+    }
+
+    #[test]
+    fn an_email_in_a_quoted_secret_keeps_the_quote() {
+        // Found by scripts/fuzz: the email's span took the opening quote of
+        // an escaped value (`\'`), so a second pass read the value as bare
+        // and masked it again.
+        let text = "{$pwd\\\":\\'a@b.\u{fffd}hu\u{2}a@{$p\u{fffd}x\0\0;\0w\0**d";
+        let once = masked(text);
+        assert_eq!(once, "{$pwd\\\":\\'[email]");
+        assert_eq!(masked(&once), once);
     }
 
     #[test]
