@@ -247,3 +247,53 @@ stop_postgres() {
         _pg "$PG_BINDIR/pg_ctl" -D "$PG_DATA" -m fast -w -t 30 stop >/dev/null 2>&1 </dev/null || true
     fi
 }
+
+# start_demo DIR BIN: seeds the demo's embedded SQLite in DIR/data (two
+# organizations of three users, password test123; user1@example.com is an
+# admin) and starts BIN on a free loopback port with the rate limits out of
+# the way, its log in DIR/demo.log. Sets DEMO_PID, DEMO_URL and DEMO_TOKEN (an
+# access token of user1). Returns 1, the demo stopped, when it did not start
+# or log in. Stop it with `stop_demo`.
+start_demo() {
+    local dir=$1 bin=$2 port
+    mkdir -p "$dir"
+    # One cheap argon2id hash of test123 for the seeded users (see db::seed).
+    env -u DATABASE_URL -u DATABASE_READ_URL -u REDIS_URL DATA_DIR="$dir/data" \
+        SEED_PASSWORD_HASH='$argon2id$v=19$m=8,t=1,p=1$cmFtcGFydGRlbW9zYWx0MQ$ENfb3BGdROTjCXiVE911WUEdwJg2iFp4vmBoRKM3lBI' \
+        "$bin" seed --orgs 2 --users-per-org 3 >"$dir/seed.log" 2>&1 </dev/null || true
+    port=$(free_port)
+    DEMO_URL="http://127.0.0.1:$port"
+    env -u DATABASE_URL -u DATABASE_READ_URL -u REDIS_URL RUST_LOG=warn DATA_DIR="$dir/data" \
+        BIND_ADDR="127.0.0.1:$port" RATE_LIMIT_GLOBAL=1000000/hour \
+        RATE_LIMIT_API=1000000/minute RATE_LIMIT_LOGIN=1000000/minute \
+        "$bin" >"$dir/demo.log" 2>&1 </dev/null &
+    DEMO_PID=$!
+    DEMO_TOKEN=$(python3 - "$DEMO_URL" <<'PY' || true
+import json, sys, time, urllib.request
+url = sys.argv[1]
+for _ in range(600):
+    try:
+        urllib.request.urlopen(url + "/health", timeout=2)
+        break
+    except OSError:
+        time.sleep(0.1)
+body = json.dumps({"email": "user1@example.com", "password": "test123"}).encode()
+request = urllib.request.Request(url + "/auth/login", body, {"content-type": "application/json"})
+print(json.load(urllib.request.urlopen(request, timeout=10))["access_token"])
+PY
+)
+    if [ -z "$DEMO_TOKEN" ]; then
+        stop_demo
+        cat "$dir/seed.log" "$dir/demo.log" >&2 || true
+        return 1
+    fi
+}
+
+# stop_demo: stops what start_demo started (SIGTERM, then waits for it).
+stop_demo() {
+    if [ -n "${DEMO_PID:-}" ]; then
+        kill "$DEMO_PID" 2>/dev/null || true
+        wait "$DEMO_PID" 2>/dev/null || true
+        DEMO_PID=
+    fi
+}

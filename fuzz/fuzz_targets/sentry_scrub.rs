@@ -1,15 +1,74 @@
 #![no_main]
 //! The Sentry scrubber never panics on any text in any field, finds nothing
 //! more in its own output (so nothing it detects survives), and keeps the
-//! user's id only.
+//! user's id only; and the value of a secret key, whatever its bytes, in
+//! each shape logs write it (JSON, JSON in a JSON string, Rust `Debug`,
+//! `key = value`), is replaced whole by one mask.
 
 use rampart_sentry::{
     scrub::{is_sensitive_key, scrub_breadcrumb, scrub_event, scrub_query, scrub_text},
     sentry::protocol::{Breadcrumb, Event, Exception, Map, Request, Url, User, Value},
 };
 
+/// Keys the scrubber knows name a secret.
+const KEYS: &[&str] = &[
+    "password",
+    "token",
+    "secret",
+    "api_key",
+    "authorization",
+    "X-Auth-Token",
+];
+const MASKS: &[&str] = &["[Filtered]", "[email]", "[phone]"];
+
+/// `value` as the secret of a pair in one of the shapes, with what must
+/// stand before and after its mask.
+fn secret_shape(shape: u8, key: &str, value: &str) -> (String, String, String) {
+    let json = |text: &str| Value::from(text).to_string();
+    let unquote = |quoted: String| quoted[1..quoted.len() - 1].to_owned();
+    match shape % 5 {
+        0 => (format!("{{\"{key}\":\""), unquote(json(value)), "\"}".to_owned()),
+        1 => (
+            format!("{{\\\"{key}\\\":\\\""),
+            unquote(json(&unquote(json(value)))),
+            "\\\"} tail".to_owned(),
+        ),
+        2 => (
+            format!("Login {{ {key}: \""),
+            unquote(format!("{value:?}")),
+            "\" }".to_owned(),
+        ),
+        3 => (
+            format!("{key}: Some(\""),
+            unquote(format!("{value:?}")),
+            "\")".to_owned(),
+        ),
+        _ => (
+            format!("{key} = "),
+            value.replace(|c: char| "&;, \t\r\n\"'<>)]}".contains(c), ""),
+            " end".to_owned(),
+        ),
+    }
+}
+
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
+
+    if let [shape, key, rest @ ..] = data {
+        let key = KEYS[usize::from(*key) % KEYS.len()];
+        let (before, value, after) = secret_shape(*shape, key, &String::from_utf8_lossy(rest));
+        if !value.is_empty() && !MASKS.iter().any(|mask| value.starts_with(mask)) {
+            let pair = format!("{before}{value}{after}");
+            let out = scrub_text(&pair);
+            let masked = out
+                .strip_prefix(before.as_str())
+                .and_then(|out| out.strip_suffix(after.as_str()));
+            assert!(
+                masked.is_some_and(|mask| MASKS.contains(&mask)),
+                "{pair:?} -> {out:?}"
+            );
+        }
+    }
 
     let once = scrub_text(&text).into_owned();
     assert_eq!(

@@ -4,6 +4,10 @@ use http::Extensions;
 
 use crate::RouteLabel;
 
+/// What stands for the route of a request no route matched (a 404 of the
+/// router, a layer outside it): never its raw path, which may hold a token.
+pub(crate) const UNMATCHED: &str = "<unmatched>";
+
 /// The route template in `extensions`, if any.
 pub(crate) fn route_of(extensions: &Extensions) -> Option<&str> {
     #[cfg(feature = "axum")]

@@ -317,6 +317,27 @@ async fn transactions_carry_a_scrubbed_request_and_the_route_as_name() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unmatched_transaction_is_named_by_a_fixed_label_not_its_path() {
+    let mut ingest = Ingest::start().await;
+    let (client, hub) = client_tracing(&ingest, 1.0);
+    let addr = serve(app_with(hub, SentryHttpLayer::new().enable_transaction())).await;
+
+    let secret = "rst-9f8e7d6c5b4a";
+    let answer = fetch(addr, &format!("/reset/{secret}"), &[]).await;
+    assert_eq!(answer.status, 404);
+    let (transaction, received) = ingest.next_transaction().await;
+    // sentry-tower named it `GET /reset/rst-...`; the URL in the request
+    // data stays (scrubbed as text, as an event's).
+    assert_eq!(transaction.name.as_deref(), Some("GET <unmatched>"));
+    assert!(
+        !received.raw.contains(&format!("GET /reset/{secret}")),
+        "{}",
+        received.raw
+    );
+    flush(&client).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_a_client_the_layers_pass_through() {
     // No client anywhere in this binary's process hub: Sentry is off.
     let identified = Arc::new(AtomicUsize::new(0));

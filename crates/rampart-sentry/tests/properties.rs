@@ -28,6 +28,70 @@ fn e164() -> impl Strategy<Value = String> {
         })
 }
 
+/// A key the scrubber knows names a secret, as code spells it.
+fn secret_key() -> impl Strategy<Value = &'static str> {
+    prop::sample::select(vec![
+        "password",
+        "Password",
+        "db_password",
+        "passwd",
+        "pwd",
+        "token",
+        "access_token",
+        "refresh-token",
+        "secret",
+        "client_secret",
+        "api_key",
+        "apiKey",
+        "X-Api-Key",
+        "authorization",
+        "Authorization",
+        "credentials",
+        "private_key",
+        "session_id",
+        "cookie",
+    ])
+}
+
+/// A secret's recognisable core: nothing in the noise around it spells it.
+fn secret_core() -> impl Strategy<Value = String> {
+    "[a-zA-Z0-9]{6,14}".prop_map(|core| format!("Zq{core}"))
+}
+
+/// A secret pair in one of the shapes logs and error messages write, and
+/// the core of its value: `key=v`, `key = v`, `key: v`, JSON (the value
+/// with quotes and backslashes, the object also escaped inside a JSON
+/// string), Rust `Debug` (`key: "v"`, `key: Some("v")`), single quotes.
+fn secret_pair() -> impl Strategy<Value = (String, String)> {
+    (
+        secret_key(),
+        secret_core(),
+        "[ a-z\"\\\\'é]{0,4}",
+        "[ a-z\"\\\\'é]{0,4}",
+        0..10usize,
+    )
+        .prop_map(|(key, core, pre, post, shape)| {
+            let rich = format!("{pre}{core}{post}");
+            let json = |value: &str| Value::from(value).to_string();
+            let text = match shape {
+                0 => format!("{key}={core}"),
+                1 => format!("{key} = {core}"),
+                2 => format!("{key}:\t{core}"),
+                3 => format!("{{{}:{}}}", json(key), json(&rich)),
+                4 => format!("{{{}: {}, \"n\": 1}}", json(key), json(&rich)),
+                5 => {
+                    let object = format!("{{{}:{}}}", json(key), json(&rich));
+                    format!("{{\"body\":{}}}", json(&object))
+                }
+                6 => format!("Login {{ {key}: {rich:?}, n: 1 }}"),
+                7 => format!("Creds {{ {key}: Some({rich:?}) }}"),
+                8 => format!("{key}={rich:?}"),
+                _ => format!("{{'{key}': '{}'}}", rich.replace(['\'', '\\'], "")),
+            };
+            (text, core)
+        })
+}
+
 /// Text that may hold anything, as logs do.
 fn noise() -> impl Strategy<Value = String> {
     prop_oneof![
@@ -77,6 +141,31 @@ proptest! {
     }
 
     #[test]
+    fn a_secret_value_never_survives(before in noise(), (pair, core) in secret_pair(), after in noise()) {
+        let text = format!("{before} {pair} {after}");
+        let out = scrub_text(&text);
+        prop_assert!(!out.contains(&core), "{text:?} -> {out:?}");
+        let twice = scrub_text(&out).into_owned();
+        prop_assert_eq!(&twice, &*out, "{:?}", text);
+    }
+
+    #[test]
+    fn events_never_carry_a_secret_value((pair, core) in secret_pair()) {
+        let mut event = Event {
+            message: Some(pair.clone()),
+            ..Event::default()
+        };
+        event.extra.insert("body".into(), Value::from(pair.clone()));
+        event.exception.values.push(Exception {
+            ty: "Error".into(),
+            value: Some(pair),
+            ..Exception::default()
+        });
+        let json = serde_json::to_string(&scrub_event(event)).unwrap();
+        prop_assert!(!json.contains(&core), "{json}");
+    }
+
+    #[test]
     fn scrubbing_twice_changes_nothing(text in ".{0,120}") {
         let once = scrub_text(&text).into_owned();
         let twice = scrub_text(&once).into_owned();
@@ -85,7 +174,7 @@ proptest! {
 
     #[test]
     fn scrubbing_twice_changes_nothing_in_dense_text(
-        text in "(token=|pwd: |Bearer |%40|%2B|é|[a-z0-9@.+:=/ ()-]){0,40}"
+        text in "(token=|pwd: |Bearer |%40|%2B|é|\\\\|\"password\"|'secret'|Some\\(|[a-z0-9@.+:=/ ()\"'-]){0,40}"
     ) {
         let once = scrub_text(&text).into_owned();
         let twice = scrub_text(&once).into_owned();

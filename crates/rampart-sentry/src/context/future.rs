@@ -21,7 +21,7 @@ use super::{
     scope::{RequestScope, request_id},
     trace::replace_transaction_request,
 };
-use crate::scrub::scrub_text;
+use crate::{route::UNMATCHED, scrub::scrub_text};
 
 /// What a tracked request carries along.
 #[derive(Debug)]
@@ -119,14 +119,10 @@ where
                     None => {
                         let (hub, span) = request_hub(&tracked.scope);
                         if let Some(data) = tracked.transaction_request.take() {
-                            let name = tracked.scope.with(|recorded| {
-                                Some(format!(
-                                    "{} {}",
-                                    recorded.method.as_ref()?,
-                                    recorded.route.as_ref()?
-                                ))
-                            });
-                            replace_transaction_request(span, data, name);
+                            // Never the raw path, which sentry-tower names
+                            // it by without a route: `/reset/<token>`.
+                            let (method, route) = method_and_route(&tracked.scope);
+                            replace_transaction_request(span, data, &format!("{method} {route}"));
                         }
                         tracked.hub.insert(hub).clone()
                     }
@@ -216,7 +212,7 @@ fn request_event() -> Event<'static> {
 }
 
 /// The request's method (empty if unknown) and route template
-/// (`<unmatched>` if none).
+/// ([`UNMATCHED`] if none).
 fn method_and_route(scope: &RequestScope) -> (String, String) {
     scope.with(|recorded| {
         (
@@ -228,7 +224,7 @@ fn method_and_route(scope: &RequestScope) -> (String, String) {
             recorded
                 .route
                 .clone()
-                .unwrap_or_else(|| "<unmatched>".to_owned()),
+                .unwrap_or_else(|| UNMATCHED.to_owned()),
         )
     })
 }

@@ -1,8 +1,10 @@
 //! Performance transactions: sentry-tower's `SentryHttpLayer` gives each
 //! sampled transaction the request's raw URL (query string and path
-//! included) and names it by the raw path without axum, and `before_send`
-//! never sees transactions in this version of the SDK. So the context layer
-//! replaces both with scrubbed ones when a transaction is sampled.
+//! included) and names it by the raw path when no route matched (or
+//! without axum), and `before_send` never sees transactions in this version
+//! of the SDK. So the context layer replaces both when a transaction is
+//! sampled: the request scrubbed, the name the route template or
+//! `<unmatched>`.
 
 use http::Request;
 use sentry::{
@@ -55,18 +57,17 @@ pub(crate) fn request_data<B>(request: &Request<B>) -> protocol::Request {
 }
 
 /// Gives `span`, when it is a sampled transaction, the scrubbed request
-/// data, and names it by the route template when one is known.
+/// data and `name` (method and route template, or
+/// [`UNMATCHED`](crate::route::UNMATCHED)).
 pub(crate) fn replace_transaction_request(
     span: Option<TransactionOrSpan>,
     data: protocol::Request,
-    name: Option<String>,
+    name: &str,
 ) {
     if let Some(TransactionOrSpan::Transaction(transaction)) = span {
         if transaction.is_sampled() {
             transaction.set_request(data);
-            if let Some(name) = name {
-                transaction.set_name(&name);
-            }
+            transaction.set_name(name);
         }
     }
 }

@@ -27,10 +27,11 @@
 //! transactions do not pass through `before_send` in this version of the
 //! Sentry SDK: [`SentryContextLayer`](crate::SentryContextLayer) gives each
 //! sampled transaction request data scrubbed the same way and names it by
-//! the route template, not the raw path.
+//! the route template, or `<unmatched>`, never the raw path.
 
 pub(crate) mod event;
 mod keys;
+mod pair;
 mod phone;
 mod query;
 mod text;
