@@ -103,9 +103,10 @@ impl TelephonyMetrics {
     /// assert!(text.contains(r#"provider_failures_total{provider="twilio"} 0"#));
     /// ```
     pub fn track_provider(&self, provider: &'static str) {
-        self.provider_failures.get_or_create(&ProviderLabel {
+        // Creating the series is the point; the read guard goes at once.
+        drop(self.provider_failures.get_or_create(&ProviderLabel {
             provider: provider.to_owned(),
-        });
+        }));
     }
 
     /// Counts a failure of `provider` (a provider name: a small fixed set).
