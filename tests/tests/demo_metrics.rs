@@ -1,6 +1,7 @@
 //! The demo's `/metrics` over a real socket after a few requests: the HTTP
 //! series by route template and, with `REDIS_URL`, the circuit breaker of
-//! each Redis rate-limit store (`edge`, `api`, `login`).
+//! each Redis rate-limit store (`edge`, `api`, `login`); right after start,
+//! the telephony counters at 0 for each configured provider.
 
 use rampart_tests::Demo;
 
@@ -62,5 +63,64 @@ async fn breaker_series_of_each_redis_store_are_exported() {
         "# TYPE rampart_ratelimit_breaker_open gauge\n",
     ] {
         assert!(text.contains(family), "no {family:?} in\n{text}");
+    }
+}
+
+/// Right after start, before any call or campaign, the telephony counters
+/// are exported at 0 (an alert or a dashboard sees 0, not "no data"): one
+/// `provider_failures_total` per configured provider, in each configuration.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn telephony_counters_are_exported_at_zero_from_the_start() {
+    // Both real providers, at a port nothing listens on: nothing is dialled,
+    // the demo only has to know them.
+    const TWILIO: [(&str, &str); 4] = [
+        ("TWILIO_ACCOUNT_SID", "AC0123456789abcdef0123456789abcdef"),
+        ("TWILIO_AUTH_TOKEN", "test-token"),
+        ("TWILIO_BASE_URL", "http://127.0.0.1:9"),
+        ("TELEPHONY_FROM_NUMBER", "+15005550006"),
+    ];
+    const TELNYX: [(&str, &str); 3] = [
+        ("TELNYX_API_KEY", "test-key"),
+        ("TELNYX_CONNECTION_ID", "test-connection"),
+        ("TELNYX_BASE_URL", "http://127.0.0.1:9"),
+    ];
+    let both: Vec<(&str, &str)> = [("TELEPHONY_PROVIDER", "twilio")]
+        .into_iter()
+        .chain(TWILIO)
+        .chain(TELNYX)
+        .collect();
+    let cases: [(&[(&str, &str)], &[&str]); 2] = [
+        (&[("TELEPHONY_PROVIDER", "simulated")], &["simulated"]),
+        (&both, &["twilio", "telnyx"]),
+    ];
+    for (env, providers) in cases {
+        let demo = Demo::start(BIN, env).await;
+        let response = demo
+            .client()
+            .get(demo.url("/metrics"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let text = response.text().await.unwrap();
+        for provider in providers {
+            let series = format!(r#"provider_failures_total{{provider="{provider}"}}"#);
+            assert_eq!(sample(&text, &series), Some(0.0), "no {series} in\n{text}");
+        }
+        assert_eq!(
+            text.matches("provider_failures_total{").count(),
+            providers.len(),
+            "{text}"
+        );
+        assert_eq!(
+            sample(&text, "campaign_executions_total"),
+            Some(0.0),
+            "{text}"
+        );
+        assert_eq!(
+            sample(&text, "call_duration_seconds_count"),
+            Some(0.0),
+            "{text}"
+        );
     }
 }

@@ -142,6 +142,10 @@ impl TelephonyManagerBuilder {
             providers.push(Arc::new(SimulatedProvider::new()));
         }
         let breaker = self.breaker;
+        let metrics = self.metrics.unwrap_or_default();
+        for provider in &providers {
+            metrics.track_provider(provider.name());
+        }
         TelephonyManager {
             inner: Arc::new(Inner {
                 providers: providers
@@ -154,7 +158,7 @@ impl TelephonyManagerBuilder {
                         provider,
                     })
                     .collect(),
-                metrics: self.metrics.unwrap_or_default(),
+                metrics,
                 from: self.from.unwrap_or_else(|| {
                     SIMULATED_FROM_NUMBER
                         .parse()

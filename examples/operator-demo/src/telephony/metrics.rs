@@ -24,7 +24,8 @@ const DURATION_BUCKETS: [f64; 10] = [
 /// series). Register them once in the app's registry.
 ///
 /// - `provider_failures_total{provider}`: calls a provider failed (timeout,
-///   unreachable, 5xx, 429, unreadable answer), failed over or not;
+///   unreachable, 5xx, 429, unreadable answer), failed over or not; at 0
+///   from the start for each provider the manager has;
 /// - `call_duration_seconds`: durations of ended calls;
 /// - `campaign_executions_total`: campaigns executed.
 ///
@@ -82,6 +83,30 @@ impl TelephonyMetrics {
             "Campaigns executed",
             self.campaign_executions.clone(),
         );
+    }
+
+    /// Exports `provider_failures_total{provider}` at 0 before the first
+    /// failure of `provider`, so that an alert or a dashboard sees 0 rather
+    /// than no data. The manager calls it for each configured provider.
+    ///
+    /// ```
+    /// use operator_demo::telephony::TelephonyMetrics;
+    /// use prometheus_client::{encoding::text::encode, registry::Registry};
+    ///
+    /// let metrics = TelephonyMetrics::default();
+    /// let mut registry = Registry::default();
+    /// metrics.register(&mut registry);
+    /// metrics.track_provider("twilio");
+    ///
+    /// let mut text = String::new();
+    /// encode(&mut text, &registry).unwrap();
+    /// assert!(text.contains(r#"provider_failures_total{provider="twilio"} 0"#));
+    /// ```
+    pub fn track_provider(&self, provider: &'static str) {
+        // Creating the series is the point; the read guard goes at once.
+        drop(self.provider_failures.get_or_create(&ProviderLabel {
+            provider: provider.to_owned(),
+        }));
     }
 
     /// Counts a failure of `provider` (a provider name: a small fixed set).
