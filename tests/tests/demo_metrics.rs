@@ -89,7 +89,9 @@ async fn telephony_counters_are_exported_at_zero_from_the_start() {
         .chain(TWILIO)
         .chain(TELNYX)
         .collect();
-    let cases: [(&[(&str, &str)], &[&str]); 2] = [
+    // (the demo's environment, the providers it configures)
+    type Case<'a> = (&'a [(&'a str, &'a str)], &'a [&'a str]);
+    let cases: [Case<'_>; 2] = [
         (&[("TELEPHONY_PROVIDER", "simulated")], &["simulated"]),
         (&both, &["twilio", "telnyx"]),
     ];
