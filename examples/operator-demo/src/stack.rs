@@ -27,7 +27,8 @@ pub const UNLIMITED_PATHS: [&str; 3] = ["/health", "/ready", "/metrics"];
 /// The Rampart layers of [`app`](crate::app::app), each fully configured.
 /// [`Stack::default`] is the embedded default: no trusted proxy, the `api()`
 /// security headers, CORS for `http://localhost:5173`, and the plan's global
-/// rate limit (1000 requests per hour per client address) counted in memory.
+/// rate limit (1000 requests per hour per client address, 100 at once)
+/// counted in memory.
 ///
 /// # Example
 ///
@@ -77,7 +78,10 @@ impl Default for Stack {
         let cors = cors_layer("http://localhost:5173", |_| None)
             .expect("the default CORS allow-list is valid");
         let rate_limit = RateLimitLayer::builder(MemoryStore::new())
-            .policy(global_policy("1000/hour").expect("the default global quota is valid"))
+            .policy(
+                global_policy(crate::config::DEFAULT_RATE_LIMIT_GLOBAL)
+                    .expect("the default global quota is valid"),
+            )
             .build()
             .expect("the default rate limit is valid");
         let api_rate_limit =
