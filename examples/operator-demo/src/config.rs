@@ -462,6 +462,8 @@ mod tests {
         assert!(!args.bare);
         assert!(args.trusted_proxies.is_empty());
         assert_eq!(args.client_ip_header, ForwardedHeader::XForwardedFor);
+        let global: rampart::ratelimit::Quota = args.rate_limit_global.parse().unwrap();
+        assert_eq!((global.count(), global.burst()), (1000, 100));
     }
 
     #[test]

@@ -54,7 +54,8 @@ pub struct Stack {
     pub auth: AuthLayer,
     /// `RATE_LIMIT_API`: per user, on `/api` routes (default 100/minute).
     pub api_rate_limit: RateLimitLayer,
-    /// `RATE_LIMIT_LOGIN`: per client address and email, in the same store.
+    /// `RATE_LIMIT_LOGIN` (per client address and email) and
+    /// `RATE_LIMIT_LOGIN_ADDRESS` (per address), in the same store.
     pub login_limiter: LoginLimiter,
     /// The Redis connection the rate limits share (`REDIS_URL`), for `/ready`.
     pub redis: Option<redis::aio::ConnectionManager>,
