@@ -321,6 +321,11 @@ impl Demo {
         format!("{}://{}{path}", self.scheme, self.addr)
     }
 
+    /// Its process id: for reading `/proc/<pid>/status` (memory, threads).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The address it listens on.
     pub fn addr(&self) -> SocketAddr {
         self.addr

@@ -46,3 +46,24 @@ async fn quotas_hold_per_organization() {
     suite::quotas(&api).await;
     api.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_emails_cost_the_same_statements() {
+    let api = sqlite(&suite::STATEMENT_LOGS, 1, 2).await;
+    suite::login_work(&api).await;
+    api.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_users_reveal_no_other_organization() {
+    let api = sqlite(&[], 2, 3).await;
+    suite::new_users_reveal_no_other_organization(&api).await;
+    api.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn legacy_campaigns_are_rate_limited() {
+    let api = sqlite(&[("RATE_LIMIT_API", "3/minute")], 1, 2).await;
+    suite::legacy_campaigns_are_rate_limited(&api).await;
+    api.stop().await;
+}

@@ -57,6 +57,22 @@ async fn quotas_hold_per_organization() {
     api.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_emails_cost_the_same_statements() {
+    let Some(url) = database_url() else { return };
+    let api = postgres(&url, "work", &suite::STATEMENT_LOGS, 1, 2).await;
+    suite::login_work(&api).await;
+    api.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_users_reveal_no_other_organization() {
+    let Some(url) = database_url() else { return };
+    let api = postgres(&url, "disclose", &[], 2, 3).await;
+    suite::new_users_reveal_no_other_organization(&api).await;
+    api.stop().await;
+}
+
 /// Under the app's role, the database itself keeps organizations apart:
 /// no tenant set, no rows; tenant 1 cannot read, change or add tenant 2's
 /// rows even with no `WHERE organization_id`.

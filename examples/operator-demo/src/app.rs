@@ -27,7 +27,7 @@ use tower_http::{
 
 use crate::{
     api::{self, ApiError, Telephony},
-    auth::{AuthArgs, LoginLimiter, Principal, TokenIssuer},
+    auth::{AuthArgs, LoginLimiter, PasswordPool, Principal, TokenIssuer},
     db::Db,
     routes::{fallback, health, index},
 };
@@ -53,6 +53,7 @@ struct Inner {
     db: Option<Db>,
     tokens: Option<TokenIssuer>,
     login_limiter: LoginLimiter,
+    passwords: PasswordPool,
     telephony: Telephony,
     redis: Option<redis::aio::ConnectionManager>,
     ready_checks: Arc<health::ReadyChecks>,
@@ -68,6 +69,7 @@ impl AppState {
                 db: None,
                 tokens: None,
                 login_limiter: LoginLimiter::memory(AuthArgs::default().rate_limit_login),
+                passwords: PasswordPool::default(),
                 telephony: Telephony::simulated(),
                 redis: None,
                 ready_checks: Arc::default(),
@@ -94,6 +96,14 @@ impl AppState {
     #[must_use]
     pub fn with_login_limiter(mut self, limiter: LoginLimiter) -> Self {
         Arc::make_mut(&mut self.inner).login_limiter = limiter;
+        self
+    }
+
+    /// With the pool every argon2id hash runs in (`PASSWORD_HASH_*`); the
+    /// default allows one per core and waits 300 ms for a slot.
+    #[must_use]
+    pub fn with_passwords(mut self, passwords: PasswordPool) -> Self {
+        Arc::make_mut(&mut self.inner).passwords = passwords;
         self
     }
 
@@ -148,6 +158,11 @@ impl AppState {
     /// The telephony sessions use.
     pub(crate) fn telephony(&self) -> &Telephony {
         &self.inner.telephony
+    }
+
+    /// Where password hashes run.
+    pub(crate) fn passwords(&self) -> &PasswordPool {
+        &self.inner.passwords
     }
 
     /// The login limiter (5 attempts per 15 minutes per client address

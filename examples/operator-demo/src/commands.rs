@@ -134,7 +134,8 @@ async fn seed(args: SeedArgs) -> Result<(), Error> {
                 message: "expected an argon2id PHC string ($argon2id$...)".into(),
             });
         }
-        None => tokio::task::spawn_blocking(|| crate::auth::password::hash_password("test123"))
+        None => crate::auth::PasswordPool::default()
+            .hash("test123".into())
             .await
             .map_err(|err| database_error(format!("hashing: {err}")))?
             .map_err(|err| database_error(format!("hashing: {err}")))?,

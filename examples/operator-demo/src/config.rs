@@ -8,6 +8,11 @@ use rampart::core::{ForwardedHeader, TrustedProxies};
 
 use crate::{auth::AuthArgs, telephony::TelephonyArgs};
 
+/// `RATE_LIMIT_GLOBAL`'s default: the plan's 1000 requests an hour per
+/// client address, of which 100 may come at once (not all 1000: a burst of
+/// a thousand requests from one address is an attack, not a page load).
+pub const DEFAULT_RATE_LIMIT_GLOBAL: &str = "1000/hour;burst=100";
+
 /// `operator-demo [serve] [OPTIONS]`: the demo's command line. Each option can
 /// also be set from the environment variable named in its help.
 ///
@@ -348,7 +353,7 @@ pub struct ServeArgs {
         long = "rate-limit-global",
         env = "RATE_LIMIT_GLOBAL",
         value_name = "RATE_LIMIT_GLOBAL",
-        default_value = "1000/hour"
+        default_value = DEFAULT_RATE_LIMIT_GLOBAL
     )]
     pub rate_limit_global: String,
 
@@ -472,6 +477,8 @@ mod tests {
         assert!(!args.bare);
         assert!(args.trusted_proxies.is_empty());
         assert_eq!(args.client_ip_header, ForwardedHeader::XForwardedFor);
+        let global: rampart::ratelimit::Quota = args.rate_limit_global.parse().unwrap();
+        assert_eq!((global.count(), global.burst()), (1000, 100));
     }
 
     #[test]

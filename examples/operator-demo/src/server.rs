@@ -97,6 +97,7 @@ pub async fn serve_until(
     let state = AppState::new(args.data_dir.clone())
         .with_db(db.clone())
         .with_tokens(auth.issuer.clone())
+        .with_passwords(auth.passwords.clone())
         .with_telephony(Telephony::new(telephony));
     let router = if args.bare {
         app::routes(state)
@@ -107,6 +108,7 @@ pub async fn serve_until(
         stack.metrics.with_registry(|registry| {
             telephony_metrics.register(registry);
             db.register_primary_metrics(registry);
+            auth.passwords.register(registry);
             if let Some(replica) = db.replica_metrics() {
                 replica.register(registry);
             }

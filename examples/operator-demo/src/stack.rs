@@ -28,7 +28,8 @@ pub const UNLIMITED_PATHS: [&str; 3] = ["/health", "/ready", "/metrics"];
 /// The Rampart layers of [`app`](crate::app::app), each fully configured.
 /// [`Stack::default`] is the embedded default: no trusted proxy, the `api()`
 /// security headers, CORS for `http://localhost:5173`, and the plan's global
-/// rate limit (1000 requests per hour per client address) counted in memory.
+/// rate limit (1000 requests per hour per client address, 100 at once)
+/// counted in memory.
 ///
 /// # Example
 ///
@@ -57,7 +58,8 @@ pub struct Stack {
     pub probe_rate_limit: RateLimitLayer,
     /// `RATE_LIMIT_API`: per user, on `/api` routes (default 100/minute).
     pub api_rate_limit: RateLimitLayer,
-    /// `RATE_LIMIT_LOGIN`: per client address and email, in the same store.
+    /// `RATE_LIMIT_LOGIN` (per client address and email) and
+    /// `RATE_LIMIT_LOGIN_ADDRESS` (per address), in the same store.
     pub login_limiter: LoginLimiter,
     /// `HTTP_REQUEST_TIMEOUT_SECS`: 408 or 503 problem+json past it.
     pub request_timeout: crate::timeout::RequestTimeoutLayer,
@@ -83,7 +85,10 @@ impl Default for Stack {
         let cors = cors_layer("http://localhost:5173", |_| None)
             .expect("the default CORS allow-list is valid");
         let rate_limit = RateLimitLayer::builder(MemoryStore::new())
-            .policy(global_policy("1000/hour").expect("the default global quota is valid"))
+            .policy(
+                global_policy(crate::config::DEFAULT_RATE_LIMIT_GLOBAL)
+                    .expect("the default global quota is valid"),
+            )
             .build()
             .expect("the default rate limit is valid");
         let api_rate_limit =

@@ -73,6 +73,19 @@ fn skip_notice() {
     eprintln!("REDIS_URL unset: the login limit is tested on memory only");
 }
 
+/// A limiter for the tests of the per-(address, email) limit: the
+/// per-address one is out of the way (Redis keeps its counts across runs,
+/// and these tests use fixed addresses).
+fn pair_limiter(store: Arc<dyn Store>, pair: &str) -> LoginLimiter {
+    LoginLimiter::new(store, quota(pair)).per_address(quota("1000000/second"))
+}
+
+/// An address no earlier run used, in its own /64.
+fn unique_ip() -> Option<IpAddr> {
+    let [a, b, c]: [u16; 3] = rand::random();
+    ip(&format!("2001:db8:{a:x}:{b:x}::{c:x}"))
+}
+
 /// An email no earlier run used: Redis keeps counts across runs.
 fn unique_email(name: &str) -> String {
     format!("{name}-{:016x}@example.com", rand::random::<u64>())
@@ -81,7 +94,7 @@ fn unique_email(name: &str) -> String {
 #[tokio::test]
 async fn sixth_attempt_gets_429_and_nobody_else_is_affected() {
     for (store_name, store) in stores().await {
-        let limiter = LoginLimiter::new(store, quota("5/15minutes"));
+        let limiter = pair_limiter(store, "5/15minutes");
         let email = unique_email("ada");
         let client = ip("198.51.100.7");
         for attempt in 1..=5 {
@@ -127,7 +140,7 @@ async fn sixth_attempt_gets_429_and_nobody_else_is_affected() {
 #[tokio::test]
 async fn exactly_the_quota_passes_under_50_concurrent_attempts() {
     for (store_name, store) in stores().await {
-        let limiter = LoginLimiter::new(store, quota("5/15minutes"));
+        let limiter = pair_limiter(store, "5/15minutes");
         let email = unique_email("burst");
         let tasks: Vec<_> = (0..50)
             .map(|_| {
@@ -250,4 +263,74 @@ async fn api_limit_counts_per_user_behind_the_auth_layer() {
         );
     }
     assert_eq!(get_with(&app, "/health", None).await.status(), 200);
+}
+
+#[tokio::test]
+async fn one_address_spraying_emails_gets_its_burst() {
+    for (store_name, store) in stores().await {
+        let limiter =
+            LoginLimiter::new(store, quota("5/15minutes")).per_address(quota("60/minute;burst=10"));
+        let sprayer = unique_ip();
+        for n in 0..10 {
+            assert!(
+                limiter
+                    .check(sprayer, &unique_email(&format!("spray{n}")))
+                    .await
+                    .is_ok(),
+                "{store_name}: attempt {n}"
+            );
+        }
+        let response = limiter
+            .check(sprayer, &unique_email("spray10"))
+            .await
+            .unwrap_err();
+        let (parts, body) = json(response).await;
+        assert_eq!(parts.status, StatusCode::TOO_MANY_REQUESTS, "{store_name}");
+        assert_eq!(body["policy"], "login_address", "{store_name}");
+        assert_eq!(
+            parts.headers["ratelimit-policy"],
+            "\"login_address\";q=60;w=60"
+        );
+        let retry: u64 = parts.headers["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(
+            (1..=2).contains(&retry),
+            "{store_name}: retry-after {retry}"
+        );
+        // Another address is not affected.
+        assert!(
+            limiter
+                .check(unique_ip(), &unique_email("other"))
+                .await
+                .is_ok()
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_attempt_refused_by_one_limit_is_charged_to_neither() {
+    for (store_name, store) in stores().await {
+        let limiter =
+            LoginLimiter::new(store, quota("1/15minutes")).per_address(quota("60/minute;burst=3"));
+        let client = unique_ip();
+        let email = unique_email("ada");
+        assert!(limiter.check(client, &email).await.is_ok());
+        // Refused per (address, email) twenty times: the address is not charged.
+        for _ in 0..20 {
+            let (parts, body) = json(limiter.check(client, &email).await.unwrap_err()).await;
+            assert_eq!(parts.status, StatusCode::TOO_MANY_REQUESTS);
+            assert_eq!(body["policy"], "login", "{store_name}");
+        }
+        assert!(
+            limiter.check(client, &unique_email("grace")).await.is_ok(),
+            "{store_name}"
+        );
+        assert!(
+            limiter.check(client, &unique_email("alan")).await.is_ok(),
+            "{store_name}"
+        );
+    }
 }

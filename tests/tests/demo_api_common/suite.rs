@@ -696,3 +696,175 @@ pub async fn quotas(api: &Api) {
     .ok(201);
     api.post("/api/v1/sessions", &other, &start).await.ok(201);
 }
+
+/// The demo's settings under which [`login_work`] can see the statements:
+/// JSON logs with sqlx's statement events.
+pub const STATEMENT_LOGS: [(&str, &str); 2] = [
+    ("LOG_FORMAT", "json"),
+    ("RUST_LOG", "warn,sqlx::query=debug"),
+];
+
+/// The statements the demo logged (demo started with [`STATEMENT_LOGS`])
+/// while answering one login of `email` with a wrong password.
+async fn statements_of_login(api: &Api, email: &str) -> Vec<String> {
+    let settled = || async {
+        // Statement events are written before the answer; wait until the
+        // log stops growing all the same (SQLite logs from its own thread).
+        let mut last = api.demo.stderr();
+        loop {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            let now = api.demo.stderr();
+            if now == last {
+                return now;
+            }
+            last = now;
+        }
+    };
+    let before = settled().await.lines().count();
+    let reply = api
+        .send(
+            Method::POST,
+            "/auth/login",
+            None,
+            Some(&json!({"email": email, "password": "not-the-password"})),
+        )
+        .await;
+    assert_eq!(reply.problem(401)["detail"], "invalid email or password");
+    settled()
+        .await
+        .lines()
+        .skip(before)
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|event| event["target"] == "sqlx::query")
+        // A new pooled SQLite connection's set-up, not the login's work.
+        .filter(|event| {
+            !event["summary"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("PRAGMA")
+        })
+        .map(|event| {
+            format!(
+                "{} {}",
+                event["summary"].as_str().unwrap_or_default(),
+                event["db.statement"].as_str().unwrap_or_default().trim()
+            )
+        })
+        .collect()
+}
+
+/// A login for an unknown email runs the same statements, in the same
+/// order, as one for a known email with a wrong password (then one argon2id
+/// verification each): the response time does not tell which emails exist.
+pub async fn login_work(api: &Api) {
+    let known = statements_of_login(api, "user1@example.com").await;
+    let unknown = statements_of_login(api, "nobody.at.all@example.com").await;
+    assert!(known.len() >= 2, "{known:#?}\n{}", api.demo.stderr());
+    assert_eq!(known, unknown);
+}
+
+/// `POST /api/v1/admin/users` with the email of another organization's
+/// user: answered as a creation (201, the same fields), nothing written, the
+/// owner untouched; an email of the admin's own organization: 409. Seen from
+/// both organizations.
+pub async fn new_users_reveal_no_other_organization(api: &Api) {
+    let per_org = u64::from(api.users_per_org);
+    let body = |email: &str| json!({"email": email, "full_name": "Probe", "password": "longenough", "role": "agent"});
+    let fresh = api
+        .post(
+            "/api/v1/admin/users",
+            &api.admin_of(1).await,
+            &body("fresh.one@example.com"),
+        )
+        .await;
+    let mut fresh_fields: Vec<String> =
+        fresh.ok(201).as_object().unwrap().keys().cloned().collect();
+    fresh_fields.sort();
+    for (admin_org, other_org) in [(1, 2), (2, 1)] {
+        let admin = api.admin_of(admin_org).await;
+        let own = format!("user{}@example.com", u64::from(admin_org - 1) * per_org + 2);
+        let theirs = format!("user{}@example.com", u64::from(other_org - 1) * per_org + 2);
+        let reply = api
+            .post("/api/v1/admin/users", &admin, &body(&theirs))
+            .await;
+        let created = reply.ok(201);
+        let mut fields: Vec<String> = created.as_object().unwrap().keys().cloned().collect();
+        fields.sort();
+        assert_eq!(fields, fresh_fields, "{}", reply.text);
+        assert_eq!(created["email"], theirs.as_str());
+        assert_eq!(created["role"], "agent");
+        let conflict = api.post("/api/v1/admin/users", &admin, &body(&own)).await;
+        assert!(
+            !conflict.problem(409)["detail"]
+                .as_str()
+                .unwrap()
+                .contains("other"),
+            "{}",
+            conflict.text
+        );
+        // The owner's account: one row, in its organization, its password.
+        let owner = api
+            .send(
+                Method::POST,
+                "/auth/login",
+                None,
+                Some(&json!({"email": theirs, "password": "test123"})),
+            )
+            .await;
+        let token = owner.ok(200)["access_token"].as_str().unwrap().to_owned();
+        let me = api.get("/auth/me", &token).await;
+        assert_eq!(me.ok(200)["organization_id"], org_id(other_org));
+        assert_eq!(
+            me.body["full_name"],
+            format!("Demo User {}", theirs.trim_end_matches("@example.com"))
+        );
+        let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE email = $1")
+            .bind(&theirs)
+            .fetch_one(api.admin_sql.writer())
+            .await
+            .unwrap();
+        assert_eq!(rows, 1, "{theirs}");
+    }
+}
+
+/// A user of organization 1 that no earlier run had (a fresh id: seeded ids
+/// are the same in every run, and with `REDIS_URL` set the demo counts per
+/// user id in the shared Redis), written directly, logged in: its token.
+async fn fresh_agent(api: &Api) -> String {
+    let id = operator_demo::db::new_id();
+    let email = format!("fresh-{id}@example.com");
+    api.admin_execute(
+        "INSERT INTO users (id, organization_id, email, full_name, password_hash, role, \
+         created_at) VALUES ($1, $2, $3, 'Fresh', $4, 'agent', 0)",
+        &[&id, &org_id(1), &email, super::CHEAP_TEST123],
+    )
+    .await;
+    api.admin_execute(
+        "INSERT INTO user_logins (email, user_id, organization_id) VALUES ($1, $2, $3)",
+        &[&email, &id, &org_id(1)],
+    )
+    .await;
+    let login = api
+        .send(
+            Method::POST,
+            "/auth/login",
+            None,
+            Some(&json!({"email": email, "password": "test123"})),
+        )
+        .await;
+    login.ok(200)["access_token"].as_str().unwrap().to_owned()
+}
+
+/// The plan's `GET /campaigns` counts in the per-user API limit (demo
+/// started with `RATE_LIMIT_API=3/minute`), together with `/api`.
+pub async fn legacy_campaigns_are_rate_limited(api: &Api) {
+    let agent = fresh_agent(api).await;
+    api.get("/api/v1/campaigns", &agent).await.ok(200);
+    api.get("/campaigns", &agent).await.ok(200);
+    api.get("/campaigns", &agent).await.ok(200);
+    let limited = api.get("/campaigns", &agent).await;
+    assert_eq!(limited.problem(429)["policy"], "api", "{}", limited.text);
+    assert!(limited.headers.contains_key("retry-after"));
+    // Another user keeps their own count.
+    api.get("/campaigns", &fresh_agent(api).await).await.ok(200);
+}

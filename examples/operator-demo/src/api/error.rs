@@ -133,6 +133,16 @@ impl From<sqlx::Error> for ApiError {
     }
 }
 
+impl From<crate::auth::PoolError> for ApiError {
+    /// Every hashing permit taken for the whole wait: 503 with `Retry-After`.
+    fn from(err: crate::auth::PoolError) -> Self {
+        match err {
+            crate::auth::PoolError::Busy => Self::Unavailable(err.to_string()),
+            _ => Self::Internal(err.to_string()),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();

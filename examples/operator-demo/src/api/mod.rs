@@ -96,8 +96,8 @@ impl<T> List<T> {
     }
 }
 
-/// `/auth/*` and `/campaigns`: outside `/api`, so outside the per-user API
-/// rate limit (login has a limit of its own).
+/// `/auth/*` and `/campaigns`: outside `/api`; `/campaigns` counts in the
+/// per-user API limit all the same (login has limits of its own).
 pub fn auth_routes() -> Router<AppState> {
     Router::new()
         .route("/auth/login", post(auth::login))

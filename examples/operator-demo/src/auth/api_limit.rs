@@ -1,5 +1,6 @@
 //! The per-user API limit (`RATE_LIMIT_API`): a rate-limit policy keyed by
-//! the authenticated user, placed after [`AuthLayer`](super::AuthLayer).
+//! the authenticated user, placed after [`AuthLayer`](super::AuthLayer), on
+//! `/api` and on the plan's `/campaigns` (the same list under another path).
 
 use std::borrow::Cow;
 
@@ -16,6 +17,10 @@ pub const API_POLICY: &str = "api";
 
 /// The paths the per-user limit applies under (at a segment boundary).
 pub const API_PATH_PREFIX: &str = "/api";
+
+/// The routes outside [`API_PATH_PREFIX`] that serve API data and count
+/// against the same per-user limit: the plan's `GET /campaigns`.
+pub const API_LEGACY_PATHS: [&str; 1] = ["/campaigns"];
 
 /// Tells rampart-ratelimit who made a request: the user id of the
 /// [`Principal`] that [`AuthLayer`](super::AuthLayer) verified. Anonymous
@@ -45,7 +50,8 @@ impl PrincipalExtractor for ByUserId {
     }
 }
 
-/// The plan's per-user API policy: `quota` per user id, on `/api` and below.
+/// The plan's per-user API policy: `quota` per user id, on `/api` and below
+/// and on [`API_LEGACY_PATHS`].
 ///
 /// ```
 /// use operator_demo::auth::api_policy;
@@ -54,10 +60,13 @@ impl PrincipalExtractor for ByUserId {
 /// assert_eq!(policy.name(), "api");
 /// ```
 pub fn api_policy(quota: Quota) -> Policy {
-    Policy::new(API_POLICY, quota)
+    let policy = Policy::new(API_POLICY, quota)
         // The name is a constant that `Policy::new` accepts (checked by a test).
         .unwrap_or_else(|_| unreachable!("\"api\" is a valid policy name"))
-        .path_prefix(API_PATH_PREFIX)
+        .path_prefix(API_PATH_PREFIX);
+    API_LEGACY_PATHS
+        .into_iter()
+        .fold(policy, Policy::path_prefix)
         .key(PrincipalKey::new(ByUserId))
 }
 
@@ -95,6 +104,17 @@ pub fn api_policy(quota: Quota) -> Policy {
 /// // No principal: not this policy's business.
 /// let anonymous = Request::get("/api/v1/companies").body(Body::empty()).unwrap();
 /// assert_eq!(app.oneshot(anonymous).await.unwrap().status(), 200);
+/// // The plan's `/campaigns` counts in the same limit.
+/// let app = Router::new()
+///     .route("/campaigns", get(|| async { "[]" }))
+///     .layer(api_rate_limit_layer(MemoryStore::new(), "1/minute".parse().unwrap()).unwrap());
+/// let legacy = |user: &str| {
+///     let mut request = Request::get("/campaigns").body(Body::empty()).unwrap();
+///     request.extensions_mut().insert(Principal { user_id: user.into(), org_id: "o1".into(), role: Role::Agent });
+///     request
+/// };
+/// assert_eq!(app.clone().oneshot(legacy("u1")).await.unwrap().status(), 200);
+/// assert_eq!(app.clone().oneshot(legacy("u1")).await.unwrap().status(), 429);
 /// # }
 /// ```
 pub fn api_rate_limit_layer(

@@ -11,8 +11,10 @@ use clap::Args;
 use rampart::ratelimit::{ConfigError, Quota, RateLimitLayer, Store};
 
 use super::{
-    AuthLayer, KEY_FILE_NAME, KeyError, Keys, LoginLimiter, TokenIssuer, TokenSettings,
-    TokenVerifier, api_rate_limit_layer,
+    AuthLayer, KEY_FILE_NAME, KeyError, Keys, LoginLimiter, PasswordPool, TokenIssuer,
+    TokenSettings, TokenVerifier, api_rate_limit_layer,
+    login_limit::default_address_quota,
+    pool::{DEFAULT_HASH_WAIT, default_permits},
 };
 
 /// The longest `ACCESS_TOKEN_TTL`: a stolen token is good for at most a week.
@@ -123,6 +125,38 @@ pub struct AuthArgs {
     )]
     pub rate_limit_login: Quota,
 
+    /// Login attempts per client address on `POST /auth/login`, whatever
+    /// the email, as `N/period;burst=B`.
+    #[arg(
+        long = "rate-limit-login-address",
+        env = "RATE_LIMIT_LOGIN_ADDRESS",
+        value_name = "RATE_LIMIT_LOGIN_ADDRESS",
+        default_value = super::login_limit::DEFAULT_LOGIN_ADDRESS_QUOTA
+    )]
+    pub rate_limit_login_address: Quota,
+
+    /// argon2id hashes run at once (logins, new users), each holding 19 MiB
+    /// and a core: 1 to 1024, default the number of cores.
+    #[arg(
+        long = "password-hash-concurrency",
+        env = "PASSWORD_HASH_CONCURRENCY",
+        value_name = "PASSWORD_HASH_CONCURRENCY",
+        default_value_t = default_permits(),
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1024)
+    )]
+    pub password_hash_concurrency: usize,
+
+    /// Milliseconds a login waits for a free hashing slot before its 503
+    /// (0 to 10000).
+    #[arg(
+        long = "password-hash-wait-ms",
+        env = "PASSWORD_HASH_WAIT_MS",
+        value_name = "PASSWORD_HASH_WAIT_MS",
+        default_value = "300",
+        value_parser = clap::value_parser!(u64).range(0..=10_000)
+    )]
+    pub password_hash_wait_ms: u64,
+
     /// Requests per user under `/api`, as `N/period` (`100/minute`).
     #[arg(
         long = "rate-limit-api",
@@ -146,6 +180,9 @@ impl fmt::Debug for AuthArgs {
             .field("jwt_audience", &self.jwt_audience)
             .field("access_token_ttl", &self.access_token_ttl)
             .field("rate_limit_login", &self.rate_limit_login)
+            .field("rate_limit_login_address", &self.rate_limit_login_address)
+            .field("password_hash_concurrency", &self.password_hash_concurrency)
+            .field("password_hash_wait_ms", &self.password_hash_wait_ms)
             .field("rate_limit_api", &self.rate_limit_api)
             .finish()
     }
@@ -163,6 +200,9 @@ impl Default for AuthArgs {
             access_token_ttl: Duration::from_secs(3600),
             rate_limit_login: Quota::per_seconds(5, 900)
                 .unwrap_or_else(|_| unreachable!("5 per 15 minutes is a valid quota")),
+            rate_limit_login_address: default_address_quota(),
+            password_hash_concurrency: default_permits(),
+            password_hash_wait_ms: u64::try_from(DEFAULT_HASH_WAIT.as_millis()).unwrap_or(300),
             rate_limit_api: Quota::per_seconds(100, 60)
                 .unwrap_or_else(|_| unreachable!("100 per minute is a valid quota")),
         }
@@ -210,7 +250,12 @@ impl AuthArgs {
             verifier: TokenVerifier::new(&keys, &settings),
             keys,
             login_quota: self.rate_limit_login,
+            login_address_quota: self.rate_limit_login_address,
             api_quota: self.rate_limit_api,
+            passwords: PasswordPool::new(
+                self.password_hash_concurrency,
+                Duration::from_millis(self.password_hash_wait_ms),
+            ),
         })
     }
 
@@ -264,8 +309,13 @@ pub struct Authentication {
     pub verifier: TokenVerifier,
     /// `RATE_LIMIT_LOGIN`.
     pub login_quota: Quota,
+    /// `RATE_LIMIT_LOGIN_ADDRESS`.
+    pub login_address_quota: Quota,
     /// `RATE_LIMIT_API`.
     pub api_quota: Quota,
+    /// `PASSWORD_HASH_CONCURRENCY`, `PASSWORD_HASH_WAIT_MS`: where every
+    /// argon2id hash of the app runs.
+    pub passwords: PasswordPool,
 }
 
 impl Authentication {
@@ -276,7 +326,7 @@ impl Authentication {
 
     /// The login limiter, counting in `store`.
     pub fn login_limiter(&self, store: Arc<dyn Store>) -> LoginLimiter {
-        LoginLimiter::new(store, self.login_quota)
+        LoginLimiter::new(store, self.login_quota).per_address(self.login_address_quota)
     }
 
     /// The per-user API limit, counting in `store`.
@@ -330,7 +380,27 @@ mod tests {
 
     #[test]
     fn bad_values_name_their_variable() {
-        let cases: [(&[&str], &str); 7] = [
+        let cases: [(&[&str], &str); 12] = [
+            (
+                &["--rate-limit-login-address", "10/minute;burst=0"],
+                "RATE_LIMIT_LOGIN_ADDRESS",
+            ),
+            (
+                &["--password-hash-concurrency", "0"],
+                "PASSWORD_HASH_CONCURRENCY",
+            ),
+            (
+                &["--password-hash-concurrency", "1025"],
+                "PASSWORD_HASH_CONCURRENCY",
+            ),
+            (
+                &["--password-hash-wait-ms", "soon"],
+                "PASSWORD_HASH_WAIT_MS",
+            ),
+            (
+                &["--password-hash-wait-ms", "10001"],
+                "PASSWORD_HASH_WAIT_MS",
+            ),
             (&["--access-token-ttl", "0"], "ACCESS_TOKEN_TTL"),
             (&["--access-token-ttl", "soon"], "ACCESS_TOKEN_TTL"),
             (&["--access-token-ttl", "604801"], "ACCESS_TOKEN_TTL"),

@@ -4,13 +4,16 @@
 //! - [`Principal`] and [`Role`]: what the rest of the app sees of the caller
 //!   (the contract between authentication and the handlers).
 //! - [`password`]: argon2id hashing and verification.
+//! - [`PasswordPool`]: where the app runs them, at most
+//!   `PASSWORD_HASH_CONCURRENCY` at once (503 past a short wait).
 //! - [`Keys`], [`TokenIssuer`], [`TokenVerifier`]: Ed25519-signed JWTs with
 //!   key rotation by `kid`; [`keygen`] for `operator-demo keygen`.
 //! - [`AuthLayer`]: `Authorization: Bearer` → `Principal` in the extensions.
 //! - [`AuthArgs`]: the `JWT_*`, `ACCESS_TOKEN_TTL` and `RATE_LIMIT_LOGIN` /
 //!   `RATE_LIMIT_API` settings, and [`AuthArgs::build`] that turns them into
 //!   an [`Authentication`].
-//! - [`LoginLimiter`]: the login limit, per client address and submitted email.
+//! - [`LoginLimiter`]: the login limits, per client address and submitted
+//!   email and per client address.
 //! - [`api_rate_limit_layer`]: the per-user API limit.
 //!
 //! # Example
@@ -39,15 +42,22 @@ mod keys;
 mod layer;
 mod login_limit;
 pub mod password;
+mod pool;
 mod principal;
 mod token;
 
 pub use self::{
-    api_limit::{API_PATH_PREFIX, API_POLICY, ByUserId, api_policy, api_rate_limit_layer},
+    api_limit::{
+        API_LEGACY_PATHS, API_PATH_PREFIX, API_POLICY, ByUserId, api_policy, api_rate_limit_layer,
+    },
     args::{AuthArgs, AuthConfigError, Authentication, MAX_ACCESS_TOKEN_TTL},
     keys::{KEY_FILE_NAME, KeyError, Keys, keygen},
     layer::{Auth, AuthLayer, ResponseFuture},
-    login_limit::{LOGIN_POLICY, LoginLimiter},
+    login_limit::{
+        DEFAULT_LOGIN_ADDRESS_QUOTA, LOGIN_ADDRESS_POLICY, LOGIN_POLICY, LoginLimiter,
+        default_address_quota,
+    },
+    pool::{DEFAULT_HASH_WAIT, HASH_MEMORY_BYTES, PasswordPool, PoolError, default_permits},
     principal::{Principal, Role},
     token::{IssuedToken, MAX_TOKEN_BYTES, TokenError, TokenIssuer, TokenSettings, TokenVerifier},
 };
