@@ -355,7 +355,9 @@ mod tests {
     fn a_remembered_token_still_expires() {
         let keys = Keys::generate();
         let settings = TokenSettings {
-            ttl: Duration::from_secs(1),
+            // Claims count whole seconds: 2 s leaves at least one for the two
+            // first checks on a loaded machine (1 s failed there once).
+            ttl: Duration::from_secs(2),
             leeway: Duration::ZERO,
             ..TokenSettings::default()
         };
@@ -370,7 +372,7 @@ mod tests {
         let verifier = TokenVerifier::new(&keys, &settings);
         assert!(verifier.verify(&token).is_ok());
         assert!(verifier.verify(&token).is_ok(), "from the cache");
-        std::thread::sleep(Duration::from_millis(2100));
+        std::thread::sleep(Duration::from_millis(3100));
         assert_eq!(verifier.verify(&token), Err(TokenError::Expired));
         assert_eq!(verifier.verify(&token), Err(TokenError::Expired));
     }
