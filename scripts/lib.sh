@@ -266,6 +266,8 @@ start_demo() {
     env -u DATABASE_URL -u DATABASE_READ_URL -u REDIS_URL RUST_LOG=warn DATA_DIR="$dir/data" \
         BIND_ADDR="127.0.0.1:$port" RATE_LIMIT_GLOBAL=1000000/hour \
         RATE_LIMIT_API=1000000/minute RATE_LIMIT_LOGIN=1000000/minute \
+        RATE_LIMIT_LOGIN_ADDRESS=1000000/minute RATE_LIMIT_PROBES=1000000/second \
+        PASSWORD_HASH_WAIT_MS=10000 \
         "$bin" >"$dir/demo.log" 2>&1 </dev/null &
     DEMO_PID=$!
     DEMO_TOKEN=$(python3 - "$DEMO_URL" <<'PY' || true

@@ -216,9 +216,11 @@ pub struct Demo {
 
 impl Demo {
     /// Starts the program at `binary` with `env` added to the environment
-    /// (`BIND_ADDR` and `DATA_DIR` are set here; `RUST_LOG` defaults to
-    /// `info`; `DATABASE_URL` and `DATABASE_READ_URL` are not inherited) and waits until `GET /health` answers 200 (with `TLS_CERT`
-    /// in `env`: until the port accepts connections).
+    /// (`BIND_ADDR` and `DATA_DIR` are set here; `SHUTDOWN_GRACE_SECS`
+    /// defaults to 5 and `RUST_LOG` to `info`; `DATABASE_URL` and
+    /// `DATABASE_READ_URL` are not inherited) and waits until `GET /health`
+    /// answers 200 (with `TLS_CERT` in `env`: until the port accepts
+    /// connections). Dropping it stops the program with SIGTERM.
     ///
     /// # Panics
     ///
@@ -254,6 +256,8 @@ impl Demo {
             .env_remove("DATABASE_URL")
             .env_remove("DATABASE_READ_URL")
             .env("RUST_LOG", "info")
+            // Dropping the Demo waits for it to exit (see `STOP_TIMEOUT`).
+            .env("SHUTDOWN_GRACE_SECS", "5")
             .env("BIND_ADDR", addr.to_string())
             .env("DATA_DIR", data_dir.path().join("data"))
             .envs(env.iter().copied())
@@ -381,12 +385,30 @@ impl Demo {
     }
 }
 
+/// How long dropping a [`Demo`] waits for the program to exit after SIGTERM
+/// before it kills it. A killed process loses what it writes at exit: the
+/// line-coverage profile of an instrumented build (`scripts/test`) is one.
+pub const STOP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Stops the program as a container runtime does: SIGTERM, then SIGKILL if it
+/// is still running after [`STOP_TIMEOUT`]. (`Demo::start` gives it a short
+/// `SHUTDOWN_GRACE_SECS`, so a request a test left hanging does not hold it.)
 impl Drop for Demo {
     fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
+        if !matches!(self.child.try_wait(), Ok(None)) {
+            return;
         }
+        if self.terminate().is_ok() {
+            let deadline = Instant::now() + STOP_TIMEOUT;
+            while Instant::now() < deadline {
+                match self.child.try_wait() {
+                    Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+                    _ => return,
+                }
+            }
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

@@ -65,7 +65,7 @@ struct Target {
     put: &'static str,
     /// How many PUTs reached the handler, where the target can tell.
     put_hits: Option<Arc<AtomicUsize>>,
-    /// The demo process, when the target is the demo (killed on drop).
+    /// The demo process, when the target is the demo (stopped on drop).
     demo: Option<Demo>,
 }
 

@@ -235,6 +235,69 @@ async fn spoofed_header_is_ignored_through_a_real_socket() {
     server.abort();
 }
 
+/// The `Tenant` extractor: a route that needs a tenant answers 401
+/// problem+json where the optional layer found none, and gets the id where it
+/// did; `Option<Tenant>` is `None` instead of a rejection.
+#[cfg(feature = "axum")]
+#[tokio::test]
+async fn a_handler_that_needs_a_tenant_answers_401_without_one() {
+    use axum::{Router, body::Body, routing::get as route_get};
+
+    let app = Router::new()
+        .route(
+            "/t/{tenant}/usage",
+            route_get(|tenant: Tenant| async move { tenant.id().to_string() }),
+        )
+        .route(
+            "/usage",
+            route_get(|tenant: Tenant| async move { tenant.id().to_string() }),
+        )
+        .route(
+            "/maybe",
+            route_get(|tenant: Option<Tenant>| async move {
+                tenant.map_or_else(|| "none".to_owned(), |t| t.id().to_string())
+            }),
+        )
+        .layer(
+            TenantLayer::builder()
+                .from_path_prefix("/t/")
+                .optional()
+                .build()
+                .unwrap(),
+        );
+    let call = |path: &'static str| {
+        let app = app.clone();
+        async move {
+            let response = app
+                .oneshot(Request::get(path).body(Body::empty()).unwrap())
+                .await
+                .unwrap();
+            let (parts, body) = response.into_parts();
+            let body = body.collect().await.unwrap().to_bytes();
+            (
+                parts.status,
+                parts.headers,
+                String::from_utf8(body.to_vec()).unwrap(),
+            )
+        }
+    };
+
+    let (status, _, body) = call("/t/acme/usage").await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, "acme"));
+
+    let (status, headers, body) = call("/usage").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let value = problem(status, &headers, &body);
+    assert_eq!(value["title"], "Tenant required");
+    assert_eq!(
+        value["detail"],
+        "this request must be made on behalf of an organization"
+    );
+
+    let (status, _, body) = call("/maybe").await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, "none"));
+}
+
 #[cfg(feature = "axum")]
 /// A minimal HTTP/1.1 GET over a fresh connection; the whole response.
 async fn raw_get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> String {
