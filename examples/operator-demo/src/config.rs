@@ -31,6 +31,8 @@ pub const DEFAULT_RATE_LIMIT_GLOBAL: &str = "1000/hour;burst=100";
     name = "operator-demo",
     version,
     about,
+    // Else clap takes this type's rustdoc, code block and all, as --help.
+    long_about = None,
     args_conflicts_with_subcommands = true
 )]
 pub struct Cli {
@@ -463,6 +465,18 @@ mod tests {
 
     fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
         Cli::try_parse_from(std::iter::once("operator-demo").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn help_is_for_a_person_not_rustdoc() {
+        use clap::CommandFactory;
+        let help = Cli::command().render_long_help().to_string();
+        assert!(help.starts_with("The reference backend"), "{help}");
+        assert!(
+            !help.contains("```") && !help.contains("# Example"),
+            "{help}"
+        );
+        assert!(help.contains("--bind"), "{help}");
     }
 
     #[test]
