@@ -464,3 +464,50 @@ async fn clones_share_one_count() {
     }
     assert_eq!(admitted, 3);
 }
+
+#[tokio::test]
+async fn nested_limits_list_both_policies_and_keep_the_inner_legacy_fields() {
+    let clock = ManualClock::new();
+    let global = builder(&clock)
+        .policy(policy("global", "100/minute"))
+        .legacy_headers(true)
+        .build()
+        .unwrap();
+    let login = builder(&clock)
+        .policy(policy("login", "1/hour"))
+        .legacy_headers(true)
+        .build()
+        .unwrap();
+    let service = global.layer(login.layer(service_fn(ok)));
+    let all = |response: &http::Response<bytes::Bytes>, name: &str| -> Vec<String> {
+        response
+            .headers()
+            .get_all(name)
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect()
+    };
+
+    let pass = send(&service, from_ip("POST", "/auth/login", "192.0.2.9")).await;
+    assert_eq!(pass.status(), 200);
+    assert_eq!(
+        all(&pass, "ratelimit-policy"),
+        ["\"login\";q=1;w=3600", "\"global\";q=100;w=60"]
+    );
+    assert_eq!(all(&pass, "ratelimit").len(), 2);
+
+    // The inner limit refuses; the outer one admitted and adds its own items
+    // beside the inner's instead of replacing them.
+    let reject = send(&service, from_ip("POST", "/auth/login", "192.0.2.9")).await;
+    assert_eq!(reject.status(), 429);
+    assert_eq!(
+        all(&reject, "ratelimit-policy"),
+        ["\"login\";q=1;w=3600", "\"global\";q=100;w=60"]
+    );
+    let fields = all(&reject, "ratelimit");
+    assert_eq!(fields[0], "\"login\";r=0;t=3600");
+    assert!(fields[1].starts_with("\"global\";r=98;"), "{fields:?}");
+    assert_eq!(header(&reject, "x-ratelimit-limit").unwrap(), "1");
+    assert_eq!(header(&reject, "x-ratelimit-remaining").unwrap(), "0");
+    assert_eq!(json(&reject)["policy"], "login");
+}

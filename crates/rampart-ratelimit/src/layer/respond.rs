@@ -42,15 +42,20 @@ impl HeaderSet {
         self.policy.is_none() && self.limit.is_none() && self.legacy.is_empty()
     }
 
+    /// Adds this layer's fields beside those an inner rate limit set: the
+    /// IETF fields are lists, so each layer's items are appended (a login
+    /// 429 inside a global limit names both policies, not only the outer
+    /// one); the legacy `X-RateLimit-*` hold one value, and the inner,
+    /// more specific layer's stays.
     pub(crate) fn apply(self, headers: &mut HeaderMap) {
         if let Some(value) = self.policy {
-            headers.insert(RATELIMIT_POLICY.clone(), value);
+            headers.append(RATELIMIT_POLICY.clone(), value);
         }
         if let Some(value) = self.limit {
-            headers.insert(RATELIMIT.clone(), value);
+            headers.append(RATELIMIT.clone(), value);
         }
         for (name, value) in self.legacy {
-            headers.insert(name, value);
+            headers.entry(name).or_insert(value);
         }
     }
 }
