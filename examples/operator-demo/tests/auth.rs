@@ -551,3 +551,155 @@ proptest! {
         }
     }
 }
+
+/// The PEM inside `pem`, decoded.
+fn pem_der(pem: &str) -> Vec<u8> {
+    let body: String = pem
+        .lines()
+        .filter(|line| !line.starts_with("-----"))
+        .collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(body)
+        .unwrap()
+}
+
+#[test]
+#[expect(clippy::print_stderr, reason = "says why a check was skipped")]
+fn private_keys_are_written_in_rfc_8410_v1_form_that_openssl_reads() {
+    let keys = Keys::generate();
+    let pem = keys.private_pem();
+    let der = pem_der(&pem);
+    // SEQUENCE { INTEGER 0, AlgorithmIdentifier { 1.3.101.112 }, OCTET STRING { OCTET STRING seed } }:
+    // version 0 and no public key, 48 bytes in all.
+    assert_eq!(der.len(), 48, "{der:02x?}");
+    assert_eq!(
+        &der[..16],
+        &[
+            0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22,
+            0x04, 0x20
+        ]
+    );
+
+    // What an operator does to get the public key: `openssl pkey -pubout`.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("jwt.pem");
+    std::fs::write(&path, &pem).unwrap();
+    match std::process::Command::new("openssl")
+        .args(["pkey", "-pubout", "-in"])
+        .arg(&path)
+        .output()
+    {
+        Ok(out) => {
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert_eq!(String::from_utf8(out.stdout).unwrap(), keys.public_pem());
+        }
+        Err(err) => {
+            assert!(
+                std::env::var("RAMPART_REQUIRE_SERVICES").as_deref() != Ok("1"),
+                "openssl is required here: {err}"
+            );
+            eprintln!("skipped the openssl check: {err}");
+        }
+    }
+}
+
+#[test]
+fn version_2_private_keys_are_still_read() {
+    use ed25519_dalek::pkcs8::{EncodePrivateKey, spki::der::pem::LineEnding};
+
+    let signing = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+    let v2 = signing.to_pkcs8_pem(LineEnding::LF).unwrap();
+    assert!(
+        pem_der(&v2).len() > 48,
+        "a v2 document carries the public key"
+    );
+    let keys = Keys::from_private_pem(&v2, "JWT_PRIVATE_KEY").unwrap();
+    // The same key, written back in v1 form.
+    let again = Keys::from_private_pem(&keys.private_pem(), "JWT_PRIVATE_KEY").unwrap();
+    assert_eq!(again.kid(), keys.kid());
+    assert_eq!(keys.public_pem(), again.public_pem());
+}
+
+#[tokio::test]
+async fn jwks_lists_every_verification_key_and_verifies_issued_tokens() {
+    use operator_demo::app::{AppState, routes};
+
+    let settings = TokenSettings::default();
+    let old = Keys::generate();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("old.pem"), old.public_pem()).unwrap();
+    let keys = Keys::generate().with_public_keys_dir(dir.path()).unwrap();
+    let issuer = TokenIssuer::new(&keys, &settings);
+    let token = issuer.issue(&ada()).unwrap().access_token;
+
+    let state = AppState::new(dir.path()).with_tokens(issuer);
+    let response = routes(state)
+        .oneshot(
+            Request::get("/.well-known/jwks.json")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "application/json");
+    assert_eq!(response.headers()["cache-control"], "public, max-age=300");
+    let body: Value =
+        serde_json::from_slice(&response.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    let listed = body["keys"].as_array().unwrap();
+    let kids: Vec<&str> = listed.iter().map(|k| k["kid"].as_str().unwrap()).collect();
+    assert_eq!(kids, [keys.kid(), old.kid()]);
+    for key in listed {
+        assert_eq!(
+            (&key["kty"], &key["crv"], &key["alg"], &key["use"]),
+            (
+                &json!("OKP"),
+                &json!("Ed25519"),
+                &json!("EdDSA"),
+                &json!("sig")
+            )
+        );
+        assert_eq!(
+            URL_SAFE_NO_PAD
+                .decode(key["x"].as_str().unwrap())
+                .unwrap()
+                .len(),
+            32
+        );
+        assert!(key.get("d").is_none(), "never the private part");
+    }
+
+    // Another service verifies the token with the published key alone.
+    let decoding =
+        jsonwebtoken::DecodingKey::from_ed_components(listed[0]["x"].as_str().unwrap()).unwrap();
+    let mut validation = jsonwebtoken::Validation::new(Algorithm::EdDSA);
+    validation.set_audience(&[settings.audience.as_str()]);
+    validation.set_issuer(&[settings.issuer.as_str()]);
+    let claims = jsonwebtoken::decode::<Value>(&token, &decoding, &validation)
+        .unwrap()
+        .claims;
+    assert_eq!(claims["sub"], "user-1");
+}
+
+#[tokio::test]
+async fn jwks_without_keys_is_503_problem() {
+    use operator_demo::app::{AppState, routes};
+
+    let response = routes(AppState::new("./data"))
+        .oneshot(
+            Request::get("/.well-known/jwks.json")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+}

@@ -1,10 +1,10 @@
-//! `POST /auth/login` and `GET /auth/me`.
+//! `POST /auth/login`, `GET /auth/me` and `GET /.well-known/jwks.json`.
 
 use axum::http::Extensions;
 use rampart::core::ClientIp;
 
 use super::prelude::*;
-use crate::auth::{Role, password};
+use crate::auth::{Jwks, Role, password};
 
 /// The login form.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -146,4 +146,20 @@ pub async fn me(State(state): State<AppState>, principal: Principal) -> Result<J
         role: principal.role,
         organization_id: principal.org_id,
     }))
+}
+
+/// `GET /.well-known/jwks.json`: the public keys the demo's tokens verify
+/// with (RFC 7517, `OKP`/`Ed25519` keys with their `kid`), the current
+/// signing key first and rotated ones after, so that another service can
+/// verify a token without the demo's key files. Public; cacheable for five
+/// minutes, shorter than any rotation takes.
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "auth",
+    responses((status = 200, body = Jwks), (status = 503)))]
+pub async fn jwks(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let jwks = state.tokens()?.jwks();
+    Ok((
+        [(axum::http::header::CACHE_CONTROL, "public, max-age=300")],
+        Json(jwks),
+    )
+        .into_response())
 }

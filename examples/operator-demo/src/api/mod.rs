@@ -102,6 +102,7 @@ pub fn auth_routes() -> Router<AppState> {
     Router::new()
         .route("/auth/login", post(auth::login))
         .route("/auth/me", get(auth::me))
+        .route("/.well-known/jwks.json", get(auth::jwks))
         .route("/campaigns", get(campaigns::list_legacy))
 }
 

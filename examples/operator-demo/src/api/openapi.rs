@@ -26,7 +26,7 @@ use crate::app::AppState;
 #[openapi(
     info(title = "operator-demo", description = "The reference backend assembled from every Rampart crate"),
     paths(
-        auth::login, auth::me,
+        auth::login, auth::me, auth::jwks,
         campaigns::list_legacy,
         companies::list, companies::create, companies::read, companies::update, companies::delete,
         campaigns::list, campaigns::create, campaigns::read, campaigns::update, campaigns::delete,
@@ -37,7 +37,7 @@ use crate::app::AppState;
     ),
     modifiers(&BearerAuth),
     tags(
-        (name = "auth", description = "Log in, who am I"),
+        (name = "auth", description = "Log in, who am I, the keys tokens verify with"),
         (name = "companies"), (name = "campaigns"), (name = "sessions"),
         (name = "admin", description = "Organization admins only"),
     )

@@ -16,7 +16,7 @@ use std::{
 use ed25519_dalek::{
     SigningKey, VerifyingKey,
     pkcs8::{
-        DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey,
+        DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey, KeypairBytes,
         spki::der::pem::LineEnding,
     },
 };
@@ -292,13 +292,57 @@ impl Keys {
             .unwrap_or_default()
     }
 
-    /// The signing key in PKCS#8 PEM. Secret: write it only to a file only
-    /// its owner reads (as [`keygen`] does).
+    /// The signing key in PKCS#8 PEM, in RFC 8410's version 1 form (the
+    /// seed alone), which OpenSSL 3 (`openssl pkey`) and Python's
+    /// `cryptography` read; the version 2 form with the public key, which
+    /// they refuse, is still accepted by [`from_private_pem`](Self::from_private_pem).
+    /// Secret: write it only to a file only its owner reads (as [`keygen`] does).
+    ///
+    /// ```
+    /// use operator_demo::auth::Keys;
+    ///
+    /// let keys = Keys::generate();
+    /// let again = Keys::from_private_pem(&keys.private_pem(), "JWT_PRIVATE_KEY").unwrap();
+    /// assert_eq!(again.kid(), keys.kid());
+    /// ```
     pub fn private_pem(&self) -> String {
-        self.signing
-            .to_pkcs8_pem(LineEnding::LF)
-            .map(|pem| pem.to_string())
-            .unwrap_or_default()
+        KeypairBytes {
+            secret_key: self.signing.to_bytes(),
+            public_key: None,
+        }
+        .to_pkcs8_pem(LineEnding::LF)
+        .map(|pem| pem.to_string())
+        .unwrap_or_default()
+    }
+
+    /// Every verification key (the signing key's first, rotated ones after)
+    /// as an RFC 7517 JSON Web Key Set of RFC 8037 `OKP`/`Ed25519` keys, each
+    /// with its `kid`: what `/.well-known/jwks.json` serves.
+    ///
+    /// ```
+    /// use operator_demo::auth::Keys;
+    ///
+    /// let keys = Keys::generate();
+    /// let jwks = keys.jwks();
+    /// assert_eq!(jwks.keys[0].kid, keys.kid());
+    /// assert_eq!(jwks.keys[0].crv, "Ed25519");
+    /// ```
+    pub fn jwks(&self) -> Jwks {
+        use base64::Engine as _;
+        Jwks {
+            keys: self
+                .verification
+                .iter()
+                .map(|(kid, key)| Jwk {
+                    kty: "OKP",
+                    crv: "Ed25519",
+                    alg: "EdDSA",
+                    r#use: "sig",
+                    kid: kid.clone(),
+                    x: base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key.as_bytes()),
+                })
+                .collect(),
+        }
     }
 
     pub(super) fn signing_der(&self) -> Vec<u8> {
@@ -313,6 +357,31 @@ impl Keys {
             .iter()
             .map(|(kid, key)| (kid.as_str(), key.as_bytes()))
     }
+}
+
+/// A JSON Web Key Set (RFC 7517): the public keys tokens are verified with.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct Jwks {
+    /// The keys, the current signing key first.
+    pub keys: Vec<Jwk>,
+}
+
+/// One Ed25519 public key as a JSON Web Key (RFC 8037).
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct Jwk {
+    /// Key type: always `OKP`.
+    pub kty: &'static str,
+    /// Curve: always `Ed25519`.
+    pub crv: &'static str,
+    /// Algorithm: always `EdDSA`.
+    pub alg: &'static str,
+    /// Use: always `sig`.
+    #[serde(rename = "use")]
+    pub r#use: &'static str,
+    /// The key id tokens name in their `kid` header.
+    pub kid: String,
+    /// The 32-byte public key, base64url without padding.
+    pub x: String,
 }
 
 /// `operator-demo keygen PATH`: makes a new signing key and saves it at

@@ -51,7 +51,7 @@ pub use self::{
         API_LEGACY_PATHS, API_PATH_PREFIX, API_POLICY, ByUserId, api_policy, api_rate_limit_layer,
     },
     args::{AuthArgs, AuthConfigError, Authentication, MAX_ACCESS_TOKEN_TTL},
-    keys::{KEY_FILE_NAME, KeyError, Keys, keygen},
+    keys::{Jwk, Jwks, KEY_FILE_NAME, KeyError, Keys, keygen},
     layer::{Auth, AuthLayer, ResponseFuture},
     login_limit::{
         DEFAULT_LOGIN_ADDRESS_QUOTA, LOGIN_ADDRESS_POLICY, LOGIN_POLICY, LoginLimiter,

@@ -10,7 +10,7 @@ use jsonwebtoken::{
 use moka::sync::Cache;
 use serde::{Deserialize, Serialize};
 
-use super::{Keys, Principal, Role, crypto};
+use super::{Jwks, Keys, Principal, Role, crypto};
 
 /// The longest token accepted, in bytes. Ours are about 400; a longer one is
 /// refused before any base64 or JSON work.
@@ -162,6 +162,7 @@ pub struct TokenIssuer {
 
 struct IssuerInner {
     key: EncodingKey,
+    jwks: Jwks,
     header: Header,
     settings: TokenSettings,
 }
@@ -184,10 +185,17 @@ impl TokenIssuer {
         Self {
             inner: Arc::new(IssuerInner {
                 key: EncodingKey::from_ed_der(&keys.signing_der()),
+                jwks: keys.jwks(),
                 header,
                 settings: settings.clone(),
             }),
         }
+    }
+
+    /// The public keys its tokens verify with, rotated ones included, as
+    /// `/.well-known/jwks.json` serves them.
+    pub fn jwks(&self) -> &Jwks {
+        &self.inner.jwks
     }
 
     /// The settings tokens are made with.
