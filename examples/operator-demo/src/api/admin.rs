@@ -54,6 +54,8 @@ fn require_admin(principal: &Principal) -> Result<(), ApiError> {
     }
 }
 
+/// Show the organization, its quotas and usage.
+///
 /// `GET /api/v1/admin/organization`: the organization, its quotas and its
 /// usage; 403 for agents.
 #[utoipa::path(get, path = "/api/v1/admin/organization", tag = "admin",
@@ -108,8 +110,13 @@ pub struct UserInput {
     /// Unique across the service.
     #[schema(format = Email, max_length = 254)]
     pub email: String,
-    /// 1 to 200 characters.
-    #[schema(min_length = 1, max_length = 200)]
+    /// 1 to 200 characters once trimmed, not blank, no control characters
+    /// other than tab and newline.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x08\x0B-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x08\x0B-\x1F\x7F-\x9F]*$"
+    )]
     pub full_name: String,
     /// 8 to 1024 bytes.
     #[schema(min_length = 8, max_length = 1024)]
@@ -135,6 +142,8 @@ pub struct User {
     pub created_at: i64,
 }
 
+/// Add a user to the organization.
+///
 /// `POST /api/v1/admin/users`: adds a user to the organization (admins
 /// only); 403 `max_users` at the limit, 409 when a user of this
 /// organization has the email.

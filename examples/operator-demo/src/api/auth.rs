@@ -51,6 +51,8 @@ pub struct Me {
 /// nothing, after the same statements as for a known email.
 const NOBODY: &str = "00000000-0000-0000-0000-000000000000";
 
+/// Log in with email and password.
+///
 /// `POST /auth/login`: checks the email and password and answers with a
 /// token. An unknown email and a wrong password get the same 401 after the
 /// same work: the same two reads (the email's directory row, then the user's
@@ -125,6 +127,8 @@ pub async fn login(
     .into_response())
 }
 
+/// Show the caller's account.
+///
 /// `GET /auth/me`: the caller's account.
 #[utoipa::path(get, path = "/auth/me", tag = "auth",
     responses((status = 200, body = Me), (status = 401)),
@@ -148,6 +152,8 @@ pub async fn me(State(state): State<AppState>, principal: Principal) -> Result<J
     }))
 }
 
+/// List the keys tokens verify with.
+///
 /// `GET /.well-known/jwks.json`: the public keys the demo's tokens verify
 /// with (RFC 7517, `OKP`/`Ed25519` keys with their `kid`), the current
 /// signing key first and rotated ones after, so that another service can

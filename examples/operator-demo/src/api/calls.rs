@@ -16,19 +16,49 @@ pub const DISPOSITIONS: [&str; 8] = [
     "wrong_number",
 ];
 
+/// `disposition`'s schema: one of [`DISPOSITIONS`].
+fn disposition_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::String)
+        .enum_values(Some(DISPOSITIONS))
+        .build()
+}
+
+/// `custom_fields`' schema: an object of at most 50 members named by 1 to
+/// 64 characters (the 8 KiB bound has no JSON Schema keyword).
+fn custom_fields_schema() -> utoipa::openapi::Object {
+    use utoipa::openapi::{
+        ObjectBuilder, Type,
+        schema::{AdditionalProperties, SchemaType},
+    };
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::Object, Type::Null]))
+        .max_properties(Some(validate::MAX_CUSTOM_FIELDS))
+        .property_names(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(1))
+                .max_length(Some(64)),
+        ))
+        .additional_properties(Some(AdditionalProperties::FreeForm(true)))
+        .build()
+}
+
 /// What a client sends.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DispositionInput {
     /// One of `answered`, `no_answer`, `busy`, `voicemail`, `callback`,
     /// `not_interested`, `interested`, `wrong_number`.
-    #[schema(example = "answered")]
+    #[schema(schema_with = disposition_schema, example = "answered")]
     pub disposition: String,
-    /// Up to 5,000 characters.
-    #[schema(max_length = 5000)]
+    /// Up to 5,000 characters once trimmed, no control characters other
+    /// than tab and newline.
+    #[schema(max_length = 5000, pattern = r"^[^\x00-\x08\x0B-\x1F\x7F-\x9F]*$")]
     pub notes: Option<String>,
-    /// A JSON object: at most 50 members, 8 KiB.
-    #[schema(value_type = Option<Object>)]
+    /// A JSON object: at most 50 members whose names are 1 to 64
+    /// characters, 8 KiB as JSON.
+    #[schema(schema_with = custom_fields_schema)]
     pub custom_fields: Option<Value>,
 }
 
@@ -51,6 +81,8 @@ pub struct Disposition {
     pub updated_at: i64,
 }
 
+/// Record a call's disposition.
+///
 /// `PUT /api/v1/calls/{id}/disposition`: records (or replaces) the call's
 /// disposition; 404 when the call is not the organization's.
 #[utoipa::path(put, path = "/api/v1/calls/{id}/disposition", tag = "sessions",

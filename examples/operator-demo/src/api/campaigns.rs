@@ -31,14 +31,30 @@ pub struct Campaign {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CampaignInput {
-    /// 1 to 200 characters.
-    #[schema(min_length = 1, max_length = 200)]
+    /// 1 to 200 characters once trimmed, not blank, no control characters
+    /// other than tab and newline.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x08\x0B-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x08\x0B-\x1F\x7F-\x9F]*$"
+    )]
     pub name: String,
-    /// A language tag such as `en` or `pt-BR`.
-    #[schema(min_length = 2, max_length = 12, example = "en")]
+    /// A language tag such as `en` or `pt-BR`: 2 or 3 letters, then
+    /// optionally `-` and 2 to 8 letters or digits.
+    #[schema(
+        min_length = 2,
+        max_length = 12,
+        pattern = "^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})?$",
+        example = "en"
+    )]
     pub language: String,
-    /// 1 to 20,000 characters.
-    #[schema(min_length = 1, max_length = 20000)]
+    /// 1 to 20,000 characters once trimmed, not blank, no control
+    /// characters other than tab and newline.
+    #[schema(
+        min_length = 1,
+        max_length = 20000,
+        pattern = r"^[^\x00-\x08\x0B-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x08\x0B-\x1F\x7F-\x9F]*$"
+    )]
     pub script: String,
     /// A company of the same organization.
     #[schema(format = Uuid)]
@@ -115,6 +131,8 @@ fn from_row(row: &AnyRow) -> Result<Campaign, sqlx::Error> {
     })
 }
 
+/// List the organization's campaigns.
+///
 /// `GET /api/v1/campaigns` (and `GET /campaigns`): a page of the organization's campaigns.
 #[utoipa::path(get, path = "/api/v1/campaigns", tag = "campaigns", params(Page),
     responses((status = 200, body = List<Campaign>), (status = 401), (status = 422)),
@@ -127,6 +145,8 @@ pub async fn list(
     rows::list_page(&state, &principal.org_id, LIST, page, from_row).await
 }
 
+/// List campaigns (the plan's path).
+///
 /// `GET /campaigns`: the plan's path for the campaign list (same answer).
 #[utoipa::path(get, path = "/campaigns", tag = "campaigns", params(Page),
     responses((status = 200, body = List<Campaign>), (status = 401), (status = 422)),
@@ -139,6 +159,8 @@ pub async fn list_legacy(
     list(state, principal, page).await
 }
 
+/// Create a campaign.
+///
 /// `POST /api/v1/campaigns`: 201 with the new campaign (status `draft`);
 /// 403 `max_campaigns` when the organization has its limit.
 #[utoipa::path(post, path = "/api/v1/campaigns", tag = "campaigns", request_body = CampaignInput,
@@ -184,6 +206,8 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(campaign)).into_response())
 }
 
+/// Read a campaign.
+///
 /// `GET /api/v1/campaigns/{id}`: one campaign; 404 when it is not the organization's.
 #[utoipa::path(get, path = "/api/v1/campaigns/{id}", tag = "campaigns",
     params(("id" = String, Path, format = Uuid)),
@@ -209,6 +233,8 @@ pub async fn read(
     .await
 }
 
+/// Replace a campaign.
+///
 /// `PUT /api/v1/campaigns/{id}`: replaces name, language, script and company.
 #[utoipa::path(put, path = "/api/v1/campaigns/{id}", tag = "campaigns",
     params(("id" = String, Path, format = Uuid)), request_body = CampaignInput,
@@ -239,6 +265,8 @@ pub async fn update(
     rows::fetch_owned(tx, query, "campaign", from_row).await
 }
 
+/// Delete a campaign.
+///
 /// `DELETE /api/v1/campaigns/{id}`: 204.
 #[utoipa::path(delete, path = "/api/v1/campaigns/{id}", tag = "campaigns",
     params(("id" = String, Path, format = Uuid)),
@@ -259,6 +287,8 @@ pub async fn delete(
     .await
 }
 
+/// Start a campaign.
+///
 /// `POST /api/v1/campaigns/{id}/execute`: starts the campaign (status
 /// `running`); running it again is harmless, a completed one is 409.
 #[utoipa::path(post, path = "/api/v1/campaigns/{id}/execute", tag = "campaigns",

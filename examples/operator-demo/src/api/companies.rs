@@ -81,6 +81,8 @@ fn from_row(row: &AnyRow) -> Result<Company, sqlx::Error> {
     })
 }
 
+/// List the organization's companies.
+///
 /// `GET /api/v1/companies`: a page of the organization's companies, oldest first.
 #[utoipa::path(get, path = "/api/v1/companies", tag = "companies", params(Page),
     responses((status = 200, body = List<Company>), (status = 401), (status = 422)),
@@ -93,6 +95,8 @@ pub async fn list(
     rows::list_page(&state, &principal.org_id, LIST, page, from_row).await
 }
 
+/// Create a company.
+///
 /// `POST /api/v1/companies`: 201 with the new company.
 #[utoipa::path(post, path = "/api/v1/companies", tag = "companies", request_body = CompanyInput,
     responses((status = 201, body = Company), (status = 401), (status = 422)),
@@ -128,6 +132,8 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(company)).into_response())
 }
 
+/// Read a company.
+///
 /// `GET /api/v1/companies/{id}`: one company; 404 when it is not the organization's.
 #[utoipa::path(get, path = "/api/v1/companies/{id}", tag = "companies",
     params(("id" = String, Path, format = Uuid)),
@@ -150,6 +156,8 @@ pub async fn read(
     .await
 }
 
+/// Replace a company.
+///
 /// `PUT /api/v1/companies/{id}`: replaces name and domain.
 #[utoipa::path(put, path = "/api/v1/companies/{id}", tag = "companies",
     params(("id" = String, Path, format = Uuid)), request_body = CompanyInput,
@@ -176,6 +184,8 @@ pub async fn update(
     rows::fetch_owned(tx, query, "company", from_row).await
 }
 
+/// Delete a company.
+///
 /// `DELETE /api/v1/companies/{id}`: 204; its campaigns stay, without a company.
 #[utoipa::path(delete, path = "/api/v1/companies/{id}", tag = "companies",
     params(("id" = String, Path, format = Uuid)),

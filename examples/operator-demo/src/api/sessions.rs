@@ -67,8 +67,9 @@ pub struct SessionInput {
     /// `twilio`, `telnyx` or `simulated`.
     #[schema(example = "twilio")]
     pub telephony_provider: TelephonyProvider,
-    /// The number to call (E.164); a test number when omitted.
-    #[schema(example = "+15005550006")]
+    /// The number to call (E.164: `+`, then 8 to 15 digits, the first not
+    /// 0); a test number when omitted.
+    #[schema(pattern = r"^\+[1-9][0-9]{7,14}$", example = "+15005550006")]
     pub to: Option<String>,
     /// A campaign of the same organization.
     #[schema(format = Uuid)]
@@ -178,6 +179,8 @@ fn from_rows(session: &AnyRow, call: Option<&AnyRow>) -> Result<Session, sqlx::E
     })
 }
 
+/// Start a call session.
+///
 /// `POST /api/v1/sessions`: starts a session and its call; 201 with the
 /// session. 429 when the organization's `max_concurrent_calls` or
 /// `max_calls_per_month` is reached; 503 when no provider could place it.
@@ -323,6 +326,8 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(session)).into_response())
 }
 
+/// List the organization's call sessions.
+///
 /// `GET /api/v1/sessions`: a page of the organization's sessions, newest first.
 #[utoipa::path(get, path = "/api/v1/sessions", tag = "sessions", params(Page),
     responses((status = 200, body = List<Session>), (status = 401), (status = 422)),
@@ -335,6 +340,8 @@ pub async fn list(
     rows::list_page(&state, &principal.org_id, LIST, page, from_row).await
 }
 
+/// Read a call session.
+///
 /// `GET /api/v1/sessions/{id}`: one session with its call.
 #[utoipa::path(get, path = "/api/v1/sessions/{id}", tag = "sessions",
     params(("id" = String, Path, format = Uuid)),
@@ -351,6 +358,8 @@ pub async fn read(
     rows::fetch_owned(tx, query, "session", from_row).await
 }
 
+/// End a call session.
+///
 /// `POST /api/v1/sessions/{id}/end`: ends the session and hangs up its call;
 /// ending an ended session changes nothing.
 #[utoipa::path(post, path = "/api/v1/sessions/{id}/end", tag = "sessions",
