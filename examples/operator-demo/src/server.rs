@@ -94,7 +94,19 @@ pub async fn serve_until(
             variable: err.variable,
             message: err.message,
         })?;
+    let gdpr = args
+        .gdpr
+        .build(&args.data_dir, &args.frontend_url)
+        .map_err(|(variable, message)| Error::Config { variable, message })?;
+    if args.gdpr.purge_interval_secs > 0 {
+        crate::gdpr::erase::spawn_job(
+            db.clone(),
+            gdpr.hasher.clone(),
+            std::time::Duration::from_secs(args.gdpr.purge_interval_secs),
+        );
+    }
     let state = AppState::new(args.data_dir.clone())
+        .with_gdpr(gdpr)
         .with_db(db.clone())
         .with_tokens(auth.issuer.clone())
         .with_passwords(auth.passwords.clone())
