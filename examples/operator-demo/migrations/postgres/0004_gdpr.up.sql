@@ -8,8 +8,8 @@
 -- Who did what, when, from where. actor_id is the acting user's id, NULL
 -- for the system (the erasure job); after the user's erasure it is
 -- "erased:" and a keyed hash (HMAC-SHA256) of the id, never the id, email
--- or name. A target_id that is the user's id is rewritten likewise; client_ip of
--- the erased user's events is cleared.
+-- or name. A target_id that is the user's id is rewritten likewise; client_ip and
+-- request_id of the erased user's events are cleared.
 CREATE TABLE audit_events (
     id TEXT PRIMARY KEY,
     organization_id TEXT NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,
@@ -85,7 +85,7 @@ CREATE TRIGGER audit_events_no_truncate BEFORE TRUNCATE ON audit_events
 
 -- The one change to the audit log the app may make: an erased user's
 -- events lose the user's id (replaced by a keyed hash the app computes)
--- and client address. As the owner, still under row-level security
+-- client address and request id. As the owner, still under row-level security
 -- (forced; and by the WHERE, for an owner that is a superuser): only the
 -- current organization's rows.
 CREATE FUNCTION gdpr_pseudonymize_audit(p_user_id TEXT, p_hash TEXT) RETURNS BIGINT
@@ -94,7 +94,7 @@ DECLARE
     changed BIGINT;
     targeted BIGINT;
 BEGIN
-    UPDATE audit_events SET actor_id = p_hash, client_ip = NULL WHERE actor_id = p_user_id
+    UPDATE audit_events SET actor_id = p_hash, client_ip = NULL, request_id = NULL WHERE actor_id = p_user_id
         AND organization_id = current_setting('app.current_org_id', true);
     GET DIAGNOSTICS changed = ROW_COUNT;
     UPDATE audit_events SET target_id = p_hash WHERE target_id = p_user_id

@@ -5,8 +5,8 @@
 -- Who did what, when, from where. actor_id is the acting user's id, NULL
 -- for the system (the erasure job); after the user's erasure it is
 -- "erased:" and a keyed hash (HMAC-SHA256) of the id, never the id, email
--- or name. A target_id that is the user's id is rewritten likewise; client_ip of
--- the erased user's events is cleared.
+-- or name. A target_id that is the user's id is rewritten likewise; client_ip and
+-- request_id of the erased user's events are cleared.
 CREATE TABLE audit_events (
     id TEXT PRIMARY KEY NOT NULL,
     organization_id TEXT NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,

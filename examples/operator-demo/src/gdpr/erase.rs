@@ -12,7 +12,7 @@
 //! | `privacy_settings` | deleted |
 //! | `call_sessions` | kept for the organization, owned by the tombstone |
 //! | `call_dispositions` they made | outcome kept; `notes` `[ANONYMIZED]`, `custom_fields` `{}`, `updated_by` the tombstone |
-//! | `audit_events` | kept; the user's id (as actor or target) becomes `erased:` + HMAC-SHA256 of it, their client addresses are cleared |
+//! | `audit_events` | kept; the user's id (as actor or target) becomes `erased:` + HMAC-SHA256 of it; the client address and request id of their events are cleared |
 //!
 //! Claiming the request first makes the work happen once when several
 //! replicas run the job at the same moment: on Postgres the second waits
@@ -194,7 +194,7 @@ async fn anonymize(
         }
         Backend::Sqlite => {
             let actor = sqlx::query(
-                "UPDATE audit_events SET actor_id = $3, client_ip = NULL \
+                "UPDATE audit_events SET actor_id = $3, client_ip = NULL, request_id = NULL \
                  WHERE organization_id = $1 AND actor_id = $2",
             )
             .bind(org_id)
