@@ -15,6 +15,7 @@ use super::{Api, BIN, Reply};
 
 /// The SMTP server scripts/test starts on loopback (scripts/lib.sh
 /// `start_smtp`): its URL and the folder where it writes what it receives.
+#[allow(clippy::print_stderr, reason = "why the test skips, as rampart_tests says it")]
 pub fn smtp() -> Option<(String, PathBuf)> {
     match (
         std::env::var("SMTP_TEST_URL"),
