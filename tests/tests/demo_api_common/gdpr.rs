@@ -15,7 +15,10 @@ use super::{Api, BIN, Reply};
 
 /// The SMTP server scripts/test starts on loopback (scripts/lib.sh
 /// `start_smtp`): its URL and the folder where it writes what it receives.
-#[allow(clippy::print_stderr, reason = "why the test skips, as rampart_tests says it")]
+#[allow(
+    clippy::print_stderr,
+    reason = "why the test skips, as rampart_tests says it"
+)]
 pub fn smtp() -> Option<(String, PathBuf)> {
     match (
         std::env::var("SMTP_TEST_URL"),
@@ -838,7 +841,21 @@ pub async fn the_server_job_erases(api: &Api) {
     for _ in 0..300 {
         if api.get("/auth/me", &token).await.status == 401 {
             assert_eq!(login(api, &email).await, Err(401));
-            return;
+            // The job counts once its run is over: a moment after the commit.
+            for _ in 0..100 {
+                let metrics = api.send(Method::GET, "/metrics", None, None).await;
+                let last = metrics
+                    .text
+                    .lines()
+                    .find_map(|l| l.strip_prefix("gdpr_purge_last_success_timestamp_seconds "))
+                    .and_then(|v| v.trim().parse::<i64>().ok())
+                    .expect("the job's last success on /metrics");
+                if metrics.text.contains("gdpr_erasures_total 1") && last > 0 {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            panic!("gdpr_erasures_total did not reach 1 on /metrics");
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

@@ -81,7 +81,7 @@ impl<S: Send + Sync> FromRequestParts<S> for AuditFilter {
     }
 }
 
-/// The page and its total (see `rows::list_page` for the form), newest
+/// The page and its total (the form of `rows::list_page`), newest
 /// first; `$1` organization, `$2`/`$3` the time range, `$4`/`$5` limit and
 /// offset.
 const PAGE: &str = "SELECT n.total, p.* FROM \
@@ -142,15 +142,5 @@ pub async fn list(
             })
         })
         .await?;
-    let total = match rows.first() {
-        Some(row) => row.try_get("total")?,
-        None => 0,
-    };
-    let mut items = Vec::with_capacity(rows.len());
-    for row in &rows {
-        if row.try_get::<Option<String>, _>("id")?.is_some() {
-            items.push(AuditEvent::from_row(row)?);
-        }
-    }
-    Ok(Json(List::new(items, page, total)))
+    Ok(Json(rows::page_of(&rows, page, AuditEvent::from_row)?))
 }

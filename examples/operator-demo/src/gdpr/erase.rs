@@ -20,6 +20,10 @@
 
 use std::time::Duration;
 
+use prometheus_client::{
+    metrics::{counter::Counter, gauge::Gauge},
+    registry::Registry,
+};
 use serde_json::json;
 use sqlx::{Any, Row, Transaction};
 
@@ -223,23 +227,75 @@ async fn anonymize(
     }))
 }
 
+/// The erasure job's series: `gdpr_erasures_total` and
+/// `gdpr_purge_last_success_timestamp_seconds` (0 until a run succeeds).
+///
+/// ```
+/// use operator_demo::gdpr::erase::PurgeMetrics;
+/// use prometheus_client::{encoding::text::encode, registry::Registry};
+///
+/// let metrics = PurgeMetrics::default();
+/// let mut registry = Registry::default();
+/// metrics.register(&mut registry);
+/// let mut text = String::new();
+/// encode(&mut text, &registry).unwrap();
+/// assert!(text.contains("gdpr_purge_last_success_timestamp_seconds 0"));
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct PurgeMetrics {
+    erasures: Counter,
+    last_success: Gauge,
+}
+
+impl PurgeMetrics {
+    /// Adds the series to `registry`.
+    pub fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "gdpr_erasures",
+            "Accounts erased after their grace period",
+            self.erasures.clone(),
+        );
+        registry.register(
+            "gdpr_purge_last_success_timestamp_seconds",
+            "When the erasure job last ran without a failure (Unix seconds)",
+            self.last_success.clone(),
+        );
+    }
+
+    fn ran(&self, report: PurgeReport, now: i64) {
+        self.erasures.inc_by(report.erased);
+        if report.failed == 0 {
+            self.last_success.set(now);
+        }
+    }
+}
+
 /// Runs [`purge_due`] every `interval` (the first run at once) until the
-/// process ends. Each replica may run it: see the module docs.
-pub fn spawn_job(db: Db, hasher: UserHasher, interval: Duration) -> tokio::task::JoinHandle<()> {
+/// process ends, counting in `metrics`. Each replica may run it: see the
+/// module docs.
+pub fn spawn_job(
+    db: Db,
+    hasher: UserHasher,
+    interval: Duration,
+    metrics: PurgeMetrics,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut ticks = tokio::time::interval(interval);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticks.tick().await;
-            match purge_due(&db, &hasher, crate::db::now()).await {
-                Ok(report) if report.erased > 0 || report.failed > 0 => {
-                    tracing::info!(
-                        erased = report.erased,
-                        failed = report.failed,
-                        "erasure job ran"
-                    );
+            let now = crate::db::now();
+            match purge_due(&db, &hasher, now).await {
+                Ok(report) => {
+                    metrics.ran(report, now);
+                    if report.erased > 0 || report.failed > 0 {
+                        tracing::info!(
+                            erased = report.erased,
+                            failed = report.failed,
+                            "erasure job ran"
+                        );
+                    }
                 }
-                Ok(_) => {}
                 Err(err) => {
                     tracing::warn!(error = %err, "erasure job: cannot list the due requests")
                 }
