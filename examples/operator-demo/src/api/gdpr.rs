@@ -471,12 +471,16 @@ pub async fn export(
     let (org, user) = (principal.org_id.clone(), principal.user_id.clone());
     tokio::spawn(async move {
         let mut tx = tx;
-        if let Err(err) = write_export(&mut tx, &org, &user, at, &sender).await {
-            tracing::error!(error = %err, "the export failed while streaming");
-            // The client sees a cut body, never a valid-looking document.
-            let _ = sender
-                .send(Err(std::io::Error::other("the export failed")))
-                .await;
+        match write_export(&mut tx, &org, &user, at, &sender).await {
+            Ok(()) => {}
+            Err(ExportError::Gone) => tracing::debug!("the client left during its export"),
+            Err(err) => {
+                tracing::error!(error = %err, "the export failed while streaming");
+                // The client sees a cut body, never a valid-looking document.
+                let _ = sender
+                    .send(Err(std::io::Error::other("the export failed")))
+                    .await;
+            }
         }
         let _ = tx.rollback().await;
     });
