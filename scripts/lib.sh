@@ -299,3 +299,55 @@ stop_demo() {
         DEMO_PID=
     fi
 }
+
+# python_venv DIR: a Python virtual environment in DIR/python-venv, made
+# once per DIR, for the Python tools of the tests (aiosmtpd) and of
+# schemathesis; installs python3-venv when `python3 -m venv` fails. Sets
+# PYTHON_VENV. Returns 1 when no venv can be made.
+python_venv() {
+    PYTHON_VENV="$1/python-venv"
+    [ -x "$PYTHON_VENV/bin/pip" ] && return 0
+    if ! python3 -m venv "$PYTHON_VENV" >/dev/null 2>&1; then
+        rm -rf "$PYTHON_VENV"
+        { [ "${RAMPART_SKIP_INSTALL:-0}" != 1 ] && apt_install python3-venv \
+            && python3 -m venv "$PYTHON_VENV" >/dev/null 2>&1; } || return 1
+    fi
+}
+
+# start_smtp DIR: a real SMTP server on a free loopback port (aiosmtpd from
+# PyPI, in python_venv DIR, through scripts/smtp-sink.py) that writes every
+# message it receives to DIR/smtp-mail as a JSON file. Sets SMTP_PORT,
+# SMTP_MAIL_DIR and SMTP_PID. Stop it with stop_smtp.
+start_smtp() {
+    local dir=$1 here try
+    here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+    python_venv "$dir" || { warn "start_smtp: no Python venv (python3-venv)"; return 1; }
+    if ! "$PYTHON_VENV/bin/python" -c 'import aiosmtpd' >/dev/null 2>&1; then
+        "$PYTHON_VENV/bin/pip" install --quiet "aiosmtpd>=1.4,<2" </dev/null \
+            || { warn "start_smtp: pip install aiosmtpd failed"; return 1; }
+    fi
+    SMTP_MAIL_DIR="$dir/smtp-mail"
+    mkdir -p "$SMTP_MAIL_DIR"
+    for try in 1 2 3; do
+        SMTP_PORT=$(free_port)
+        "$PYTHON_VENV/bin/python" "$here/smtp-sink.py" --port "$SMTP_PORT" --dir "$SMTP_MAIL_DIR" \
+            >"$dir/smtp.log" 2>&1 </dev/null &
+        SMTP_PID=$!
+        if wait_for 30 port_open "$SMTP_PORT"; then
+            return 0
+        fi
+        warn "the SMTP server did not answer on port $SMTP_PORT (try $try)"
+        stop_smtp
+    done
+    cat "$dir/smtp.log" >&2 || true
+    return 1
+}
+
+# stop_smtp: stops what start_smtp started.
+stop_smtp() {
+    if [ -n "${SMTP_PID:-}" ]; then
+        kill "$SMTP_PID" 2>/dev/null || true
+        wait "$SMTP_PID" 2>/dev/null || true
+        SMTP_PID=
+    fi
+}

@@ -29,6 +29,7 @@ use crate::{
     api::{self, ApiError, Telephony},
     auth::{AuthArgs, LoginLimiter, PasswordPool, Principal, TokenIssuer},
     db::Db,
+    gdpr::Gdpr,
     routes::{fallback, health, index},
 };
 
@@ -57,15 +58,18 @@ struct Inner {
     telephony: Telephony,
     redis: Option<redis::aio::ConnectionManager>,
     ready_checks: Arc<health::ReadyChecks>,
+    gdpr: Gdpr,
 }
 
 impl AppState {
     /// State for an app whose files live in `data_dir`, with no database
     /// yet (the API answers 503 until [`with_db`](Self::with_db)).
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        let data_dir = data_dir.into();
         Self {
             inner: Arc::new(Inner {
-                data_dir: data_dir.into(),
+                gdpr: Gdpr::new(&data_dir),
+                data_dir,
                 db: None,
                 tokens: None,
                 login_limiter: LoginLimiter::memory(AuthArgs::default().rate_limit_login),
@@ -119,6 +123,20 @@ impl AppState {
     pub fn with_redis(mut self, redis: redis::aio::ConnectionManager) -> Self {
         Arc::make_mut(&mut self.inner).redis = Some(redis);
         self
+    }
+
+    /// With the GDPR settings (grace period, hash key, mailer); the default
+    /// waits 30 days, hashes with a random key and writes mail to
+    /// `data_dir/mail`.
+    #[must_use]
+    pub fn with_gdpr(mut self, gdpr: Gdpr) -> Self {
+        Arc::make_mut(&mut self.inner).gdpr = gdpr;
+        self
+    }
+
+    /// The GDPR settings.
+    pub fn gdpr(&self) -> &Gdpr {
+        &self.inner.gdpr
     }
 
     /// The folder of the demo's files.

@@ -1,8 +1,12 @@
-//! The subcommands: `serve` (the default), `migrate up|down|status`, `seed`.
+//! The subcommands: `serve` (the default), `migrate up|down|status`, `seed`,
+//! `keygen`, `gdpr purge`.
 
 use crate::{
     Error,
-    config::{Cli, Command, DatabaseArgs, Environment, MigrateAction, MigrateArgs, SeedArgs},
+    config::{
+        Cli, Command, DatabaseArgs, Environment, GdprAction, MigrateAction, MigrateArgs, PurgeArgs,
+        SeedArgs,
+    },
     db::{Db, DbConfig, seed},
     server,
 };
@@ -17,6 +21,9 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
         Some(Command::Migrate(args)) => migrate(args).await,
         Some(Command::Seed(args)) => seed(args).await,
         Some(Command::Keygen(args)) => keygen(&args.path),
+        Some(Command::Gdpr(args)) => match args.action {
+            GdprAction::Purge(args) => purge(args).await,
+        },
         Some(Command::Serve(args)) => server::serve(*args).await,
         None => server::serve(cli.serve).await,
     }
@@ -152,6 +159,34 @@ async fn seed(args: SeedArgs) -> Result<(), Error> {
         u64::from(args.orgs) * u64::from(args.users_per_org)
     );
     db.close().await;
+    Ok(())
+}
+
+#[allow(clippy::print_stdout, reason = "the command's output for a person")]
+async fn purge(args: PurgeArgs) -> Result<(), Error> {
+    let hasher = args
+        .gdpr
+        .hasher(&args.data_dir)
+        .map_err(|(variable, message)| Error::Config { variable, message })?;
+    let db = connect(&db_config(&args.data_dir, &args.database)?).await?;
+    if db.backend() == crate::db::Backend::Sqlite {
+        db.migrate_up().await.map_err(database_error)?;
+    }
+    let now = args.now.unwrap_or_else(crate::db::now);
+    let report = crate::gdpr::erase::purge_due(&db, &hasher, now)
+        .await
+        .map_err(database_error)?;
+    db.close().await;
+    println!(
+        "erased {} account(s), {} failed",
+        report.erased, report.failed
+    );
+    if report.failed > 0 {
+        return Err(database_error(format!(
+            "{} erasure(s) failed; see the log",
+            report.failed
+        )));
+    }
     Ok(())
 }
 

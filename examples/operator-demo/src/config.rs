@@ -90,6 +90,50 @@ pub enum Command {
     Seed(SeedArgs),
     /// Write a new Ed25519 signing key (PKCS#8 PEM, mode 0600) to PATH.
     Keygen(KeygenArgs),
+    /// GDPR jobs on demand: `gdpr purge` erases the accounts whose grace
+    /// period is over (the server also does it every GDPR_PURGE_INTERVAL_SECS).
+    Gdpr(GdprCommandArgs),
+}
+
+/// Options of `gdpr`.
+#[derive(Debug, Clone, Args)]
+pub struct GdprCommandArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub action: GdprAction,
+}
+
+/// What `gdpr` does.
+#[derive(Debug, Clone, Subcommand)]
+pub enum GdprAction {
+    /// Erase every account whose grace period is over.
+    Purge(PurgeArgs),
+}
+
+/// Options of `gdpr purge`.
+#[derive(Debug, Clone, Args)]
+pub struct PurgeArgs {
+    /// Treat this time (Unix seconds) as now: erase what is due by then.
+    /// For tests and for catching up; never later than intended in production.
+    #[arg(long = "now", hide = true, allow_negative_numbers = true)]
+    pub now: Option<i64>,
+
+    /// Folder of the embedded default's SQLite file and of audit-hash.key.
+    #[arg(
+        long = "data-dir",
+        env = "DATA_DIR",
+        value_name = "DATA_DIR",
+        default_value = "./data"
+    )]
+    pub data_dir: PathBuf,
+
+    /// The database.
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+
+    /// `AUDIT_HASH_KEY` and the other GDPR settings.
+    #[command(flatten)]
+    pub gdpr: crate::gdpr::GdprArgs,
 }
 
 /// Options of `keygen`.
@@ -406,6 +450,11 @@ pub struct ServeArgs {
     /// the simulated provider by default.
     #[command(flatten)]
     pub telephony: TelephonyArgs,
+
+    /// GDPR: `GDPR_GRACE_DAYS`, `GDPR_PURGE_INTERVAL_SECS`,
+    /// `AUDIT_HASH_KEY`, and mail (`SMTP_URL`, `MAIL_FROM`).
+    #[command(flatten)]
+    pub gdpr: crate::gdpr::GdprArgs,
 
     /// `development`, `test`, `staging` or `production`.
     #[arg(

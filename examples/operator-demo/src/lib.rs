@@ -8,7 +8,9 @@
 //! - [`stack`]: the Rampart layers and their configuration;
 //! - [`routes`] and [`api`]: the handlers;
 //! - [`db`]: the database, its migrations and demo data;
-//! - [`commands`]: `serve`, `migrate`, `seed`;
+//! - [`gdpr`] and [`mail`]: the audit log, export, erasure, privacy
+//!   settings, and the mail they send;
+//! - [`commands`]: `serve`, `migrate`, `seed`, `gdpr purge`;
 //! - [`server`]: socket, TLS, graceful shutdown;
 //! - [`telemetry`], [`shutdown`], [`tls`].
 //!
@@ -42,6 +44,8 @@ pub mod commands;
 pub mod config;
 pub mod db;
 mod error;
+pub mod gdpr;
+pub mod mail;
 pub mod routes;
 pub mod server;
 pub mod shutdown;

@@ -94,7 +94,21 @@ pub async fn serve_until(
             variable: err.variable,
             message: err.message,
         })?;
+    let gdpr = args
+        .gdpr
+        .build(&args.data_dir, &args.frontend_url)
+        .map_err(|(variable, message)| Error::Config { variable, message })?;
+    let purge_metrics = crate::gdpr::erase::PurgeMetrics::default();
+    if args.gdpr.purge_interval_secs > 0 {
+        crate::gdpr::erase::spawn_job(
+            db.clone(),
+            gdpr.hasher.clone(),
+            std::time::Duration::from_secs(args.gdpr.purge_interval_secs),
+            purge_metrics.clone(),
+        );
+    }
     let state = AppState::new(args.data_dir.clone())
+        .with_gdpr(gdpr)
         .with_db(db.clone())
         .with_tokens(auth.issuer.clone())
         .with_passwords(auth.passwords.clone())
@@ -107,6 +121,7 @@ pub async fn serve_until(
         // The business metrics are served beside the HTTP series.
         stack.metrics.with_registry(|registry| {
             telephony_metrics.register(registry);
+            purge_metrics.register(registry);
             db.register_primary_metrics(registry);
             auth.passwords.register(registry);
             if let Some(replica) = db.replica_metrics() {

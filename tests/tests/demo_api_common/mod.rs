@@ -9,6 +9,7 @@
     reason = "a module shared by two test binaries, each using part of it"
 )]
 
+pub mod gdpr;
 pub mod suite;
 
 use std::time::Duration;
@@ -333,6 +334,8 @@ impl PgDatabase {
                 "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}"
             ),
             format!("REVOKE INSERT, UPDATE, DELETE ON _sqlx_migrations FROM {role}"),
+            // The audit log is append-only for the app (docs/configuration.md).
+            format!("REVOKE UPDATE, DELETE, TRUNCATE ON audit_events FROM {role}"),
         ] {
             sqlx::query(sqlx::AssertSqlSafe(sql))
                 .execute(owner.writer())

@@ -1,7 +1,10 @@
 //! `/api/v1/admin/...`: what an organization's admins see and do.
 
 use super::{prelude::*, quota};
-use crate::auth::{Role, password};
+use crate::{
+    auth::{Role, password},
+    gdpr::audit::{self, NewEvent, Origin},
+};
 
 /// What the organization uses now.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -21,7 +24,7 @@ pub struct Usage {
 /// one of an earlier month: 0).
 const USAGE: &str = "SELECT id, name, slug, max_calls_per_month, max_concurrent_calls, max_users, \
          max_campaigns, \
-         (SELECT COUNT(*) FROM users WHERE organization_id = $1) AS users, \
+         (SELECT COUNT(*) FROM users WHERE organization_id = $1 AND erased_at IS NULL) AS users, \
          (SELECT COUNT(*) FROM campaigns WHERE organization_id = $1) AS campaigns, \
          (SELECT COUNT(*) FROM call_sessions WHERE organization_id = $1 AND status = 'active') \
            AS concurrent_calls, \
@@ -44,7 +47,7 @@ pub struct Organization {
     pub usage: Usage,
 }
 
-fn require_admin(principal: &Principal) -> Result<(), ApiError> {
+pub(super) fn require_admin(principal: &Principal) -> Result<(), ApiError> {
     if principal.is_admin() {
         Ok(())
     } else {
@@ -160,6 +163,7 @@ pub struct User {
 pub async fn create_user(
     State(state): State<AppState>,
     principal: Principal,
+    origin: Origin,
     JsonBody(input): JsonBody<UserInput>,
 ) -> Result<Response, ApiError> {
     require_admin(&principal)?;
@@ -225,6 +229,88 @@ pub async fn create_user(
         .bind(org)
         .execute(&mut *tx)
         .await?;
+    let event = NewEvent {
+        org_id: org,
+        actor_id: Some(&principal.user_id),
+        action: "user.create",
+        target_type: "user",
+        target_id: Some(&user.id),
+        details: serde_json::json!({ "role": user.role.as_str() }),
+    };
+    audit::record(&mut tx, event, &origin, user.created_at).await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(user)).into_response())
+}
+
+/// A scheduled erasure, as admins see it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PendingErasure {
+    /// When the user asked (Unix seconds).
+    pub requested_at: i64,
+    /// When the account is erased unless the user cancels (Unix seconds).
+    pub erase_after: i64,
+}
+
+/// A user as admins see them: with a pending erasure.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct UserEntry {
+    /// Its id.
+    pub id: String,
+    /// Its email.
+    pub email: String,
+    /// Its name.
+    pub full_name: String,
+    /// `admin` or `agent`.
+    #[schema(value_type = String)]
+    pub role: Role,
+    /// When it was created (Unix seconds).
+    pub created_at: i64,
+    /// The erasure the user asked for, while its grace period runs.
+    pub pending_erasure: Option<PendingErasure>,
+}
+
+/// The organization's users, erased ones excepted, with their pending
+/// erasures (see `rows::list_page` for the form).
+const USERS: &str = "SELECT n.total, p.* FROM \
+     (SELECT COUNT(*) AS total FROM users WHERE organization_id = $1 AND erased_at IS NULL) n \
+     LEFT JOIN (SELECT u.id, u.email, u.full_name, u.role, u.created_at, e.requested_at, \
+       e.erase_after FROM users u LEFT JOIN erasure_requests e ON e.user_id = u.id \
+       WHERE u.organization_id = $1 AND u.erased_at IS NULL \
+       ORDER BY u.id LIMIT $2 OFFSET $3) p ON TRUE \
+     ORDER BY p.id";
+
+fn user_entry(row: &AnyRow) -> Result<UserEntry, sqlx::Error> {
+    let role: String = row.try_get("role")?;
+    let requested_at: Option<i64> = row.try_get("requested_at")?;
+    let erase_after: Option<i64> = row.try_get("erase_after")?;
+    Ok(UserEntry {
+        id: row.try_get("id")?,
+        email: row.try_get("email")?,
+        full_name: row.try_get("full_name")?,
+        role: role
+            .parse()
+            .map_err(|err: String| sqlx::Error::Decode(err.into()))?,
+        created_at: row.try_get("created_at")?,
+        pending_erasure: requested_at
+            .zip(erase_after)
+            .map(|(requested_at, erase_after)| PendingErasure {
+                requested_at,
+                erase_after,
+            }),
+    })
+}
+
+/// `GET /api/v1/admin/users`: the organization's users, a page at a time,
+/// each with the erasure they asked for while it is pending; 403 for agents.
+#[utoipa::path(get, path = "/api/v1/admin/users", tag = "admin", params(Page),
+    responses((status = 200, body = List<UserEntry>), (status = 401), (status = 403),
+        (status = 422), (status = 503)),
+    security(("bearer" = [])))]
+pub async fn list_users(
+    State(state): State<AppState>,
+    principal: Principal,
+    page: Page,
+) -> Result<Json<List<UserEntry>>, ApiError> {
+    require_admin(&principal)?;
+    rows::list_page(&state, &principal.org_id, USERS, page, user_entry).await
 }

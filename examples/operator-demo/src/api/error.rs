@@ -32,6 +32,16 @@ pub enum ApiError {
         /// What is wrong with it.
         message: String,
     },
+    /// A field is well-formed but contradicts the account (a deletion's
+    /// `confirmation` that is not the caller's email): 400 naming the field,
+    /// in the same shape as [`ApiError::Invalid`].
+    #[error("{field}: {message}")]
+    Mismatch {
+        /// The field at fault.
+        field: String,
+        /// What is wrong with it.
+        message: String,
+    },
     /// The request could not be read at all (bad JSON syntax, bad query
     /// string): `status` is 400, 413 or 415.
     #[error("{detail}")]
@@ -91,6 +101,7 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Mismatch { .. } => StatusCode::BAD_REQUEST,
             Self::BadRequest { status, .. } | Self::Quota { status, .. } => *status,
             Self::BadCredentials => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
@@ -148,7 +159,7 @@ impl IntoResponse for ApiError {
         let status = self.status();
         let mut problem = Problem::new(status);
         match &self {
-            Self::Invalid { field, message } => {
+            Self::Invalid { field, message } | Self::Mismatch { field, message } => {
                 problem = problem
                     .with_title("Invalid input")
                     .with_detail(format!("{field}: {message}"))

@@ -1,5 +1,6 @@
 //! The JSON API: authentication, companies, campaigns, call sessions,
-//! dispositions and the organization's admin view, described by an OpenAPI
+//! dispositions, the organization's admin view and audit log, and the
+//! caller's GDPR rights (export, erasure, privacy settings), described by an OpenAPI
 //! document (`/openapi.json`, browsable at `/docs`).
 //!
 //! Every handler checks its input (a 422 problem+json names the field),
@@ -12,12 +13,14 @@
 //! organization's ids.
 
 pub mod admin;
+pub mod audit;
 pub mod auth;
 pub mod calls;
 pub mod campaigns;
 pub mod companies;
 mod error;
 mod extract;
+pub mod gdpr;
 mod openapi;
 mod quota;
 mod rows;
@@ -29,7 +32,7 @@ pub mod validate;
 
 use axum::{
     Router,
-    routing::{get, post, put},
+    routing::{delete, get, post, put},
 };
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -141,5 +144,16 @@ pub fn api_routes() -> Router<AppState> {
             put(calls::put_disposition),
         )
         .route("/api/v1/admin/organization", get(admin::organization))
-        .route("/api/v1/admin/users", post(admin::create_user))
+        .route(
+            "/api/v1/admin/users",
+            get(admin::list_users).post(admin::create_user),
+        )
+        .route("/api/v1/admin/audit", get(audit::list))
+        .route("/api/v1/gdpr/export", get(gdpr::export))
+        .route("/api/v1/gdpr/delete-account", delete(gdpr::delete_account))
+        .route("/api/v1/gdpr/cancel-deletion", post(gdpr::cancel_deletion))
+        .route(
+            "/api/v1/gdpr/privacy-settings",
+            get(gdpr::privacy_settings).put(gdpr::put_privacy_settings),
+        )
 }

@@ -10,7 +10,7 @@ use utoipa::{
 };
 use utoipa_swagger_ui::SwaggerUi;
 
-use super::{admin, auth, calls, campaigns, companies, sessions};
+use super::{admin, audit, auth, calls, campaigns, companies, gdpr, sessions};
 use crate::app::AppState;
 
 /// The API's OpenAPI 3.1 document.
@@ -33,13 +33,16 @@ use crate::app::AppState;
         campaigns::execute,
         sessions::create, sessions::list, sessions::read, sessions::end,
         calls::put_disposition,
-        admin::organization, admin::create_user,
+        admin::organization, admin::create_user, admin::list_users, audit::list,
+        gdpr::export, gdpr::delete_account, gdpr::cancel_deletion, gdpr::privacy_settings,
+        gdpr::put_privacy_settings,
     ),
     modifiers(&BearerAuth),
     tags(
         (name = "auth", description = "Log in, who am I, the keys tokens verify with"),
         (name = "companies"), (name = "campaigns"), (name = "sessions"),
         (name = "admin", description = "Organization admins only"),
+        (name = "gdpr", description = "The caller's data: export, erasure, privacy settings"),
     )
 )]
 pub struct ApiDoc;

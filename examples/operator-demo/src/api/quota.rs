@@ -76,7 +76,7 @@ pub(super) async fn check_users(
     org_id: &str,
     limits: &Limits,
 ) -> Result<(), ApiError> {
-    let users = "SELECT COUNT(*) FROM users WHERE organization_id = $1";
+    let users = "SELECT COUNT(*) FROM users WHERE organization_id = $1 AND erased_at IS NULL";
     check_room(tx, org_id, users, "max_users", limits.max_users).await
 }
 

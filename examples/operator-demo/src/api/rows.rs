@@ -153,18 +153,27 @@ pub(super) async fn list_page<T>(
             })
         })
         .await?;
+    Ok(Json(page_of(&rows, page, from_row)?))
+}
+
+/// The rows of a statement of [`list_page`]'s form (`total`, then the
+/// page's columns, `id` null in the one row of an empty page) as a list.
+pub(super) fn page_of<T>(
+    rows: &[AnyRow],
+    page: Page,
+    from_row: FromRow<T>,
+) -> Result<List<T>, sqlx::Error> {
     let total = match rows.first() {
         Some(row) => row.try_get("total")?,
         None => 0,
     };
     let mut items = Vec::with_capacity(rows.len());
-    for row in &rows {
-        // The page's columns are null only in the one row of an empty page.
+    for row in rows {
         if row.try_get::<Option<String>, _>("id")?.is_some() {
             items.push(from_row(row)?);
         }
     }
-    Ok(Json(List::new(items, page, total)))
+    Ok(List::new(items, page, total))
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use sqlx::{AnyPool, Row};
 
 /// The tables that hold one organization's rows; each must have row-level
 /// security enabled and forced.
-pub const TENANT_TABLES: [&str; 8] = [
+pub const TENANT_TABLES: [&str; 10] = [
     "organizations",
     "users",
     "companies",
@@ -14,6 +14,8 @@ pub const TENANT_TABLES: [&str; 8] = [
     "calls",
     "call_dispositions",
     "call_usage",
+    "audit_events",
+    "privacy_settings",
 ];
 
 /// Why the database role would see through row-level security.
