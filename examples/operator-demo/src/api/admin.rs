@@ -300,6 +300,8 @@ fn user_entry(row: &AnyRow) -> Result<UserEntry, sqlx::Error> {
     })
 }
 
+/// List the organization's users.
+///
 /// `GET /api/v1/admin/users`: the organization's users, a page at a time,
 /// each with the erasure they asked for while it is pending; 403 for agents.
 #[utoipa::path(get, path = "/api/v1/admin/users", tag = "admin", params(Page),

@@ -103,6 +103,8 @@ const PAGE_OF_ACTION: &str = "SELECT n.total, p.* FROM \
        ORDER BY created_at DESC, id DESC LIMIT $4 OFFSET $5) p ON TRUE \
      ORDER BY p.created_at DESC, p.id DESC";
 
+/// List the organization's audit events.
+///
 /// `GET /api/v1/admin/audit`: the organization's audit events, newest
 /// first, a page at a time (at most 100), by action and time range; 403
 /// for agents.

@@ -123,6 +123,8 @@ fn event<'a>(principal: &'a Principal, action: &'static str, details: Value) -> 
     }
 }
 
+/// Schedule the caller's erasure.
+///
 /// `DELETE /api/v1/gdpr/delete-account`: schedules the caller's erasure
 /// after `GDPR_GRACE_DAYS` (30) and mails them a confirmation with a cancel
 /// link; 202 with the date. `confirmation` must be their email (400 naming
@@ -223,6 +225,8 @@ fn scheduled_response(requested_at: i64, erase_after: i64, email: &'static str) 
         .into_response()
 }
 
+/// Cancel the caller's scheduled erasure.
+///
 /// `POST /api/v1/gdpr/cancel-deletion`: cancels the caller's scheduled
 /// erasure; 409 when none is scheduled or its grace period is over.
 #[utoipa::path(post, path = "/api/v1/gdpr/cancel-deletion", tag = "gdpr",
@@ -280,6 +284,8 @@ fn settings_from_row(row: &AnyRow) -> Result<PrivacySettings, sqlx::Error> {
     })
 }
 
+/// Read the caller's privacy settings.
+///
 /// `GET /api/v1/gdpr/privacy-settings`: the caller's settings (the
 /// defaults, `updated_at` null, until they change one).
 #[utoipa::path(get, path = "/api/v1/gdpr/privacy-settings", tag = "gdpr",
@@ -296,6 +302,8 @@ pub async fn privacy_settings(
     }
 }
 
+/// Replace the caller's privacy settings.
+///
 /// `PUT /api/v1/gdpr/privacy-settings`: replaces the caller's settings
 /// (every flag required, booleans only: 422 naming the field otherwise).
 #[utoipa::path(put, path = "/api/v1/gdpr/privacy-settings", tag = "gdpr",
@@ -436,6 +444,8 @@ fn row_json(row: &AnyRow) -> Value {
     Value::Object(object)
 }
 
+/// Export every row about the caller.
+///
 /// `GET /api/v1/gdpr/export`: every row about the caller, as one JSON
 /// document streamed as it is read (`Content-Disposition: attachment`):
 /// account (never the password hash), organization membership, privacy
