@@ -1,4 +1,5 @@
-//! The subcommands: `serve` (the default), `migrate up|down|status`, `seed`.
+//! The subcommands: `serve` (the default), `migrate up|down|status`, `seed`,
+//! `keygen`, `backup create|list|restore|prune|verify`.
 
 use crate::{
     Error,
@@ -17,6 +18,7 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
         Some(Command::Migrate(args)) => migrate(args).await,
         Some(Command::Seed(args)) => seed(args).await,
         Some(Command::Keygen(args)) => keygen(&args.path),
+        Some(Command::Backup(args)) => Ok(crate::backup::run(args).await?),
         Some(Command::Serve(args)) => server::serve(*args).await,
         None => server::serve(cli.serve).await,
     }

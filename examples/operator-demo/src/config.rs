@@ -90,6 +90,8 @@ pub enum Command {
     Seed(SeedArgs),
     /// Write a new Ed25519 signing key (PKCS#8 PEM, mode 0600) to PATH.
     Keygen(KeygenArgs),
+    /// Back up, list, restore, prune or verify backups (BACKUP_URL).
+    Backup(crate::backup::BackupArgs),
 }
 
 /// Options of `keygen`.
@@ -406,6 +408,10 @@ pub struct ServeArgs {
     /// the simulated provider by default.
     #[command(flatten)]
     pub telephony: TelephonyArgs,
+
+    /// The daily backup (`BACKUP_SCHEDULE`, `BACKUP_URL`, ...).
+    #[command(flatten)]
+    pub backup: crate::backup::BackupScheduleArgs,
 
     /// `development`, `test`, `staging` or `production`.
     #[arg(

@@ -8,7 +8,8 @@
 //! - [`stack`]: the Rampart layers and their configuration;
 //! - [`routes`] and [`api`]: the handlers;
 //! - [`db`]: the database, its migrations and demo data;
-//! - [`commands`]: `serve`, `migrate`, `seed`;
+//! - [`commands`]: `serve`, `migrate`, `seed`, `backup`;
+//! - [`backup`] and [`storage`]: backups to a folder or S3, restore, verify;
 //! - [`server`]: socket, TLS, graceful shutdown;
 //! - [`telemetry`], [`shutdown`], [`tls`].
 //!
@@ -38,6 +39,7 @@ use clap::Parser;
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod backup;
 pub mod commands;
 pub mod config;
 pub mod db;
@@ -46,6 +48,7 @@ pub mod routes;
 pub mod server;
 pub mod shutdown;
 pub mod stack;
+pub mod storage;
 pub mod telemetry;
 pub mod telephony;
 pub mod tenancy;
@@ -97,7 +100,7 @@ pub fn run_cli() -> ExitCode {
         Err(err) => {
             tracing::error!(error = %err, "operator-demo failed");
             report(&err);
-            ExitCode::FAILURE
+            ExitCode::from(err.exit_code())
         }
     }
 }
