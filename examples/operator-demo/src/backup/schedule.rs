@@ -3,8 +3,9 @@
 //!
 //! One replica at a time: on Postgres the run holds a session advisory lock
 //! (released by Postgres when the holder's connection dies, so a crash frees
-//! it), and a replica that gets the lock after another finished sees that
-//! slot's backup in the store and skips. On SQLite there is one process.
+//! it). The other replicas wait for it, then find that slot's backup in the
+//! store and skip; if the holder failed, the next one backs up instead. On
+//! SQLite there is one process.
 //!
 //! The series come from the server reading the store (not from a textfile
 //! the command writes): every replica lists `BACKUP_URL` at start-up, every
@@ -171,7 +172,7 @@ async fn run_once(backups: &Backups, slot: i64) {
         Some(url) => match Lock::take(url).await {
             Ok(Some(lock)) => Some(lock),
             Ok(None) => {
-                tracing::info!("scheduled backup skipped: another replica holds the lock");
+                tracing::warn!("scheduled backup skipped: another replica held the lock for 2 h");
                 return;
             }
             Err(err) => {
@@ -224,16 +225,25 @@ impl Lock {
             .connect(url)
             .await?;
         let mut conn = pool.acquire().await?;
-        let taken: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
-            .bind(LOCK_KEY)
-            .fetch_one(&mut *conn)
+        // Waits for a replica that is backing up, so that it then sees that
+        // replica's backup (and exports its time) or, if that run failed,
+        // takes over. Bounded: a run stuck for hours is not waited for.
+        sqlx::query("SET lock_timeout = '2h'")
+            .execute(&mut *conn)
             .await?;
-        if taken {
-            Ok(Some(Self { pool, conn }))
-        } else {
-            drop(conn);
-            pool.close().await;
-            Ok(None)
+        match sqlx::query("SELECT 1 FROM (SELECT pg_advisory_lock($1)) AS locked")
+            .bind(LOCK_KEY)
+            .execute(&mut *conn)
+            .await
+        {
+            Ok(_) => Ok(Some(Self { pool, conn })),
+            // 55P03: lock_timeout.
+            Err(sqlx::Error::Database(err)) if err.code().as_deref() == Some("55P03") => {
+                drop(conn);
+                pool.close().await;
+                Ok(None)
+            }
+            Err(err) => Err(err),
         }
     }
 
