@@ -13,7 +13,7 @@ use std::time::Duration;
 use demo_api_common::{API, BIN, GLOBAL, PROXY, sqlite};
 use demo_backup_common::{
     Store, Writer, assert_snapshot, assert_tables_match, backup, companies, owned,
-    wait_for_companies,
+    wait_for_companies, wait_for_metric,
 };
 use operator_demo::{
     backup::BackupName,
@@ -281,12 +281,13 @@ async fn metrics_show_the_newest_backup_and_zero_before() {
     let store_env = store.env();
     let url = store_env[0].1.as_str();
     let fresh = Demo::start(BIN, &[OFF, ("BACKUP_URL", url)]).await;
-    let text = metrics(&fresh).await;
+    let text = wait_for_metric(&fresh, "backup_last_success_timestamp_seconds 0").await;
     assert!(
-        text.contains("\nbackup_last_success_timestamp_seconds 0\n"),
+        text.lines()
+            .any(|l| l == "backup_last_success_timestamp_seconds 0"),
         "{text}"
     );
-    assert!(text.contains("\nbackup_size_bytes 0\n"), "{text}");
+    assert!(text.lines().any(|l| l == "backup_size_bytes 0"), "{text}");
 
     let created = backup(&["create"], &data_env(&fresh, &store)).await;
     assert_eq!(created.code, 0, "{}", created.stderr);
@@ -294,36 +295,10 @@ async fn metrics_show_the_newest_backup_and_zero_before() {
     // Read at start-up (and every 5 minutes): a new replica shows it at once.
     drop(fresh);
     let demo = Demo::start(BIN, &[OFF, ("BACKUP_URL", url)]).await;
-    let mut text = String::new();
-    for _ in 0..100 {
-        text = metrics(&demo).await;
-        if text.contains(&format!(
-            "backup_last_success_timestamp_seconds {}\n",
-            name.time
-        )) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(
-        text.contains(&format!(
-            "\nbackup_last_success_timestamp_seconds {}\n",
-            name.time
-        )),
-        "{text}"
-    );
-    assert!(!text.contains("\nbackup_size_bytes 0\n"), "{text}");
-}
-
-async fn metrics(demo: &Demo) -> String {
-    demo.client()
-        .get(demo.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
+    let line = format!("backup_last_success_timestamp_seconds {}", name.time);
+    let text = wait_for_metric(&demo, &line).await;
+    assert!(text.lines().any(|l| l == line), "{text}");
+    assert!(!text.lines().any(|l| l == "backup_size_bytes 0"), "{text}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

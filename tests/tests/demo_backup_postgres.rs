@@ -13,6 +13,7 @@ use std::time::Duration;
 use demo_api_common::{API, Api, BIN, GLOBAL, PROXY, postgres};
 use demo_backup_common::{
     Store, Writer, assert_snapshot, assert_tables_match, backup, companies, wait_for_companies,
+    wait_for_metric,
 };
 use operator_demo::{
     backup::BackupName,
@@ -263,33 +264,10 @@ async fn two_servers_at_the_same_slot_store_one_backup() {
     let name = BackupName::of_object(&manifests[0]).unwrap();
     assert!(name.time >= slot, "taken at the slot");
     // Both replicas read the store after their run and export its time.
+    let line = format!("backup_last_success_timestamp_seconds {}", name.time);
     for demo in [&first, &second] {
-        let mut text = String::new();
-        for _ in 0..100 {
-            text = demo
-                .client()
-                .get(demo.url("/metrics"))
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
-            if text.contains(&format!(
-                "backup_last_success_timestamp_seconds {}",
-                name.time
-            )) {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        assert!(
-            text.contains(&format!(
-                "backup_last_success_timestamp_seconds {}",
-                name.time
-            )),
-            "{text}"
-        );
+        let text = wait_for_metric(demo, &line).await;
+        assert!(text.lines().any(|l| l == line), "{text}");
     }
     drop((first, second));
     api.stop().await;

@@ -201,6 +201,28 @@ fn s3_request(method: reqwest::Method, url: String) -> reqwest::RequestBuilder {
     )
 }
 
+/// Reads `/metrics` of `demo` until it holds the line `line` (up to 10 s);
+/// returns the last text read.
+pub async fn wait_for_metric(demo: &rampart_tests::Demo, line: &str) -> String {
+    let mut text = String::new();
+    for _ in 0..100 {
+        text = demo
+            .client()
+            .get(demo.url("/metrics"))
+            .send()
+            .await
+            .expect("/metrics answers")
+            .text()
+            .await
+            .expect("a body");
+        if text.lines().any(|l| l == line) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    text
+}
+
 /// Owned `(name, value)` pairs from borrowed ones.
 pub fn owned(env: &[(&str, &str)]) -> Vec<(String, String)> {
     env.iter()

@@ -14,6 +14,8 @@
 //!   count and checksum with the manifest.
 //! - Exit codes for cron: see [`BackupError::exit_code`].
 
+mod args;
+mod error;
 pub mod manifest;
 mod name;
 mod postgres;
@@ -23,268 +25,27 @@ mod sqlite;
 
 use std::path::{Path, PathBuf};
 
-use clap::{Args, Subcommand};
-
 pub use self::{
+    args::{
+        BackupAction, BackupArgs, BackupCommon, BackupSettings, DEFAULT_RETENTION_DAYS, PruneArgs,
+        RestoreArgs, VerifyArgs,
+    },
+    error::BackupError,
     manifest::Manifest,
     name::{BackupName, MANIFEST, human_time},
     progress::Reporter,
     schedule::{BackupMetrics, BackupScheduleArgs, Schedule, spawn_scheduler},
 };
-use self::{manifest::differences, progress::human_bytes};
+use self::{
+    error::{db_error, io_error},
+    manifest::differences,
+    progress::human_bytes,
+};
 use crate::{
     config::DatabaseArgs,
     db::Backend,
     storage::{Storage, StorageError},
 };
-
-/// `BACKUP_RETENTION_DAYS`'s default: the plan keeps daily backups 30 days.
-pub const DEFAULT_RETENTION_DAYS: u32 = 30;
-
-/// `operator-demo backup ...`.
-#[derive(Debug, Clone, Args)]
-pub struct BackupArgs {
-    /// What to do.
-    #[command(subcommand)]
-    pub action: BackupAction,
-}
-
-/// The backup subcommands.
-#[derive(Debug, Clone, Subcommand)]
-pub enum BackupAction {
-    /// Back the database up now and store it at BACKUP_URL; prints its name.
-    Create(BackupCommon),
-    /// List the backups at BACKUP_URL, oldest first.
-    List(BackupCommon),
-    /// Restore a backup (the newest by default) into the database.
-    Restore(RestoreArgs),
-    /// Delete the backups older than BACKUP_RETENTION_DAYS (the newest
-    /// complete backup is always kept).
-    Prune(PruneArgs),
-    /// Restore a backup (the newest by default) into a scratch database and
-    /// compare every table with its manifest.
-    Verify(VerifyArgs),
-}
-
-/// Options every backup subcommand takes.
-#[derive(Debug, Clone, Args)]
-pub struct BackupCommon {
-    /// Folder of the embedded default's SQLite file (and of the default
-    /// BACKUP_URL).
-    #[arg(
-        long = "data-dir",
-        env = "DATA_DIR",
-        value_name = "DATA_DIR",
-        default_value = "./data"
-    )]
-    pub data_dir: PathBuf,
-
-    /// The database.
-    #[command(flatten)]
-    pub database: DatabaseArgs,
-
-    /// Where backups go, and for how long.
-    #[command(flatten)]
-    pub settings: BackupSettings,
-}
-
-/// Where backups go and how they are taken (`BACKUP_*`).
-#[derive(Debug, Clone, Args)]
-pub struct BackupSettings {
-    /// `file:///path` or `s3://bucket/prefix` (credentials and endpoint from
-    /// AWS_*). Default: file://DATA_DIR/backups.
-    #[arg(
-        id = "backup_url",
-        long = "backup-url",
-        env = "BACKUP_URL",
-        value_name = "BACKUP_URL"
-    )]
-    pub url: Option<String>,
-
-    /// Days a backup is kept by `prune` and by the scheduled run.
-    #[arg(
-        id = "backup_retention_days",
-        long = "backup-retention-days",
-        env = "BACKUP_RETENTION_DAYS",
-        value_name = "BACKUP_RETENTION_DAYS",
-        default_value_t = DEFAULT_RETENTION_DAYS,
-        value_parser = clap::value_parser!(u32).range(1..=36_500)
-    )]
-    pub retention_days: u32,
-
-    /// Postgres: the role pg_dump and pg_restore connect as, which must see
-    /// every row (superuser or BYPASSRLS). Default: DATABASE_URL.
-    #[arg(
-        id = "backup_database_url",
-        long = "backup-database-url",
-        env = "BACKUP_DATABASE_URL",
-        value_name = "BACKUP_DATABASE_URL"
-    )]
-    pub database_url: Option<String>,
-
-    /// Postgres: the folder of pg_dump, pg_dumpall, pg_restore and psql.
-    /// Default: the newest /usr/lib/postgresql/*/bin, else the PATH.
-    #[arg(
-        id = "backup_pg_bindir",
-        long = "backup-pg-bindir",
-        env = "BACKUP_PG_BINDIR",
-        value_name = "BACKUP_PG_BINDIR"
-    )]
-    pub pg_bindir: Option<PathBuf>,
-}
-
-/// Options of `backup restore`.
-#[derive(Debug, Clone, Args)]
-pub struct RestoreArgs {
-    /// The backup (as `backup list` prints it); the newest when omitted.
-    #[arg(value_name = "NAME")]
-    pub name: Option<String>,
-
-    /// Restore over a database that holds rows (they are replaced).
-    #[arg(long = "force")]
-    pub force: bool,
-
-    /// Postgres: run the roles script (pg_dumpall --globals-only) first, for
-    /// a new cluster; roles that exist are left as they are.
-    #[arg(long = "with-globals")]
-    pub with_globals: bool,
-
-    /// The rest.
-    #[command(flatten)]
-    pub common: BackupCommon,
-}
-
-/// Options of `backup prune`.
-#[derive(Debug, Clone, Args)]
-pub struct PruneArgs {
-    /// Say what would be deleted; delete nothing.
-    #[arg(long = "dry-run")]
-    pub dry_run: bool,
-
-    /// The rest.
-    #[command(flatten)]
-    pub common: BackupCommon,
-}
-
-/// Options of `backup verify`.
-#[derive(Debug, Clone, Args)]
-pub struct VerifyArgs {
-    /// The backup; the newest when omitted.
-    #[arg(value_name = "NAME")]
-    pub name: Option<String>,
-
-    /// The rest.
-    #[command(flatten)]
-    pub common: BackupCommon,
-}
-
-/// Why a backup command failed; [`BackupError::exit_code`] tells cron.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum BackupError {
-    /// A setting cannot be used.
-    #[error("invalid {variable}: {message}")]
-    Config {
-        /// The variable at fault.
-        variable: &'static str,
-        /// What is wrong.
-        message: String,
-    },
-    /// The store failed (unreachable, denied, ...), or a checksum did not match.
-    #[error(transparent)]
-    Storage(#[from] StorageError),
-    /// The backup's manifest cannot be read.
-    #[error("backup {name} is corrupt: {message}")]
-    Corrupt {
-        /// The backup.
-        name: String,
-        /// What is wrong.
-        message: String,
-    },
-    /// The database or one of its tools failed.
-    #[error("{0}")]
-    Database(String),
-    /// The restore target holds rows and `--force` was not given.
-    #[error(
-        "the target database {target} is not empty; restore replaces its data: \
-         pass --force to do that, or restore into an empty database"
-    )]
-    NotEmpty {
-        /// The database (its URL without password, or its file).
-        target: String,
-    },
-    /// The restored data differs from the manifest.
-    #[error("backup {name} does not match its manifest after restore:\n  {}", lines.join("\n  "))]
-    Mismatch {
-        /// The backup.
-        name: String,
-        /// One line per table that differs.
-        lines: Vec<String>,
-    },
-    /// No (such) backup in the store.
-    #[error("no backup {what} at {url}")]
-    NoBackup {
-        /// What was looked for.
-        what: String,
-        /// The store.
-        url: String,
-    },
-    /// A local file failed.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file or folder.
-        path: String,
-        /// What the operating system said.
-        #[source]
-        source: std::io::Error,
-    },
-}
-
-impl BackupError {
-    /// The process's exit status for this error, for cron and monitoring:
-    ///
-    /// | code | meaning |
-    /// | --- | --- |
-    /// | 0 | success |
-    /// | 1 | a setting, the database connection or a local file failed |
-    /// | 2 | bad command line (clap) |
-    /// | 3 | the store failed (unreachable, credentials, permissions) |
-    /// | 4 | a checksum does not match, or a backup is incomplete: it is corrupt |
-    /// | 5 | restore: the target database is not empty (no `--force`) |
-    /// | 6 | verify / restore: the restored data differs from the manifest |
-    /// | 7 | the database tool (pg_dump, pg_restore, ...) or a query failed |
-    /// | 8 | no backup (of that name) in the store |
-    ///
-    /// ```
-    /// use operator_demo::backup::BackupError;
-    ///
-    /// let err = BackupError::NotEmpty { target: "db".into() };
-    /// assert_eq!(err.exit_code(), 5);
-    /// ```
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            Self::Config { .. } | Self::Io { .. } => 1,
-            Self::Storage(StorageError::Checksum { .. } | StorageError::MissingChecksum { .. })
-            | Self::Corrupt { .. } => 4,
-            Self::Storage(_) => 3,
-            Self::NotEmpty { .. } => 5,
-            Self::Mismatch { .. } => 6,
-            Self::Database(_) => 7,
-            Self::NoBackup { .. } => 8,
-        }
-    }
-}
-
-fn db_error(context: &str) -> impl FnOnce(sqlx::Error) -> BackupError + '_ {
-    move |err| BackupError::Database(format!("{context}: {err}"))
-}
-
-fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> BackupError + '_ {
-    move |source| BackupError::Io {
-        path: path.display().to_string(),
-        source,
-    }
-}
 
 /// The database a backup comes from and a restore goes to.
 #[derive(Debug, Clone)]
@@ -638,7 +399,7 @@ impl Backups {
                 sqlite::restore(file, &manifest, &files, force, self.reporter).await?
             }
         };
-        self.compare(&manifest, &tables)?;
+        compare(&manifest, &tables)?;
         self.reporter.line(&format!(
             "restored {} ({} tables match the manifest)",
             manifest.name,
@@ -665,7 +426,7 @@ impl Backups {
             }
             Source::Sqlite { .. } => sqlite::stats_of(&files[0]).await?,
         };
-        self.compare(&manifest, &tables)?;
+        compare(&manifest, &tables)?;
         self.reporter.line(&format!(
             "verified {}: {} tables, {} rows, row counts and checksums match",
             manifest.name,
@@ -673,22 +434,6 @@ impl Backups {
             tables.iter().map(|t| t.rows).sum::<i64>()
         ));
         Ok(manifest)
-    }
-
-    fn compare(
-        &self,
-        manifest: &Manifest,
-        tables: &[manifest::TableStats],
-    ) -> Result<(), BackupError> {
-        let lines = differences(&manifest.tables, tables);
-        if lines.is_empty() {
-            Ok(())
-        } else {
-            Err(BackupError::Mismatch {
-                name: manifest.name.clone(),
-                lines,
-            })
-        }
     }
 
     /// Deletes this backend's backups (and incomplete leftovers) taken more
@@ -802,6 +547,45 @@ pub async fn run(args: BackupArgs) -> Result<(), BackupError> {
         }
     }
     Ok(())
+}
+
+/// [`BackupError::Mismatch`] unless `tables` are what the manifest recorded.
+fn compare(manifest: &Manifest, tables: &[manifest::TableStats]) -> Result<(), BackupError> {
+    let lines = differences(&manifest.tables, tables);
+    if lines.is_empty() {
+        Ok(())
+    } else {
+        Err(BackupError::Mismatch {
+            name: manifest.name.clone(),
+            lines,
+        })
+    }
+}
+
+/// Refuses a restore target (`pool`, named `target` in the message) that
+/// holds rows, unless `force`.
+async fn refuse_full(
+    pool: sqlx::AnyPool,
+    postgres: bool,
+    force: bool,
+    target: String,
+) -> Result<(), BackupError> {
+    let full = async {
+        let mut conn = pool.acquire().await?;
+        if postgres {
+            // Every row counts, whatever row-level security would show.
+            sqlx::Executor::execute(&mut *conn, "SET row_security = off").await?;
+        }
+        manifest::has_data(&mut conn, postgres).await
+    }
+    .await
+    .map_err(db_error("looking at the restore target"));
+    pool.close().await;
+    if full? && !force {
+        Err(BackupError::NotEmpty { target })
+    } else {
+        Ok(())
+    }
 }
 
 /// What a backend's snapshot produced, before upload.

@@ -11,7 +11,8 @@ use sqlx::{Any, AnyPool, AssertSqlSafe, Executor, any::AnyPoolOptions, pool::Poo
 
 use super::{
     BackupError, Manifest, Reporter, Taken, db_error,
-    manifest::{TableStats, has_data, migration_version, postgres_stats},
+    manifest::{TableStats, migration_version, postgres_stats},
+    refuse_full,
 };
 
 /// Where the Postgres client tools are.
@@ -104,14 +105,7 @@ pub(super) async fn dump(
     let mut conn = pool.acquire().await.map_err(db_error("connect"))?;
     // One snapshot for the dump and the manifest: pg_dump --snapshot
     // reads what this transaction sees, so the counts are the dump's.
-    // row_security off: a role that row-level security would filter fails
-    // here, as pg_dump does, instead of backing up part of the rows.
-    conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        .await
-        .map_err(db_error("begin"))?;
-    conn.execute("SET LOCAL row_security = off")
-        .await
-        .map_err(db_error("row_security"))?;
+    begin_snapshot(&mut conn).await?;
     let snapshot: String = sqlx::query_scalar("SELECT pg_export_snapshot()")
         .fetch_one(&mut *conn)
         .await
@@ -180,15 +174,23 @@ fn file<'a>(files: &'a [PathBuf], suffix: &str) -> Option<&'a PathBuf> {
     files.iter().find(|f| f.to_string_lossy().ends_with(suffix))
 }
 
-async fn stats(url: &str) -> Result<Vec<TableStats>, BackupError> {
-    let pool = connect(url).await?;
-    let mut conn: PoolConnection<Any> = pool.acquire().await.map_err(db_error("connect"))?;
+/// A read-only transaction with one snapshot for every query in it. With
+/// row_security off, a role that row-level security would filter fails, as
+/// pg_dump does, instead of counting part of the rows.
+async fn begin_snapshot(conn: &mut PoolConnection<Any>) -> Result<(), BackupError> {
     conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         .await
         .map_err(db_error("begin"))?;
     conn.execute("SET LOCAL row_security = off")
         .await
         .map_err(db_error("row_security"))?;
+    Ok(())
+}
+
+async fn stats(url: &str) -> Result<Vec<TableStats>, BackupError> {
+    let pool = connect(url).await?;
+    let mut conn = pool.acquire().await.map_err(db_error("connect"))?;
+    begin_snapshot(&mut conn).await?;
     let tables = postgres_stats(&mut conn)
         .await
         .map_err(db_error("counting the restored rows"))?;
@@ -213,23 +215,7 @@ pub(super) async fn restore(
         name: manifest.name.clone(),
         message: "no .pgdump file in the manifest".into(),
     })?;
-    {
-        let pool = connect(url).await?;
-        let mut conn = pool.acquire().await.map_err(db_error("connect"))?;
-        conn.execute("SET row_security = off")
-            .await
-            .map_err(db_error("row_security"))?;
-        let full = has_data(&mut conn, true)
-            .await
-            .map_err(db_error("looking at the target"))?;
-        drop(conn);
-        pool.close().await;
-        if full && !force {
-            return Err(BackupError::NotEmpty {
-                target: redact(url),
-            });
-        }
-    }
+    refuse_full(connect(url).await?, true, force, redact(url)).await?;
     if with_globals {
         if let Some(globals) = file(files, ".globals.sql") {
             let step = reporter.start("psql -f globals.sql (roles)", None);

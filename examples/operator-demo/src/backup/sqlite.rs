@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 use sqlx::{AnyPool, AssertSqlSafe, any::AnyPoolOptions};
 
 use super::{
-    BackupError, Manifest, Reporter, Taken, db_error, io_error,
-    manifest::{TableStats, has_data, migration_version, sqlite_stats},
+    BackupError, Manifest, Reporter, Taken, compare, db_error, io_error,
+    manifest::{TableStats, migration_version, sqlite_stats},
+    refuse_full,
 };
 use crate::db::sqlite_url;
 
@@ -134,26 +135,10 @@ pub(super) async fn restore(
     })?;
     let tables = stats_of(copy).await?;
     // Checked before the target is touched.
-    let lines = super::differences(&manifest.tables, &tables);
-    if !lines.is_empty() {
-        return Err(BackupError::Mismatch {
-            name: manifest.name.clone(),
-            lines,
-        });
-    }
+    compare(manifest, &tables)?;
     if target.exists() {
-        let pool = open(target, true).await?;
-        let mut conn = pool.acquire().await.map_err(db_error("open the target"))?;
-        let full = has_data(&mut conn, false)
-            .await
-            .map_err(db_error("looking at the target"))?;
-        drop(conn);
-        pool.close().await;
-        if full && !force {
-            return Err(BackupError::NotEmpty {
-                target: target.display().to_string(),
-            });
-        }
+        let target_name = target.display().to_string();
+        refuse_full(open(target, true).await?, false, force, target_name).await?;
     }
     let step = reporter.start(format!("replace {}", target.display()), None);
     // An old write-ahead log beside the new file would be replayed into it.
