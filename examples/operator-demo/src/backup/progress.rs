@@ -87,10 +87,11 @@ impl Step {
             self.label,
             self.started.elapsed().as_secs_f64()
         );
-        match &self.bar {
-            Some(bar) => bar.finish_with_message(text),
-            None => self.reporter.line(&text),
+        // The bar gives way to the same plain line a log would get.
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
         }
+        self.reporter.line(&text);
     }
 }
 
