@@ -139,6 +139,64 @@ async fn a_corrupted_backup_is_refused_by_verify_and_restore() {
     api.stop().await;
 }
 
+/// A manifest that says other than what the backup restores (its own
+/// checksum right) fails verify with 6, naming the table; and `list`
+/// shows the backup with its time and migration version.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_compares_every_table_with_the_manifest() {
+    let api = sqlite(&[OFF], 1, 2).await;
+    let store = Store::folder();
+    let env = data_env(&api.demo, &store);
+    let created = backup(&["create"], &env).await;
+    assert_eq!(created.code, 0, "{}", created.stderr);
+    let name = created.stdout.trim().to_owned();
+    let listed = backup(&["list"], &env).await;
+    assert_eq!(listed.code, 0);
+    let parsed = BackupName::of_object(&name).unwrap();
+    assert!(
+        listed.stdout.contains(&format!(
+            "{name}  {}  v3",
+            operator_demo::backup::human_time(parsed.time)
+        )),
+        "{}",
+        listed.stdout
+    );
+    assert!(listed.stdout.contains("complete"), "{}", listed.stdout);
+
+    let mut manifest = store.manifest(&name).await;
+    let users = manifest
+        .tables
+        .iter_mut()
+        .find(|t| t.table == "users")
+        .unwrap();
+    users.rows += 1;
+    let Store::Folder(dir) = &store else {
+        unreachable!()
+    };
+    let storage = operator_demo::storage::Storage::from_url(&format!(
+        "file://{}",
+        dir.path().join("backups").display()
+    ))
+    .unwrap();
+    storage
+        .put(
+            &format!("{name}.manifest.json"),
+            serde_json::to_vec(&manifest).unwrap().into(),
+        )
+        .await
+        .unwrap();
+    let verify = backup(&["verify"], &env).await;
+    assert_eq!(verify.code, 6, "{}", verify.stderr);
+    assert!(
+        verify
+            .stderr
+            .contains("users: 3 rows in the manifest, 2 after restore"),
+        "{}",
+        verify.stderr
+    );
+    api.stop().await;
+}
+
 async fn count_users(db: &Db) -> i64 {
     sqlx::query_scalar("SELECT COUNT(*) FROM users")
         .fetch_one(db.writer())
