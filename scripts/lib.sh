@@ -1,6 +1,7 @@
 # shellcheck shell=bash
 # Helpers shared by scripts/test and scripts/bench: installing what is missing,
-# picking free loopback ports, starting Redis and Postgres in a temporary folder.
+# picking free loopback ports, starting Redis, Postgres and an S3-compatible
+# server in a temporary folder.
 # Source it; it defines functions and changes nothing by itself.
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
@@ -245,6 +246,41 @@ stop_postgres() {
     stop_postgres_replica
     if [ -n "${PG_DATA:-}" ] && [ -f "$PG_DATA/postmaster.pid" ]; then
         _pg "$PG_BINDIR/pg_ctl" -D "$PG_DATA" -m fast -w -t 30 stop >/dev/null 2>&1 </dev/null || true
+    fi
+}
+
+# start_s3 DIR VENV: an S3-compatible server on a free loopback port: moto's
+# server mode (PyPI `moto[server]`, installed into the Python venv VENV when
+# missing), objects in memory, any access key accepted, buckets created by a
+# plain `PUT /BUCKET`. Its log is DIR/moto.log. Sets S3_PORT, S3_PID and
+# RAMPART_S3_URL (its endpoint, http://127.0.0.1:PORT, for AWS_ENDPOINT_URL
+# with AWS_ALLOW_HTTP=true). Stop it with stop_s3.
+start_s3() {
+    local dir=$1 venv=$2 try
+    if [ ! -x "$venv/bin/moto_server" ]; then
+        "$venv/bin/pip" install --quiet 'moto[server]>=5,<6' >"$dir/moto-install.log" 2>&1 </dev/null \
+            || { cat "$dir/moto-install.log" >&2; return 1; }
+    fi
+    for try in 1 2 3; do
+        S3_PORT=$(free_port)
+        "$venv/bin/moto_server" -H 127.0.0.1 -p "$S3_PORT" >"$dir/moto.log" 2>&1 </dev/null &
+        S3_PID=$!
+        if wait_for 60 port_open "$S3_PORT"; then
+            RAMPART_S3_URL="http://127.0.0.1:$S3_PORT"
+            return 0
+        fi
+        warn "moto_server did not answer on port $S3_PORT (try $try)"
+        stop_s3
+    done
+    cat "$dir/moto.log" >&2 || true
+    return 1
+}
+
+stop_s3() {
+    if [ -n "${S3_PID:-}" ]; then
+        kill "$S3_PID" 2>/dev/null || true
+        wait "$S3_PID" 2>/dev/null || true
+        S3_PID=
     fi
 }
 

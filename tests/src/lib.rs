@@ -112,6 +112,24 @@ pub fn database_replica_ctl() -> Option<String> {
     )
 }
 
+/// `RAMPART_S3_URL`: the endpoint (`http://127.0.0.1:PORT`) of the
+/// S3-compatible server scripts/test starts (moto, `start_s3` of
+/// scripts/lib.sh), or `None` after printing why the test skips. It takes
+/// any access key; `PUT /BUCKET` creates a bucket.
+///
+/// # Panics
+///
+/// When `RAMPART_S3_URL` is unset and [`services_required`].
+///
+/// ```
+/// let Some(url) = rampart_tests::s3_url() else { return };
+/// assert!(url.starts_with("http://"));
+/// ```
+#[track_caller]
+pub fn s3_url() -> Option<String> {
+    service_url("RAMPART_S3_URL", "S3-compatible server")
+}
+
 /// `url` (`scheme://[user[:password]@]host[:port]/database?...`) with the
 /// host and port of `other`: the same user and database on another server,
 /// e.g. the replica of the primary `url` names.

@@ -1,5 +1,5 @@
 //! The subcommands: `serve` (the default), `migrate up|down|status`, `seed`,
-//! `keygen`, `gdpr purge`.
+//! `keygen`, `gdpr purge`, `backup create|list|restore|prune|verify`.
 
 use crate::{
     Error,
@@ -24,6 +24,7 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
         Some(Command::Gdpr(args)) => match args.action {
             GdprAction::Purge(args) => purge(args).await,
         },
+        Some(Command::Backup(args)) => Ok(crate::backup::run(args).await?),
         Some(Command::Serve(args)) => server::serve(*args).await,
         None => server::serve(cli.serve).await,
     }

@@ -93,6 +93,8 @@ pub enum Command {
     /// GDPR jobs on demand: `gdpr purge` erases the accounts whose grace
     /// period is over (the server also does it every GDPR_PURGE_INTERVAL_SECS).
     Gdpr(GdprCommandArgs),
+    /// Back up, list, restore, prune or verify backups (BACKUP_URL).
+    Backup(crate::backup::BackupArgs),
 }
 
 /// Options of `gdpr`.
@@ -455,6 +457,10 @@ pub struct ServeArgs {
     /// `AUDIT_HASH_KEY`, and mail (`SMTP_URL`, `MAIL_FROM`).
     #[command(flatten)]
     pub gdpr: crate::gdpr::GdprArgs,
+
+    /// The daily backup (`BACKUP_SCHEDULE`, `BACKUP_URL`, ...).
+    #[command(flatten)]
+    pub backup: crate::backup::BackupScheduleArgs,
 
     /// `development`, `test`, `staging` or `production`.
     #[arg(

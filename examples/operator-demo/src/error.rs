@@ -62,4 +62,23 @@ pub enum Error {
     /// The async runtime could not start.
     #[error("cannot start the async runtime: {0}")]
     Runtime(#[source] io::Error),
+    /// A `backup` subcommand failed.
+    #[error(transparent)]
+    Backup(#[from] crate::backup::BackupError),
+}
+
+impl Error {
+    /// The process's exit status: 1, or the backup command's own
+    /// ([`BackupError::exit_code`](crate::backup::BackupError::exit_code)).
+    ///
+    /// ```
+    /// let err = operator_demo::Error::Config { variable: "X", message: "bad".into() };
+    /// assert_eq!(err.exit_code(), 1);
+    /// ```
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::Backup(err) => err.exit_code(),
+            _ => 1,
+        }
+    }
 }

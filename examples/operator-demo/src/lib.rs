@@ -10,7 +10,8 @@
 //! - [`db`]: the database, its migrations and demo data;
 //! - [`gdpr`] and [`mail`]: the audit log, export, erasure, privacy
 //!   settings, and the mail they send;
-//! - [`commands`]: `serve`, `migrate`, `seed`, `gdpr purge`;
+//! - [`backup`] and [`storage`]: backups to a folder or S3, restore, verify;
+//! - [`commands`]: `serve`, `migrate`, `seed`, `gdpr purge`, `backup`;
 //! - [`server`]: socket, TLS, graceful shutdown;
 //! - [`telemetry`], [`shutdown`], [`tls`].
 //!
@@ -40,6 +41,7 @@ use clap::Parser;
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod backup;
 pub mod commands;
 pub mod config;
 pub mod db;
@@ -50,6 +52,7 @@ pub mod routes;
 pub mod server;
 pub mod shutdown;
 pub mod stack;
+pub mod storage;
 pub mod telemetry;
 pub mod telephony;
 pub mod tenancy;
@@ -101,7 +104,7 @@ pub fn run_cli() -> ExitCode {
         Err(err) => {
             tracing::error!(error = %err, "operator-demo failed");
             report(&err);
-            ExitCode::FAILURE
+            ExitCode::from(err.exit_code())
         }
     }
 }

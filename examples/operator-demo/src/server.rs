@@ -117,6 +117,14 @@ pub async fn serve_until(
         app::routes(state)
     } else {
         require_metrics_guard(args.environment, |name| std::env::var(name).ok())?;
+        // A bad BACKUP_URL stops the start, naming it, not the 02:00 run.
+        let backups = crate::backup::Backups::open(
+            &args.data_dir,
+            &args.database,
+            &args.backup.settings,
+            crate::backup::Reporter::Log,
+        )?;
+        let backup_metrics = crate::backup::BackupMetrics::default();
         let stack = app::Stack::from_args(&args, &auth, Some(db.clone())).await?;
         // The business metrics are served beside the HTTP series.
         stack.metrics.with_registry(|registry| {
@@ -127,7 +135,9 @@ pub async fn serve_until(
             if let Some(replica) = db.replica_metrics() {
                 replica.register(registry);
             }
+            backup_metrics.register(registry);
         });
+        crate::backup::spawn_scheduler(backups, args.backup.schedule, backup_metrics);
         let mut state = state.with_login_limiter(stack.login_limiter.clone());
         if let Some(redis) = &stack.redis {
             state = state.with_redis(redis.clone());
