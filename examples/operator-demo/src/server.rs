@@ -124,6 +124,17 @@ pub async fn serve_until(
             &args.backup.settings,
             crate::backup::Reporter::Log,
         )?;
+        if backups.backend() == Backend::Postgres
+            && args.backup.schedule.next_after(0).is_some()
+            && args.backup.settings.database_url.is_none()
+        {
+            // The app's role is filtered by row-level security: pg_dump as
+            // it fails, and the alert would be the first to say so.
+            tracing::warn!(
+                "BACKUP_DATABASE_URL is unset: the daily backup runs as DATABASE_URL's role, \
+                 which fails unless it sees every row (docs/configuration.md#backups)"
+            );
+        }
         let backup_metrics = crate::backup::BackupMetrics::default();
         let stack = app::Stack::from_args(&args, &auth, Some(db.clone())).await?;
         // The business metrics are served beside the HTTP series.
