@@ -171,11 +171,13 @@ impl MemoryCacheStore {
 
     /// Drops every entry (the two-tier store does when it may have missed
     /// an invalidation).
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))] // the two-tier store's
     pub(crate) fn clear(&self) {
         self.inner.generation.fetch_add(1, Ordering::AcqRel);
         self.inner.entries.invalidate_all();
     }
 
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))] // the two-tier store's
     pub(crate) fn generation(&self) -> u64 {
         self.inner.generation.load(Ordering::Acquire)
     }
@@ -184,6 +186,7 @@ impl MemoryCacheStore {
     /// `tags` at their versions now, unless an invalidation, delete or clear
     /// happened since `generation` was read (it may have been meant for
     /// this value).
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))] // the two-tier store's
     pub(crate) fn insert_copy(
         &self,
         key: &[u8],

@@ -10,6 +10,8 @@ use std::{
 #[path = "../../../../tests/src/proxy.rs"]
 pub mod proxy;
 
+pub mod app;
+
 use bytes::Bytes;
 use http::Response;
 use http_body_util::BodyExt;
