@@ -165,7 +165,7 @@ impl CacheNamespace {
         let key = self.key(key);
         let store = &self.cache.inner.store;
         let found = match store.lookup_local(key.as_bytes()) {
-            Some(bytes) => Some(bytes),
+            Some(hit) => Some(hit.value().clone()),
             None => match store.lookup(key.as_bytes(), &[]).await {
                 Ok(Lookup::Hit(bytes)) => Some(bytes),
                 Ok(Lookup::Miss(_)) => None,
@@ -246,7 +246,7 @@ impl CacheNamespace {
         let store = &self.cache.inner.store;
         if let Some(value) = store
             .lookup_local(&key_bytes)
-            .and_then(|bytes| self.decode(&bytes))
+            .and_then(|hit| self.decode(hit.value()))
         {
             self.counters.add(CacheOutcome::Hit);
             return Ok(value);

@@ -91,6 +91,11 @@ impl CacheKey {
     pub fn as_bytes(&self) -> &[u8] {
         &self.0
     }
+
+    /// The key's bytes, shared.
+    pub fn into_bytes(self) -> Bytes {
+        self.0
+    }
 }
 
 fn name(pair: &str) -> &str {
@@ -98,11 +103,20 @@ fn name(pair: &str) -> &str {
 }
 
 /// Builds a [`CacheKey`] from parts; see there.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Clone)]
 #[must_use]
 pub struct CacheKeyBuilder {
     parts: u32,
+    /// The part count's 4 bytes (written by `build`), then the parts.
     buf: Vec<u8>,
+}
+
+impl Default for CacheKeyBuilder {
+    fn default() -> Self {
+        let mut buf = Vec::with_capacity(128);
+        buf.extend_from_slice(&[0; 4]);
+        Self { parts: 0, buf }
+    }
 }
 
 impl CacheKeyBuilder {
@@ -126,10 +140,8 @@ impl CacheKeyBuilder {
     }
 
     /// The key.
-    pub fn build(self) -> CacheKey {
-        let mut key = Vec::with_capacity(4 + self.buf.len());
-        key.extend_from_slice(&self.parts.to_be_bytes());
-        key.extend_from_slice(&self.buf);
-        CacheKey(Bytes::from(key))
+    pub fn build(mut self) -> CacheKey {
+        self.buf[..4].copy_from_slice(&self.parts.to_be_bytes());
+        CacheKey(Bytes::from(self.buf))
     }
 }

@@ -24,5 +24,5 @@ pub use self::{
     },
     namespace::{DEFAULT_MAX_VALUE_BYTES, Namespace},
     stats::{CacheOutcome, CacheStats},
-    store::{CacheStore, Lookup, MAX_TTL, MemoryCacheStore, StoreFuture, TagStamp},
+    store::{CacheStore, LocalHit, Lookup, MAX_TTL, MemoryCacheStore, StoreFuture, TagStamp},
 };

@@ -1,7 +1,7 @@
 //! The layer: validated routes, the store and the scope extractors, shared
 //! by every service it makes.
 
-use std::{fmt, sync::Arc};
+use std::{borrow::Cow, fmt, sync::Arc};
 
 use tower_layer::Layer;
 
@@ -11,8 +11,11 @@ use crate::{
     layer::{entry::CachedResponse, route::CompiledRoute},
 };
 
-/// Reads a part of the key (tenant, principal) from the request's extensions.
-pub(crate) type Extractor = Arc<dyn Fn(&http::Extensions) -> Option<String> + Send + Sync>;
+/// Reads a part of the key (tenant, principal) from the request's
+/// extensions: borrowed where it can be, so that a hit allocates nothing
+/// for it.
+pub(crate) type Extractor =
+    Arc<dyn for<'a> Fn(&'a http::Extensions) -> Option<Cow<'a, str>> + Send + Sync>;
 
 /// What every clone of the layer and of its services shares.
 pub(crate) struct Shared {
@@ -139,10 +142,10 @@ impl CacheLayerBuilder {
     /// Reads the request's tenant (an id) from its extensions. Every key
     /// holds it; [`CacheScope::Tenant`](crate::CacheScope::Tenant) routes
     /// bypass requests without one.
-    pub fn tenant(
-        mut self,
-        extract: impl Fn(&http::Extensions) -> Option<String> + Send + Sync + 'static,
-    ) -> Self {
+    pub fn tenant<F>(mut self, extract: F) -> Self
+    where
+        F: for<'a> Fn(&'a http::Extensions) -> Option<Cow<'a, str>> + Send + Sync + 'static,
+    {
         self.tenant = Some(Arc::new(extract));
         self
     }
@@ -155,7 +158,7 @@ impl CacheLayerBuilder {
         self.tenant(|extensions| {
             extensions
                 .get::<rampart_tenant::Tenant>()
-                .map(|tenant| tenant.id().as_str().to_owned())
+                .map(|tenant| Cow::Borrowed(tenant.id().as_str()))
         })
     }
 
@@ -163,10 +166,10 @@ impl CacheLayerBuilder {
     /// where the app's authentication put it.
     /// [`CacheScope::Principal`](crate::CacheScope::Principal) routes key
     /// on it and bypass requests without one.
-    pub fn principal(
-        mut self,
-        extract: impl Fn(&http::Extensions) -> Option<String> + Send + Sync + 'static,
-    ) -> Self {
+    pub fn principal<F>(mut self, extract: F) -> Self
+    where
+        F: for<'a> Fn(&'a http::Extensions) -> Option<Cow<'a, str>> + Send + Sync + 'static,
+    {
         self.principal = Some(Arc::new(extract));
         self
     }

@@ -168,7 +168,13 @@ where
                             collapsed: true,
                             detail: None,
                         };
-                        return Ok(from_entry(&entry, &job.validators, job.head, status));
+                        return Ok(from_entry(
+                            &entry,
+                            &job.validators,
+                            job.head,
+                            status,
+                            now_ms(),
+                        ));
                     }
                     Some(None) => {
                         // The leader's response could not be stored: ask for ours.
@@ -201,13 +207,15 @@ where
                             &job.validators,
                             job.head,
                             Status::Hit(left),
+                            now_ms(),
                         ));
                     }
                     Some((Freshness::Revalidate(over), entry)) => {
                         count(CacheOutcome::Stale);
                         drop(flight);
                         let status = Status::Stale(over, "stale-while-revalidate");
-                        let response = from_entry(&entry, &job.validators, job.head, status);
+                        let response =
+                            from_entry(&entry, &job.validators, job.head, status, now_ms());
                         let refresh = crate::layer::service::refresh_request(&request);
                         revalidate(
                             inner,
@@ -251,7 +259,13 @@ where
                     _ => 0,
                 };
                 let status = Status::Stale(over, "stale-if-error");
-                return Ok(from_entry(&entry, &job.validators, job.head, status));
+                return Ok(from_entry(
+                    &entry,
+                    &job.validators,
+                    job.head,
+                    status,
+                    now_ms(),
+                ));
             }
             count(if failed {
                 CacheOutcome::Error
@@ -317,7 +331,7 @@ where
         collapsed: false,
         detail,
     };
-    let mut response = from_entry(&entry, &job.validators, job.head, status);
+    let mut response = from_entry(&entry, &job.validators, job.head, status, now_ms());
     response
         .headers_mut()
         .insert(header::AGE, HeaderValue::from(0));

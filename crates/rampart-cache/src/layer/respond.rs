@@ -5,7 +5,7 @@ use http_body::Body;
 
 use crate::{
     CacheBody,
-    layer::entry::{CachedResponse, if_none_match, now_ms},
+    layer::entry::{CachedResponse, if_none_match},
 };
 
 /// `Cache-Status` ([RFC 9211]).
@@ -57,7 +57,9 @@ impl Status<'_> {
             }
             Self::Bypass(why) => format!("rampart; fwd=bypass; detail={why}"),
         };
-        HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static("rampart"))
+        // Shared, not copied: the text is the value's buffer.
+        HeaderValue::from_maybe_shared(bytes::Bytes::from(text))
+            .unwrap_or_else(|_| HeaderValue::from_static("rampart"))
     }
 }
 
@@ -78,6 +80,7 @@ pub(crate) fn from_entry<B: Body>(
     request_headers: &HeaderMap,
     head: bool,
     status: Status<'_>,
+    now_ms: u64,
 ) -> Response<CacheBody<B>> {
     let not_modified = entry
         .etag()
@@ -103,7 +106,7 @@ pub(crate) fn from_entry<B: Body>(
         response
     };
     let headers = response.headers_mut();
-    headers.insert(header::AGE, HeaderValue::from(entry.age(now_ms())));
+    headers.insert(header::AGE, HeaderValue::from(entry.age(now_ms)));
     headers.insert(CACHE_STATUS, status.value());
     response
 }

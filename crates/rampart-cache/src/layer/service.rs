@@ -172,15 +172,16 @@ where
             tenant.as_deref(),
             principal_part,
         );
-        let key = Bytes::copy_from_slice(key.as_bytes());
+        let key = key.into_bytes();
         let no_cache = control.no_cache || control.max_age == Some(0);
 
         let mut stale = None;
         if !no_cache
-            && let Some(bytes) = shared.store.lookup_local(&key)
-            && let Some(entry) = CachedResponse::decode(&bytes)
+            && let Some(hit) = shared.store.lookup_local(&key)
+            && let Some(entry) = hit.decoded(CachedResponse::decode)
         {
-            match entry.freshness(now_ms()) {
+            let now = now_ms();
+            match entry.freshness(now) {
                 Freshness::Fresh(left) => {
                     count(CacheOutcome::Hit);
                     return ResponseFuture::ready(from_entry(
@@ -188,6 +189,7 @@ where
                         headers,
                         head,
                         Status::Hit(left),
+                        now,
                     ));
                 }
                 Freshness::Revalidate(over) => {
@@ -197,6 +199,7 @@ where
                         headers,
                         head,
                         Status::Stale(over, "stale-while-revalidate"),
+                        now,
                     );
                     revalidate(
                         self.inner.clone(),
@@ -208,7 +211,7 @@ where
                     );
                     return ResponseFuture::ready(response);
                 }
-                Freshness::IfError(_) => stale = Some(Arc::new(entry)),
+                Freshness::IfError(_) => stale = Some(entry),
                 Freshness::Expired => {}
             }
         }

@@ -1,8 +1,9 @@
 //! The in-process store: moka, bounded by bytes, not entries.
 
 use std::{
+    any::Any,
     sync::{
-        Arc,
+        Arc, OnceLock,
         atomic::{AtomicU64, Ordering},
     },
     time::{Duration, Instant},
@@ -11,7 +12,9 @@ use std::{
 use bytes::Bytes;
 use moka::{notification::RemovalCause, sync::Cache as Moka};
 
-use super::{CacheStore, Lookup, MAX_TTL, StoreFuture, TAG_TTL, TagStamp, tags::TagVersions};
+use super::{
+    CacheStore, LocalHit, Lookup, MAX_TTL, StoreFuture, TAG_TTL, TagStamp, tags::TagVersions,
+};
 use crate::CacheStats;
 
 /// Distinct tags the memory store remembers versions of.
@@ -20,6 +23,8 @@ const TAG_CAPACITY: u64 = 100_000;
 #[derive(Debug)]
 pub(crate) struct MemEntry {
     value: Bytes,
+    /// The value as its first reader decoded it.
+    decoded: Arc<OnceLock<Arc<dyn Any + Send + Sync>>>,
     stamp: Vec<(String, u64)>,
     ttl: Duration,
 }
@@ -123,7 +128,7 @@ impl MemoryCacheStore {
     /// The lookup, without a future.
     pub(crate) fn lookup_now(&self, key: &[u8], tags: &[String]) -> Lookup {
         match self.get_valid(key) {
-            Some(value) => Lookup::Hit(value),
+            Some(hit) => Lookup::Hit(hit.value().clone()),
             None => Lookup::Miss(TagStamp {
                 versions: self.inner.tags.stamp(tags),
                 local: Vec::new(),
@@ -131,10 +136,13 @@ impl MemoryCacheStore {
         }
     }
 
-    fn get_valid(&self, key: &[u8]) -> Option<Bytes> {
+    fn get_valid(&self, key: &[u8]) -> Option<LocalHit> {
         let entry = self.inner.entries.get(key)?;
         if self.inner.tags.valid(&entry.stamp) {
-            Some(entry.value.clone())
+            Some(LocalHit::with_slot(
+                entry.value.clone(),
+                Arc::clone(&entry.decoded),
+            ))
         } else {
             self.inner.entries.invalidate(key);
             None
@@ -151,6 +159,7 @@ impl MemoryCacheStore {
     ) {
         let entry = MemEntry {
             value,
+            decoded: Arc::default(),
             stamp,
             ttl: ttl.min(MAX_TTL),
         };
@@ -223,7 +232,7 @@ impl CacheStore for MemoryCacheStore {
     }
 
     #[inline]
-    fn lookup_local(&self, key: &[u8]) -> Option<Bytes> {
+    fn lookup_local(&self, key: &[u8]) -> Option<LocalHit> {
         self.get_valid(key)
     }
 

@@ -15,7 +15,14 @@
 //! miss as soon as it is stored, so a stale value never outlives an
 //! invalidation.
 
-use std::{fmt, future::Future, pin::Pin, time::Duration};
+use std::{
+    any::Any,
+    fmt,
+    future::Future,
+    pin::Pin,
+    sync::{Arc, OnceLock},
+    time::Duration,
+};
 
 use bytes::Bytes;
 
@@ -62,6 +69,62 @@ pub enum Lookup {
     Miss(TagStamp),
 }
 
+/// A value found in a local tier: its bytes, and a slot where the first
+/// reader may keep the value decoded, so that later hits skip decoding.
+#[derive(Clone)]
+pub struct LocalHit {
+    value: Bytes,
+    decoded: Arc<OnceLock<Arc<dyn Any + Send + Sync>>>,
+}
+
+impl fmt::Debug for LocalHit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LocalHit")
+            .field("value", &self.value)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LocalHit {
+    /// A hit with a fresh decoding slot.
+    pub fn new(value: Bytes) -> Self {
+        Self {
+            value,
+            decoded: Arc::default(),
+        }
+    }
+
+    pub(crate) fn with_slot(
+        value: Bytes,
+        decoded: Arc<OnceLock<Arc<dyn Any + Send + Sync>>>,
+    ) -> Self {
+        Self { value, decoded }
+    }
+
+    /// The stored bytes.
+    pub fn value(&self) -> &Bytes {
+        &self.value
+    }
+
+    /// The value decoded as `T`: from the slot if a reader decoded it as a
+    /// `T` already, else by `decode` (kept in the slot when it is empty).
+    pub fn decoded<T: Any + Send + Sync>(
+        &self,
+        decode: impl FnOnce(&Bytes) -> Option<T>,
+    ) -> Option<Arc<T>> {
+        if let Some(done) = self.decoded.get()
+            && let Ok(value) = Arc::clone(done).downcast::<T>()
+        {
+            return Some(value);
+        }
+        let value = Arc::new(decode(&self.value)?);
+        let _ = self
+            .decoded
+            .set(Arc::clone(&value) as Arc<dyn Any + Send + Sync>);
+        Some(value)
+    }
+}
+
 /// A place to keep cached bytes. Implemented by [`MemoryCacheStore`],
 /// [`RedisCacheStore`] and [`TwoTierCacheStore`]; the conformance suite in
 /// this crate's `tests/` runs against each.
@@ -74,7 +137,7 @@ pub trait CacheStore: Send + Sync + fmt::Debug + 'static {
     /// The value under `key` if a local tier holds a valid copy, without
     /// waiting (the hit path of an in-process store). `None` says nothing
     /// about the remote tier.
-    fn lookup_local(&self, key: &[u8]) -> Option<Bytes> {
+    fn lookup_local(&self, key: &[u8]) -> Option<LocalHit> {
         let _ = key;
         None
     }

@@ -6,7 +6,9 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use tokio::{sync::oneshot, task::JoinHandle};
 
-use super::{CacheStore, Lookup, MemoryCacheStore, RedisCacheStore, StoreFuture, TagStamp};
+use super::{
+    CacheStore, LocalHit, Lookup, MemoryCacheStore, RedisCacheStore, StoreFuture, TagStamp,
+};
 use crate::CacheStats;
 
 #[derive(Debug)]
@@ -174,7 +176,7 @@ impl CacheStore for TwoTierCacheStore {
     }
 
     #[inline]
-    fn lookup_local(&self, key: &[u8]) -> Option<Bytes> {
+    fn lookup_local(&self, key: &[u8]) -> Option<LocalHit> {
         self.inner.local.lookup_local(key)
     }
 

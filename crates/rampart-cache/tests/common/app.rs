@@ -191,8 +191,8 @@ pub fn config() -> CacheConfig {
 pub fn layer(store: impl CacheStore) -> CacheLayer {
     CacheLayer::builder(store)
         .config(config())
-        .tenant(|e| e.get::<T>().map(|t| t.0.clone()))
-        .principal(|e| e.get::<P>().map(|p| p.0.clone()))
+        .tenant(|e| e.get::<T>().map(|t| t.0.as_str().into()))
+        .principal(|e| e.get::<P>().map(|p| p.0.as_str().into()))
         .build()
         .unwrap()
 }
