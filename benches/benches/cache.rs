@@ -127,6 +127,56 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
+/// `CACHE_COUNT=<side>/<n>` (side `rampart`, `axum-response-cache` or
+/// `http-cache-tower-server`): fills that cache, then serves `n` hits and
+/// exits, for instruction counts that a loaded machine does not blur. The
+/// difference between two counts (`n` = 10000 and 0) divided by 10,000 is
+/// instructions per hit, request building and runtime included (the same
+/// for every side):
+///
+/// ```sh
+/// CACHE_COUNT=rampart/10000 valgrind --tool=callgrind target/release/deps/cache-<hash>
+/// ```
+fn count(which: &str) {
+    let (side, n) = which.split_once('/').expect("CACHE_COUNT=<side>/<n>");
+    let n: usize = n.parse().expect("a number of hits");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        match side {
+            "rampart" => hits(&rampart_layer().layer(service_fn(handler)), n).await,
+            "axum-response-cache" => {
+                let layer = axum_response_cache::CacheLayer::with_lifespan(Duration::from_secs(60));
+                hits(&layer.layer(service_fn(handler)), n).await;
+            }
+            "http-cache-tower-server" => {
+                let layer = http_cache_tower_server::ServerCacheLayer::new(
+                    http_cache::MokaManager::default(),
+                );
+                hits(&layer.layer(service_fn(handler)), n).await;
+            }
+            other => panic!("unknown side {other}"),
+        }
+    });
+}
+
+async fn hits<S, B>(service: &S, n: usize)
+where
+    S: Service<Request<Body>, Response = Response<B>> + Clone,
+    S::Error: std::fmt::Debug,
+    B: http_body::Body,
+    B::Error: std::fmt::Debug,
+{
+    hit(service).await;
+    for _ in 0..n {
+        std::hint::black_box(hit(service).await);
+    }
+}
+
 fn main() {
-    common::run(common::short_runs(Duration::from_secs(3)), &[bench]);
+    common::main_with_count("CACHE_COUNT", count, || {
+        common::run(common::short_runs(Duration::from_secs(3)), &[bench]);
+    });
 }

@@ -27,7 +27,7 @@ use bytes::Bytes;
 /// );
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct CacheKey(Bytes);
+pub struct CacheKey(Vec<u8>);
 
 impl CacheKey {
     /// A builder of a key from parts.
@@ -94,7 +94,7 @@ impl CacheKey {
 
     /// The key's bytes, shared.
     pub fn into_bytes(self) -> Bytes {
-        self.0
+        Bytes::from(self.0)
     }
 }
 
@@ -142,6 +142,6 @@ impl CacheKeyBuilder {
     /// The key.
     pub fn build(mut self) -> CacheKey {
         self.buf[..4].copy_from_slice(&self.parts.to_be_bytes());
-        CacheKey(Bytes::from(self.buf))
+        CacheKey(self.buf)
     }
 }

@@ -13,6 +13,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::{BufMut, Bytes, BytesMut};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 
+use crate::layer::respond::CACHE_STATUS;
+
 const VERSION: u8 = 1;
 
 #[derive(Debug, Clone)]
@@ -136,7 +138,7 @@ impl CachedResponse {
         let stale_while_revalidate = Duration::from_millis(u64_at(&mut at)?);
         let stale_if_error = Duration::from_millis(u64_at(&mut at)?);
         let count = u16_at(&mut at)?;
-        let mut headers = HeaderMap::with_capacity(usize::from(count));
+        let mut headers = HeaderMap::with_capacity(usize::from(count) + 2);
         for _ in 0..count {
             let len = usize::from(u16_at(&mut at)?);
             let name = HeaderName::from_bytes(take(&mut at, len)?).ok()?;
@@ -144,6 +146,10 @@ impl CachedResponse {
             let value = HeaderValue::from_bytes(take(&mut at, len)?).ok()?;
             headers.append(name, value);
         }
+        // Placeholders for what every answer from this entry sets: a copy
+        // of the map then has their slots, and setting them moves nothing.
+        headers.insert(header::AGE, HeaderValue::from_static("0"));
+        headers.insert(CACHE_STATUS, HeaderValue::from_static("rampart"));
         Some(Self {
             status,
             headers,
@@ -186,17 +192,21 @@ pub(crate) fn etag_for(body: &[u8]) -> HeaderValue {
 
 /// Whether `If-None-Match` (weak comparison, RFC 9110 §13.1.2) matches `etag`.
 pub(crate) fn if_none_match(headers: &HeaderMap, etag: &HeaderValue) -> bool {
-    let opaque = |tag: &[u8]| -> Option<Vec<u8>> {
+    fn opaque(tag: &[u8]) -> Option<&[u8]> {
         let tag = tag.strip_prefix(b"W/").unwrap_or(tag);
-        (tag.len() >= 2 && tag[0] == b'"' && tag[tag.len() - 1] == b'"').then(|| tag.to_vec())
-    };
+        (tag.len() >= 2 && tag[0] == b'"' && tag[tag.len() - 1] == b'"').then_some(tag)
+    }
+    let mut values = headers.get_all(header::IF_NONE_MATCH).iter().peekable();
+    if values.peek().is_none() {
+        return false;
+    }
     let Some(ours) = opaque(etag.as_bytes()) else {
         return false;
     };
-    headers.get_all(header::IF_NONE_MATCH).iter().any(|value| {
+    values.any(|value| {
         value.as_bytes().split(|b| *b == b',').any(|candidate| {
             let candidate = candidate.trim_ascii();
-            candidate == b"*" || opaque(candidate).is_some_and(|c| c == ours)
+            candidate == b"*" || opaque(candidate) == Some(ours)
         })
     })
 }
@@ -224,7 +234,9 @@ mod tests {
             stale_if_error: Duration::ZERO,
         };
         let bytes = entry.encode();
-        let back = CachedResponse::decode(&bytes).unwrap();
+        let mut back = CachedResponse::decode(&bytes).unwrap();
+        assert_eq!(back.headers.remove(header::AGE).unwrap(), "0");
+        assert_eq!(back.headers.remove(CACHE_STATUS).unwrap(), "rampart");
         assert_eq!(back.headers, entry.headers);
         assert_eq!(back.body, entry.body);
         assert_eq!(back.ttl, entry.ttl);

@@ -106,7 +106,7 @@ fn entry(
     ttl: Duration,
     route: &CompiledRoute,
 ) -> CachedResponse {
-    let mut headers = HeaderMap::with_capacity(parts.headers.len() + 1);
+    let mut headers = HeaderMap::with_capacity(parts.headers.len() + 3);
     for (name, value) in &parts.headers {
         if is_stored_header(name) {
             headers.append(name.clone(), value.clone());

@@ -33,6 +33,14 @@ pub(crate) enum Status<'a> {
 
 impl Status<'_> {
     pub(crate) fn value(self) -> HeaderValue {
+        if let Self::Hit(ttl) = self {
+            // The hit path's value, without the formatting machinery.
+            let mut text = Vec::with_capacity(40);
+            text.extend_from_slice(b"rampart; hit; ttl=");
+            push_u64(&mut text, ttl);
+            return HeaderValue::from_maybe_shared(bytes::Bytes::from(text))
+                .unwrap_or_else(|_| HeaderValue::from_static("rampart; hit"));
+        }
         let text = match self {
             Self::Hit(ttl) => format!("rampart; hit; ttl={ttl}"),
             Self::Stale(over, why) => format!("rampart; hit; ttl=-{over}; detail={why}"),
@@ -61,6 +69,21 @@ impl Status<'_> {
         HeaderValue::from_maybe_shared(bytes::Bytes::from(text))
             .unwrap_or_else(|_| HeaderValue::from_static("rampart"))
     }
+}
+
+fn push_u64(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        // `n % 10` is below 10.
+        digits[at] = b'0' + u8::try_from(n % 10).unwrap_or(0);
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
 }
 
 /// Headers a 304 carries (RFC 9110 §15.4.5).

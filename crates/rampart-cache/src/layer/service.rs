@@ -172,12 +172,11 @@ where
             tenant.as_deref(),
             principal_part,
         );
-        let key = key.into_bytes();
         let no_cache = control.no_cache || control.max_age == Some(0);
 
         let mut stale = None;
         if !no_cache
-            && let Some(hit) = shared.store.lookup_local(&key)
+            && let Some(hit) = shared.store.lookup_local(key.as_bytes())
             && let Some(entry) = hit.decoded(CachedResponse::decode)
         {
             let now = now_ms();
@@ -205,7 +204,7 @@ where
                         self.inner.clone(),
                         Arc::clone(&self.shared),
                         index,
-                        key,
+                        key.into_bytes(),
                         tags,
                         refresh_request(&request),
                     );
@@ -221,7 +220,7 @@ where
         let inner = std::mem::replace(&mut self.inner, clone);
         let job = Miss {
             route: index,
-            key,
+            key: key.into_bytes(),
             tags,
             no_cache,
             stale,

@@ -61,9 +61,13 @@ impl moka::Expiry<Bytes, Arc<MemEntry>> for PerEntryTtl {
     }
 }
 
+/// Keys are ours (length-prefixed parts), but parts come from requests:
+/// a seeded hasher, faster than SipHash on keys of tens of bytes.
+type Hasher = foldhash::fast::RandomState;
+
 #[derive(Debug)]
 struct Inner {
-    entries: Moka<Bytes, Arc<MemEntry>>,
+    entries: Moka<Bytes, Arc<MemEntry>, Hasher>,
     tags: TagVersions,
     stats: CacheStats,
     /// Bumped by every invalidation, delete and clear: a copy read from
@@ -114,7 +118,7 @@ impl MemoryCacheStore {
                     evictions.evicted();
                 }
             })
-            .build();
+            .build_with_hasher(Hasher::default());
         Self {
             inner: Arc::new(Inner {
                 entries,
