@@ -10,6 +10,8 @@
 //! [RFC 9111 §5.2]: https://www.rfc-editor.org/rfc/rfc9111#section-5.2
 //! [RFC 5861]: https://www.rfc-editor.org/rfc/rfc5861
 
+use std::fmt;
+
 use http::HeaderMap;
 
 /// The directives of `Cache-Control` this crate acts on.
@@ -148,6 +150,52 @@ impl CacheControl {
             self.stale_if_error = seconds(&mut self.malformed).or(self.stale_if_error);
         }
         // Other directives are ignored, as RFC 9111 §5.2.3 says.
+    }
+}
+
+/// The directives read, in a canonical form (what parses back to them):
+/// flags first, then the values, comma-separated; nothing for an empty set.
+///
+/// ```
+/// use rampart_cache::CacheControl;
+///
+/// let cc = CacheControl::parse("MAX-AGE=\"60\", junk, no-store");
+/// assert_eq!(cc.to_string(), "no-store, max-age=60");
+/// ```
+impl fmt::Display for CacheControl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let flags = [
+            (self.no_store, "no-store"),
+            (self.no_cache, "no-cache"),
+            (self.private, "private"),
+            (self.public, "public"),
+            (self.must_revalidate, "must-revalidate"),
+        ];
+        let values = [
+            (self.max_age, "max-age"),
+            (self.s_maxage, "s-maxage"),
+            (self.stale_while_revalidate, "stale-while-revalidate"),
+            (self.stale_if_error, "stale-if-error"),
+        ];
+        let mut first = true;
+        let mut sep = |f: &mut fmt::Formatter<'_>| {
+            let s = if first { "" } else { ", " };
+            first = false;
+            f.write_str(s)
+        };
+        for (on, name) in flags {
+            if on {
+                sep(f)?;
+                f.write_str(name)?;
+            }
+        }
+        for (value, name) in values {
+            if let Some(value) = value {
+                sep(f)?;
+                write!(f, "{name}={value}")?;
+            }
+        }
+        Ok(())
     }
 }
 

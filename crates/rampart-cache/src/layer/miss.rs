@@ -45,6 +45,12 @@ where
     inner.call(request).await
 }
 
+/// The inner service's response, passed on with `Cache-Status`.
+fn forwarded<B: Body>(mut response: Response<B>, status: Status<'_>) -> Response<CacheBody<B>> {
+    response.headers_mut().insert(CACHE_STATUS, status.value());
+    response.map(CacheBody::new)
+}
+
 /// The versions to stamp a response with when no lookup gave them.
 async fn stamp(store: &dyn CacheStore, tags: &[String]) -> Option<TagStamp> {
     if tags.is_empty() {
@@ -179,15 +185,14 @@ where
                     Some(None) => {
                         // The leader's response could not be stored: ask for ours.
                         count(CacheOutcome::Miss);
-                        let mut response = call_ready(&mut inner, request).await?;
+                        let response = call_ready(&mut inner, request).await?;
                         let status = Status::Forward {
                             fwd,
                             stored: false,
                             collapsed: true,
                             detail: None,
                         };
-                        response.headers_mut().insert(CACHE_STATUS, status.value());
-                        return Ok(response.map(CacheBody::new));
+                        return Ok(forwarded(response, status));
                     }
                     None => {}
                 },
@@ -272,15 +277,13 @@ where
             } else {
                 CacheOutcome::Miss
             });
-            let mut response = result?;
             let status = Status::Forward {
                 fwd,
                 stored: false,
                 collapsed: false,
                 detail,
             };
-            response.headers_mut().insert(CACHE_STATUS, status.value());
-            return Ok(response.map(CacheBody::new));
+            return Ok(forwarded(result?, status));
         }
     };
     count(if failed {
@@ -292,15 +295,13 @@ where
         if let Some(flight) = leader {
             flight.publish(None);
         }
-        let mut response = response;
         let status = Status::Forward {
             fwd,
             stored: false,
             collapsed: false,
             detail,
         };
-        response.headers_mut().insert(CACHE_STATUS, status.value());
-        return Ok(response.map(CacheBody::new));
+        return Ok(forwarded(response, status));
     };
     let (parts, body) = response.into_parts();
     let body = match body.collect().await {
