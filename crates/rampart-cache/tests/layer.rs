@@ -515,3 +515,31 @@ async fn garbage_in_redis_is_a_miss_not_an_error() {
     );
     assert!(layer.stats().get("public", CacheOutcome::Error).unwrap() >= 1);
 }
+
+/// With the `tenant` feature, the tenant is read from the
+/// `rampart_tenant::Tenant` that `TenantLayer` puts in the extensions.
+#[cfg(feature = "tenant")]
+#[tokio::test]
+async fn the_tenant_comes_from_rampart_tenant() {
+    use rampart_tenant::{Limits, Tenant};
+
+    let state = Inner::default();
+    let layer = rampart_cache::CacheLayer::builder(memory())
+        .config(config())
+        .build()
+        .unwrap();
+    let svc = service(&layer, &state);
+    let as_tenant = |id: &str| {
+        let mut request = get("/t/list", &[], None, None);
+        request
+            .extensions_mut()
+            .insert(Tenant::new(id.parse().unwrap(), Limits::new()));
+        request
+    };
+    assert!(status(&send(&svc, as_tenant("acme")).await).contains("uri-miss"));
+    assert!(status(&send(&svc, as_tenant("acme")).await).contains("hit"));
+    assert!(status(&send(&svc, as_tenant("globex")).await).contains("uri-miss"));
+    let none = send(&svc, get("/t/list", &[], None, None)).await;
+    assert_eq!(status(&none), "rampart; fwd=bypass; detail=no-tenant");
+    assert_eq!(state.calls(), 3);
+}
