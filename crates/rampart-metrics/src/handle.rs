@@ -63,6 +63,8 @@ pub(crate) struct Shared {
     pub(crate) ratelimit_breaker: std::sync::OnceLock<Arc<crate::collectors::BreakerCollector>>,
     #[cfg(feature = "cors")]
     pub(crate) cors: std::sync::OnceLock<Arc<crate::collectors::CorsCollector>>,
+    #[cfg(feature = "cache")]
+    pub(crate) cache: std::sync::OnceLock<Arc<crate::collectors::CacheCollector>>,
     #[cfg(feature = "headers")]
     pub(crate) csp: std::sync::OnceLock<Arc<crate::collectors::CspCollector>>,
     #[cfg(feature = "tenant")]
@@ -114,6 +116,8 @@ impl Metrics {
                 ratelimit_breaker: std::sync::OnceLock::new(),
                 #[cfg(feature = "cors")]
                 cors: std::sync::OnceLock::new(),
+                #[cfg(feature = "cache")]
+                cache: std::sync::OnceLock::new(),
                 #[cfg(feature = "headers")]
                 csp: std::sync::OnceLock::new(),
                 #[cfg(feature = "tenant")]

@@ -13,6 +13,7 @@
 //! | `metrics` | [`rampart-metrics`](metrics) | Prometheus HTTP series, `/metrics`, business metrics |
 //! | `sentry` | [`rampart-sentry`](sentry) | Sentry context (user, tenant, request id, route), 5xx and panic events, PII scrubbing |
 //! | `tenant` | [`rampart-tenant`](tenant) | tenant resolution (principal, subdomain, trusted header, path), per-tenant quotas |
+//! | `cache` | [`rampart-cache`](cache) | response cache keyed by tenant and principal, typed cache API; memory, Redis, two-tier stores |
 //! | `full` | | all of the above |
 //! | `axum` | | reads axum's `ConnectInfo` (and, for metrics and sentry, `MatchedPath`) in every enabled crate |
 
@@ -44,6 +45,10 @@ pub use rampart_sentry as sentry;
 #[doc(inline)]
 pub use rampart_tenant as tenant;
 
+#[cfg(feature = "cache")]
+#[doc(inline)]
+pub use rampart_cache as cache;
+
 /// The types an application names most, in one `use`.
 ///
 /// ```
@@ -54,6 +59,10 @@ pub use rampart_tenant as tenant;
 /// let _client_ip = ClientIpLayer::new().trusted_proxies(proxies);
 /// ```
 pub mod prelude {
+    #[cfg(feature = "cache")]
+    pub use rampart_cache::{
+        Cache, CacheConfig, CacheLayer, CacheRoute, CacheScope, CacheService, Namespace,
+    };
     #[cfg(feature = "core")]
     pub use rampart_core::{
         ClientIp, ClientIpLayer, ForwardedHeader, ManualClock, Problem, TrustedProxies,

@@ -10,6 +10,8 @@ use prometheus_client::{
     metrics::{counter::ConstCounter, gauge::ConstGauge},
 };
 
+#[cfg(feature = "cache")]
+mod cache;
 #[cfg(feature = "cors")]
 mod cors;
 #[cfg(feature = "headers")]
@@ -21,6 +23,8 @@ mod ratelimit_breaker;
 #[cfg(feature = "tenant")]
 mod tenant;
 
+#[cfg(feature = "cache")]
+pub(crate) use self::cache::CacheCollector;
 #[cfg(feature = "cors")]
 pub(crate) use self::cors::CorsCollector;
 #[cfg(feature = "headers")]
@@ -101,6 +105,7 @@ impl<F: Fn() -> i64 + Send + Sync + 'static> Collector for GaugeFn<F> {
 /// Sources that one collector reads, added at any time (two rate-limit
 /// layers, say): one family per metric name, as both formats require.
 #[cfg(any(
+    feature = "cache",
     feature = "cors",
     feature = "headers",
     feature = "ratelimit",
@@ -110,6 +115,7 @@ impl<F: Fn() -> i64 + Send + Sync + 'static> Collector for GaugeFn<F> {
 pub(crate) struct Sources<T>(std::sync::RwLock<Vec<T>>);
 
 #[cfg(any(
+    feature = "cache",
     feature = "cors",
     feature = "headers",
     feature = "ratelimit",
@@ -122,6 +128,7 @@ impl<T> Default for Sources<T> {
 }
 
 #[cfg(any(
+    feature = "cache",
     feature = "cors",
     feature = "headers",
     feature = "ratelimit",

@@ -176,8 +176,28 @@ pub(crate) async fn full_registry(status: StatusLabels) -> Metrics {
         .unwrap();
     register_rampart_collectors(&metrics);
     register_breakers(&metrics).await;
+    register_cache(&metrics).await;
     metrics
 }
+
+/// A cache store whose `campaign_scripts` namespace saw one miss and one hit.
+#[cfg(feature = "cache")]
+async fn register_cache(metrics: &Metrics) {
+    use rampart_cache::{Cache, MemoryCacheStore, Namespace};
+
+    let cache = Cache::new(MemoryCacheStore::new(1 << 20));
+    let scripts = cache.namespace(Namespace::campaign_scripts());
+    for _ in 0..2 {
+        let _: u32 = scripts
+            .get_or_compute("7", &[], || async { Ok::<_, Infallible>(7) })
+            .await
+            .unwrap();
+    }
+    metrics.register_cache(cache.stats()).unwrap();
+}
+
+#[cfg(not(feature = "cache"))]
+async fn register_cache(_: &Metrics) {}
 
 /// A rate-limit store that fails while `down` is set, else decides in
 /// memory: what a Redis store that went away looks like to its breaker.
