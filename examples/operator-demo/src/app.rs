@@ -30,6 +30,7 @@ use crate::{
     auth::{AuthArgs, LoginLimiter, PasswordPool, Principal, TokenIssuer},
     db::Db,
     routes::{fallback, health, index},
+    shutdown::Drain,
 };
 
 /// What every handler can reach. Cheap to clone: the state lives in an `Arc`.
@@ -57,6 +58,7 @@ struct Inner {
     telephony: Telephony,
     redis: Option<redis::aio::ConnectionManager>,
     ready_checks: Arc<health::ReadyChecks>,
+    drain: Arc<Drain>,
 }
 
 impl AppState {
@@ -73,6 +75,7 @@ impl AppState {
                 telephony: Telephony::simulated(),
                 redis: None,
                 ready_checks: Arc::default(),
+                drain: Arc::default(),
             }),
         }
     }
@@ -134,6 +137,12 @@ impl AppState {
     /// The Redis `/ready` checks, if any.
     pub fn redis(&self) -> Option<&redis::aio::ConnectionManager> {
         self.inner.redis.as_ref()
+    }
+
+    /// The shutdown's drain flag that `/ready` and the server share: every
+    /// clone of this state sees the same one.
+    pub fn drain(&self) -> &Arc<Drain> {
+        &self.inner.drain
     }
 
     /// The single run of `/ready`'s checks.
