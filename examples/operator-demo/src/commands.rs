@@ -1,4 +1,5 @@
-//! The subcommands: `serve` (the default), `migrate up|down|status`, `seed`.
+//! The subcommands: `serve` (the default), `migrate up|down|status`, `seed`,
+//! `keygen`, `hash-password`.
 
 use crate::{
     Error,
@@ -17,6 +18,7 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
         Some(Command::Migrate(args)) => migrate(args).await,
         Some(Command::Seed(args)) => seed(args).await,
         Some(Command::Keygen(args)) => keygen(&args.path),
+        Some(Command::HashPassword) => hash_password(std::io::stdin().lock()),
         Some(Command::Serve(args)) => server::serve(*args).await,
         None => server::serve(cli.serve).await,
     }
@@ -155,6 +157,35 @@ async fn seed(args: SeedArgs) -> Result<(), Error> {
     Ok(())
 }
 
+/// The shortest password `hash-password` takes: a first admin's password
+/// typed by an operator is a secret someone will guess otherwise.
+const MIN_PASSWORD_CHARS: usize = 12;
+
+/// `hash-password`: the first line of `input` (without its line end) hashed
+/// with argon2id, printed. The password never goes through the command line
+/// (it would be in `ps` and the shell's history).
+#[allow(clippy::print_stdout, reason = "the hash is the command's output")]
+fn hash_password(mut input: impl std::io::BufRead) -> Result<(), Error> {
+    let bad = |message: String| Error::Config {
+        variable: "stdin",
+        message,
+    };
+    let mut line = String::new();
+    input
+        .read_line(&mut line)
+        .map_err(|err| bad(format!("cannot read the password: {err}")))?;
+    let password = line.trim_end_matches(['\r', '\n']);
+    if password.chars().count() < MIN_PASSWORD_CHARS {
+        return Err(bad(format!(
+            "expected a password of at least {MIN_PASSWORD_CHARS} characters on the first line"
+        )));
+    }
+    let hash = crate::auth::password::hash_password(password)
+        .map_err(|err| bad(format!("hashing failed: {err}")))?;
+    println!("{hash}");
+    Ok(())
+}
+
 #[allow(clippy::print_stdout, reason = "the command's output for a person")]
 fn keygen(path: &std::path::Path) -> Result<(), Error> {
     let keys = crate::auth::keygen(path).map_err(|err| Error::Config {
@@ -172,6 +203,15 @@ mod tests {
     use clap::Parser;
 
     use super::*;
+
+    #[test]
+    fn hash_password_refuses_short_and_empty_input() {
+        for input in ["", "\n", "short\n", "elevenchars\n"] {
+            let err = hash_password(input.as_bytes()).unwrap_err().to_string();
+            assert!(err.contains("at least 12 characters"), "{input:?}: {err}");
+        }
+        hash_password("twelve chars\r\nignored".as_bytes()).unwrap();
+    }
 
     fn database_args(args: &[&str]) -> DatabaseArgs {
         Cli::try_parse_from(std::iter::once("operator-demo").chain(args.iter().copied()))

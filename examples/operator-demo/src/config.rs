@@ -90,6 +90,10 @@ pub enum Command {
     Seed(SeedArgs),
     /// Write a new Ed25519 signing key (PKCS#8 PEM, mode 0600) to PATH.
     Keygen(KeygenArgs),
+    /// Read a password from the first line of standard input and print its
+    /// argon2id hash (PHC string), for a user row written by hand (a new
+    /// tenant's first admin: docs/runbooks/tenant-onboarding.md).
+    HashPassword,
 }
 
 /// Options of `keygen`.
