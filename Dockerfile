@@ -23,7 +23,9 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
 # ---- run: the binary and CA certificates, nothing else -----------------------
 FROM debian:bookworm-slim
 # ca-certificates: the telephony providers and Sentry are reached over TLS
-# with the system's roots (rustls-platform-verifier).
+# with the system's roots (rustls-platform-verifier). Not pinned (DL3008):
+# the roots must be the distribution's current ones.
+# hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates \
     && rm -rf /var/lib/apt/lists/* \

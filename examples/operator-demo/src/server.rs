@@ -1,6 +1,6 @@
 //! Opening the socket and serving the app until a shutdown signal.
 
-use std::{future::Future, net::SocketAddr, sync::Arc};
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::{
     Extension,
@@ -14,6 +14,7 @@ mod connection;
 
 pub use connection::{
     Connection, ConnectionListener, CountRequests, Counted, CountingAcceptor, HttpArgs, PeerAddr,
+    PortCloser,
 };
 
 use crate::{
@@ -150,6 +151,7 @@ pub async fn serve_until(
     let listener = std::net::TcpListener::bind(args.bind).map_err(bind_error)?;
     let local = listener.local_addr().map_err(bind_error)?;
     let listener = ConnectionListener::new(listener, &args.http).map_err(bind_error)?;
+    let closer = listener.closer();
 
     let handle = Handle::<PeerAddr>::new();
     let (grace, drain_for) = (args.shutdown_grace, args.shutdown_drain);
@@ -168,6 +170,7 @@ pub async fn serve_until(
                 tokio::time::sleep(drain_for).await;
             }
             tracing::info!("closing the port; running requests finish");
+            closer.close(Duration::from_secs(1)).await;
             handle.graceful_shutdown(Some(grace));
         }
     });

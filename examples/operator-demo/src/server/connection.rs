@@ -26,7 +26,7 @@ use std::{
     pin::Pin,
     sync::{
         Arc,
-        atomic::{AtomicU64, AtomicUsize, Ordering},
+        atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
     },
     task::{Context, Poll},
     time::Duration,
@@ -135,6 +135,51 @@ pub struct ConnectionListener {
     listener: TcpListener,
     slots: Arc<Semaphore>,
     timeouts: Timeouts,
+    close: Arc<CloseState>,
+}
+
+/// Closes a [`ConnectionListener`]'s port without dropping a connection
+/// that the kernel has already completed: see [`PortCloser::close`].
+#[derive(Debug, Clone)]
+pub struct PortCloser(Arc<CloseState>);
+
+#[derive(Debug, Default)]
+struct CloseState {
+    /// Set by [`PortCloser::close`].
+    requested: AtomicBool,
+    /// Set once the socket no longer listens.
+    closed: AtomicBool,
+    /// The accept loop, woken to see `requested`.
+    acceptor: AtomicWaker,
+    /// Told when `closed` is set.
+    done: tokio::sync::Notify,
+}
+
+impl PortCloser {
+    /// Stops listening, and returns once the port refuses connections.
+    ///
+    /// Dropping a listener resets the connections that the kernel completed
+    /// but the process had not yet accepted: their clients have sent a
+    /// request (a balancer may have sent a `POST`) and get a reset, which a
+    /// balancer will not retry for a non-idempotent request. So the accept
+    /// loop first takes every connection already queued, asking the kernel
+    /// (tokio's readiness may lag behind it), and the moment the queue is
+    /// empty it shuts the socket down (`shutdown(SHUT_RD)`: from then on a
+    /// new connection is refused, which a balancer retries elsewhere, `POST`
+    /// included). The connections taken are served as usual. The window
+    /// left is that between two system calls.
+    ///
+    /// Returns after `bound` at the latest: the accept loop may not be
+    /// running (all `HTTP_MAX_CONNECTIONS` taken); the graceful shutdown
+    /// that follows drops the listener then.
+    pub async fn close(&self, bound: Duration) {
+        let done = self.0.done.notified();
+        self.0.requested.store(true, Ordering::Release);
+        self.0.acceptor.wake();
+        if !self.0.closed.load(Ordering::Acquire) {
+            let _ = tokio::time::timeout(bound, done).await;
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -158,7 +203,47 @@ impl ConnectionListener {
                 header: args.header_read_timeout,
                 idle: args.idle_timeout,
             },
+            close: Arc::default(),
         })
+    }
+
+    /// What closes this listener's port at the end of a drain.
+    pub fn closer(&self) -> PortCloser {
+        PortCloser(self.close.clone())
+    }
+
+    fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
+        if !self.close.requested.load(Ordering::Acquire) {
+            self.close.acceptor.register(cx.waker());
+            // Asked between the check and the registration: seen here.
+            if !self.close.requested.load(Ordering::Acquire) {
+                return self.listener.poll_accept(cx);
+            }
+        }
+        if self.close.closed.load(Ordering::Acquire) {
+            // The graceful shutdown drops the listener next.
+            return Poll::Pending;
+        }
+        let socket = socket2::SockRef::from(&self.listener);
+        match socket.accept() {
+            Ok((stream, peer)) => {
+                let peer = peer
+                    .as_socket()
+                    .ok_or_else(|| io::Error::other("a TCP peer without an IP address"))?;
+                let stream = std::net::TcpStream::from(stream);
+                stream.set_nonblocking(true)?;
+                Poll::Ready(TcpStream::from_std(stream).map(|stream| (stream, peer)))
+            }
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                if let Err(err) = socket.shutdown(std::net::Shutdown::Read) {
+                    tracing::warn!(error = %err, "cannot shut the listening socket down; it closes with the graceful shutdown");
+                }
+                self.close.closed.store(true, Ordering::Release);
+                self.close.done.notify_one();
+                Poll::Pending
+            }
+            Err(err) => Poll::Ready(Err(err)),
+        }
     }
 }
 
@@ -181,7 +266,7 @@ impl AddrListener<Connection, PeerAddr> for ConnectionListener {
             .acquire_owned()
             .await
             .map_err(io::Error::other)?;
-        let (stream, peer) = self.listener.accept().await?;
+        let (stream, peer) = std::future::poll_fn(|cx| self.poll_accept(cx)).await?;
         Ok((Connection::new(stream, slot, self.timeouts), PeerAddr(peer)))
     }
 
