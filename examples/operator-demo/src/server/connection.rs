@@ -525,6 +525,40 @@ impl Drop for Served {
 mod tests {
     use super::*;
 
+    /// Connections the kernel completed before the close are accepted (not
+    /// reset with the listener); once the queue is empty the port refuses.
+    #[tokio::test]
+    async fn close_takes_the_queued_connections_then_refuses() {
+        let socket = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = socket.local_addr().unwrap();
+        let args = HttpArgs {
+            header_read_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(75),
+            max_connections: 16,
+        };
+        let listener = ConnectionListener::new(socket, &args).unwrap();
+        // Completed by the kernel, queued: nothing has accepted them yet.
+        let queued: Vec<_> = (0..3)
+            .map(|_| std::net::TcpStream::connect(addr).unwrap())
+            .collect();
+        let accepting = async {
+            let mut accepted = Vec::new();
+            loop {
+                tokio::select! {
+                    next = listener.accept_stream() => accepted.push(next.unwrap()),
+                    () = tokio::time::sleep(Duration::from_millis(500)) => return accepted,
+                }
+            }
+        };
+        let closer = listener.closer();
+        let ((), accepted) = tokio::join!(closer.close(Duration::from_secs(10)), accepting);
+        assert_eq!(accepted.len(), queued.len());
+        assert!(listener.close.closed.load(Ordering::Acquire));
+        let refused = std::net::TcpStream::connect(addr).unwrap_err();
+        assert_eq!(refused.kind(), io::ErrorKind::ConnectionRefused);
+    }
+
     #[test]
     fn timeouts_must_be_whole_seconds_in_range() {
         assert_eq!(seconds(" 5 "), Ok(Duration::from_secs(5)));
