@@ -170,7 +170,7 @@ pub async fn serve_until(
                 tokio::time::sleep(drain_for).await;
             }
             tracing::info!("closing the port; running requests finish");
-            closer.close(Duration::from_secs(1)).await;
+            closer.close(Duration::from_secs(2)).await;
             handle.graceful_shutdown(Some(grace));
         }
     });

@@ -153,6 +153,9 @@ struct CloseState {
     acceptor: AtomicWaker,
     /// Told when `closed` is set.
     done: tokio::sync::Notify,
+    /// Connections accepted whose first request has not reached the app:
+    /// a graceful shutdown would close them as idle, request unread.
+    unstarted: Arc<AtomicUsize>,
 }
 
 impl PortCloser {
@@ -169,15 +172,26 @@ impl PortCloser {
     /// included). The connections taken are served as usual. The window
     /// left is that between two system calls.
     ///
-    /// Returns after `bound` at the latest: the accept loop may not be
-    /// running (all `HTTP_MAX_CONNECTIONS` taken); the graceful shutdown
-    /// that follows drops the listener then.
+    /// Then it waits until every connection accepted so far has handed its
+    /// first request to the app (or closed): the graceful shutdown that
+    /// follows finishes requests in progress but closes a connection it
+    /// sees idle, and a connection accepted a moment ago, its request still
+    /// unread in the socket, looks idle.
+    ///
+    /// Each wait ends after `bound` at the latest: the accept loop may not
+    /// be running (all `HTTP_MAX_CONNECTIONS` taken; the graceful shutdown
+    /// drops the listener then), a client may open a connection and send
+    /// nothing (`HTTP_HEADER_READ_TIMEOUT_SECS` closes it later).
     pub async fn close(&self, bound: Duration) {
         let done = self.0.done.notified();
         self.0.requested.store(true, Ordering::Release);
         self.0.acceptor.wake();
         if !self.0.closed.load(Ordering::Acquire) {
             let _ = tokio::time::timeout(bound, done).await;
+        }
+        let deadline = Instant::now() + bound;
+        while self.0.unstarted.load(Ordering::Acquire) > 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
 }
@@ -267,7 +281,11 @@ impl AddrListener<Connection, PeerAddr> for ConnectionListener {
             .await
             .map_err(io::Error::other)?;
         let (stream, peer) = std::future::poll_fn(|cx| self.poll_accept(cx)).await?;
-        Ok((Connection::new(stream, slot, self.timeouts), PeerAddr(peer)))
+        let unstarted = self.close.unstarted.clone();
+        Ok((
+            Connection::new(stream, slot, self.timeouts, unstarted),
+            PeerAddr(peer),
+        ))
     }
 
     fn get_local_addr(&self) -> io::Result<PeerAddr> {
@@ -276,7 +294,7 @@ impl AddrListener<Connection, PeerAddr> for ConnectionListener {
 }
 
 /// What [`CountRequests`] tells the connection's clock.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Requests {
     /// Requests of this connection whose response is not yet produced.
     in_flight: AtomicUsize,
@@ -286,6 +304,30 @@ struct Requests {
     /// read again after a response until something wakes it, and the idle
     /// clock starts on that read.
     reader: AtomicWaker,
+    /// Whether a request reached the app (or the connection closed).
+    started: AtomicBool,
+    /// The listener's count of connections not yet started.
+    unstarted: Arc<AtomicUsize>,
+}
+
+impl Requests {
+    fn new(unstarted: Arc<AtomicUsize>) -> Self {
+        unstarted.fetch_add(1, Ordering::AcqRel);
+        Self {
+            in_flight: AtomicUsize::new(0),
+            answered: AtomicU64::new(0),
+            reader: AtomicWaker::new(),
+            started: AtomicBool::new(false),
+            unstarted,
+        }
+    }
+
+    /// The connection's first request reached the app, or it closed.
+    fn start(&self) {
+        if !self.started.swap(true, Ordering::AcqRel) {
+            self.unstarted.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
 }
 
 /// An accepted TCP connection: holds its slot until dropped, and fails its
@@ -305,6 +347,12 @@ pub struct Connection {
     _slot: OwnedSemaphorePermit,
 }
 
+impl Drop for Connection {
+    fn drop(&mut self) {
+        self.requests.start();
+    }
+}
+
 impl fmt::Debug for Connection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Connection")
@@ -316,10 +364,15 @@ impl fmt::Debug for Connection {
 }
 
 impl Connection {
-    fn new(io: TcpStream, slot: OwnedSemaphorePermit, timeouts: Timeouts) -> Self {
+    fn new(
+        io: TcpStream,
+        slot: OwnedSemaphorePermit,
+        timeouts: Timeouts,
+        unstarted: Arc<AtomicUsize>,
+    ) -> Self {
         Self {
             io,
-            requests: Arc::default(),
+            requests: Arc::new(Requests::new(unstarted)),
             timeouts,
             idle_since: Instant::now(),
             head_since: None,
@@ -482,6 +535,7 @@ where
 
     fn call(&mut self, request: R) -> Self::Future {
         self.requests.in_flight.fetch_add(1, Ordering::AcqRel);
+        self.requests.start();
         Counted {
             inner: self.inner.call(request),
             _served: Served(self.requests.clone()),
@@ -542,21 +596,41 @@ mod tests {
         let queued: Vec<_> = (0..3)
             .map(|_| std::net::TcpStream::connect(addr).unwrap())
             .collect();
+        // The first is kept open without a request for 300 ms, the others
+        // closed at once.
         let accepting = async {
             let mut accepted = Vec::new();
             loop {
                 tokio::select! {
-                    next = listener.accept_stream() => accepted.push(next.unwrap()),
-                    () = tokio::time::sleep(Duration::from_millis(500)) => return accepted,
+                    next = listener.accept_stream() => accepted.push(next.unwrap().0),
+                    () = tokio::time::sleep(Duration::from_millis(500)) => return accepted.len(),
+                }
+                if accepted.len() == 1 {
+                    let first = accepted[0].requests.clone();
+                    tokio::spawn(async move {
+                        tokio::time::sleep(Duration::from_millis(300)).await;
+                        first.start();
+                    });
+                } else {
+                    accepted.last().unwrap().requests.start();
                 }
             }
         };
         let closer = listener.closer();
-        let ((), accepted) = tokio::join!(closer.close(Duration::from_secs(10)), accepting);
-        assert_eq!(accepted.len(), queued.len());
+        let started = Instant::now();
+        let closing = async {
+            closer.close(Duration::from_secs(10)).await;
+            started.elapsed()
+        };
+        let (took, accepted) = tokio::join!(closing, accepting);
+        assert_eq!(accepted, queued.len());
         assert!(listener.close.closed.load(Ordering::Acquire));
         let refused = std::net::TcpStream::connect(addr).unwrap_err();
         assert_eq!(refused.kind(), io::ErrorKind::ConnectionRefused);
+        // Not before the kept connection started its request.
+        assert!(took >= Duration::from_millis(300), "{took:?}");
+        assert!(took < Duration::from_secs(10), "{took:?}");
+        assert_eq!(listener.close.unstarted.load(Ordering::Acquire), 0);
     }
 
     #[test]
