@@ -82,12 +82,12 @@ wait_for() {
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-# start_redis DIR: starts redis-server on a free loopback port, data in DIR.
-# Sets REDIS_PORT and REDIS_PIDFILE.
+# start_redis DIR [PORT]: starts redis-server on PORT or a free loopback
+# port, data in DIR. Sets REDIS_PORT and REDIS_PIDFILE.
 start_redis() {
-    local dir=$1 try
+    local dir=$1 port=${2:-} try
     for try in 1 2 3; do
-        REDIS_PORT=$(free_port)
+        REDIS_PORT=${port:-$(free_port)}
         REDIS_PIDFILE="$dir/redis.pid"
         redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --protected-mode yes \
             --dir "$dir" --save '' --appendonly no \
@@ -97,6 +97,7 @@ start_redis() {
         fi
         warn "redis did not answer on port $REDIS_PORT (try $try)"
         stop_redis
+        [ -n "$port" ] && break
     done
     cat "$dir/redis.log" >&2 || true
     return 1

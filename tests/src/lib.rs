@@ -17,6 +17,7 @@
 //! assert_ne!(port, 0);
 //! ```
 
+pub mod cluster;
 pub mod proxy;
 
 use std::{

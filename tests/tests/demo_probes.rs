@@ -1,16 +1,22 @@
 //! The probe and metrics endpoints of operator-demo, the real program:
 //! `/metrics` must be guarded in production, `/health` and `/ready` have a
 //! rate limit of their own, and `/ready` shares one run of its checks
-//! among concurrent callers and names checks without their errors.
+//! among concurrent callers and names checks without their errors; on
+//! SIGTERM the demo drains (`/ready` 503 at once, running requests finish).
 
 mod demo_api_common;
 
 // Each client's requests come from a /64 of its own (through the trusted
 // proxy 127.0.0.1): with a shared Redis, other tests and runs count elsewhere.
-use demo_api_common::{BIN, client as client_from_own_address, postgres};
+use demo_api_common::{BIN, CHEAP_TEST123, client as client_from_own_address, postgres};
 use operator_demo::db::{Db, DbConfig};
 use rampart_tests::{Demo, database_url, run_to_exit};
 use serde_json::Value;
+use std::time::{Duration, Instant};
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::TcpStream,
+};
 
 /// ENVIRONMENT=production with no METRICS_* guard: the demo refuses to
 /// start, naming the variables; with one it starts and /metrics answers
@@ -200,4 +206,118 @@ async fn ready_under_a_flood_and_with_the_database_down() {
         .expect("the database back");
     admin.close().await;
     api.stop().await;
+}
+
+/// How long the drain test waits for what should take a moment: far above
+/// it on a loaded CI machine, and only reached when the demo misbehaves.
+const DRAIN_BOUND: Duration = Duration::from_secs(30);
+
+/// A login sent on a raw connection whose body is held back, so that it is a
+/// request in flight for as long as the test wants.
+const SLOW_LOGIN_BODY: &str = r#"{"email":"user1@example.com","password":"test123"}"#;
+
+/// SIGTERM: `/ready` answers 503 at once (during `SHUTDOWN_DRAIN_SECS`),
+/// a login in flight since before the signal completes with 200 after the
+/// port has closed, new connections are refused, and the process exits 0.
+#[tokio::test]
+async fn sigterm_drains_ready_503_running_requests_finish() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let data_dir = data_dir.to_str().unwrap();
+    let (status, stderr) = run_to_exit(
+        BIN,
+        &["seed", "--orgs", "1", "--users-per-org", "1"],
+        &[
+            ("DATA_DIR", data_dir),
+            ("SEED_PASSWORD_HASH", CHEAP_TEST123),
+        ],
+    );
+    assert!(status.success(), "seed: {stderr}");
+    let mut demo = Demo::start(
+        BIN,
+        &[
+            ("DATA_DIR", data_dir),
+            ("SHUTDOWN_DRAIN_SECS", "3"),
+            ("SHUTDOWN_GRACE_SECS", "30"),
+        ],
+    )
+    .await;
+    let client = demo.client();
+    assert_eq!(
+        client
+            .get(demo.url("/ready"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+
+    // The login's head and half its body: the handler waits for the rest.
+    let mut slow = TcpStream::connect(demo.addr()).await.unwrap();
+    let (first, rest) = SLOW_LOGIN_BODY.split_at(10);
+    let head = format!(
+        "POST /auth/login HTTP/1.1\r\nHost: demo\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n{first}",
+        SLOW_LOGIN_BODY.len()
+    );
+    slow.write_all(head.as_bytes()).await.unwrap();
+    // Let the server read the head and call the app.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    demo.terminate().unwrap();
+    // /ready: 503 from the signal on, while the port is still open.
+    let deadline = Instant::now() + DRAIN_BOUND;
+    let draining = loop {
+        let response = client.get(demo.url("/ready")).send().await;
+        match response {
+            Ok(response) if response.status() == 503 => break response,
+            Ok(response) => assert_eq!(response.status(), 200, "before the signal lands"),
+            Err(err) => panic!(
+                "/ready unreachable during the drain: {err}\n{}",
+                demo.stderr()
+            ),
+        }
+        assert!(Instant::now() < deadline, "/ready still 200 after SIGTERM");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(
+        draining.headers().get("connection").map(|v| v.as_bytes()),
+        Some(&b"close"[..]),
+        "responses during the drain close their connection"
+    );
+    let body: Value = draining.json().await.unwrap();
+    assert_eq!(body["checks"]["shutdown"], "draining", "{body}");
+
+    // After the drain the port closes: new connections are refused.
+    let deadline = Instant::now() + DRAIN_BOUND;
+    while TcpStream::connect(demo.addr()).await.is_ok() {
+        assert!(
+            Instant::now() < deadline,
+            "still accepting connections {DRAIN_BOUND:?} after SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        demo.wait_timeout(Duration::ZERO).await.unwrap().is_none(),
+        "the process must wait for the request in flight"
+    );
+
+    // The request in flight finishes, and is answered.
+    slow.write_all(rest.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(DRAIN_BOUND, slow.read_to_end(&mut answer))
+        .await
+        .expect("the login is answered")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("access_token"), "{answer}");
+
+    let status = demo
+        .wait_timeout(DRAIN_BOUND)
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("still running after its last request\n{}", demo.stderr()));
+    assert!(status.success(), "{status}\n{}", demo.stderr());
 }

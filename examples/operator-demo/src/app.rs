@@ -31,6 +31,7 @@ use crate::{
     db::Db,
     gdpr::Gdpr,
     routes::{fallback, health, index},
+    shutdown::Drain,
 };
 
 /// What every handler can reach. Cheap to clone: the state lives in an `Arc`.
@@ -59,6 +60,7 @@ struct Inner {
     redis: Option<redis::aio::ConnectionManager>,
     ready_checks: Arc<health::ReadyChecks>,
     gdpr: Gdpr,
+    drain: Arc<Drain>,
 }
 
 impl AppState {
@@ -77,6 +79,7 @@ impl AppState {
                 telephony: Telephony::simulated(),
                 redis: None,
                 ready_checks: Arc::default(),
+                drain: Arc::default(),
             }),
         }
     }
@@ -152,6 +155,12 @@ impl AppState {
     /// The Redis `/ready` checks, if any.
     pub fn redis(&self) -> Option<&redis::aio::ConnectionManager> {
         self.inner.redis.as_ref()
+    }
+
+    /// The shutdown's drain flag that `/ready` and the server share: every
+    /// clone of this state sees the same one.
+    pub fn drain(&self) -> &Arc<Drain> {
+        &self.inner.drain
     }
 
     /// The single run of `/ready`'s checks.

@@ -1,5 +1,5 @@
 //! The subcommands: `serve` (the default), `migrate up|down|status`, `seed`,
-//! `keygen`, `gdpr purge`, `backup create|list|restore|prune|verify`.
+//! `keygen`, `hash-password`, `gdpr purge`, `backup create|list|restore|prune|verify`.
 
 use crate::{
     Error,
@@ -25,6 +25,7 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
             GdprAction::Purge(args) => purge(args).await,
         },
         Some(Command::Backup(args)) => Ok(crate::backup::run(args).await?),
+        Some(Command::HashPassword) => hash_password(std::io::stdin().lock()),
         Some(Command::Serve(args)) => server::serve(*args).await,
         None => server::serve(cli.serve).await,
     }
@@ -163,6 +164,35 @@ async fn seed(args: SeedArgs) -> Result<(), Error> {
     Ok(())
 }
 
+/// The shortest password `hash-password` takes: a first admin's password
+/// typed by an operator is a secret someone will guess otherwise.
+const MIN_PASSWORD_CHARS: usize = 12;
+
+/// `hash-password`: the first line of `input` (without its line end) hashed
+/// with argon2id, printed. The password never goes through the command line
+/// (it would be in `ps` and the shell's history).
+#[allow(clippy::print_stdout, reason = "the hash is the command's output")]
+fn hash_password(mut input: impl std::io::BufRead) -> Result<(), Error> {
+    let bad = |message: String| Error::Config {
+        variable: "stdin",
+        message,
+    };
+    let mut line = String::new();
+    input
+        .read_line(&mut line)
+        .map_err(|err| bad(format!("cannot read the password: {err}")))?;
+    let password = line.trim_end_matches(['\r', '\n']);
+    if password.chars().count() < MIN_PASSWORD_CHARS {
+        return Err(bad(format!(
+            "expected a password of at least {MIN_PASSWORD_CHARS} characters on the first line"
+        )));
+    }
+    let hash = crate::auth::password::hash_password(password)
+        .map_err(|err| bad(format!("hashing failed: {err}")))?;
+    println!("{hash}");
+    Ok(())
+}
+
 #[allow(clippy::print_stdout, reason = "the command's output for a person")]
 async fn purge(args: PurgeArgs) -> Result<(), Error> {
     let hasher = args
@@ -208,6 +238,15 @@ mod tests {
     use clap::Parser;
 
     use super::*;
+
+    #[test]
+    fn hash_password_refuses_short_and_empty_input() {
+        for input in ["", "\n", "short\n", "elevenchars\n"] {
+            let err = hash_password(input.as_bytes()).unwrap_err().to_string();
+            assert!(err.contains("at least 12 characters"), "{input:?}: {err}");
+        }
+        hash_password("twelve chars\r\nignored".as_bytes()).unwrap();
+    }
 
     fn database_args(args: &[&str]) -> DatabaseArgs {
         Cli::try_parse_from(std::iter::once("operator-demo").chain(args.iter().copied()))

@@ -95,6 +95,10 @@ pub enum Command {
     Gdpr(GdprCommandArgs),
     /// Back up, list, restore, prune or verify backups (BACKUP_URL).
     Backup(crate::backup::BackupArgs),
+    /// Read a password from the first line of standard input and print its
+    /// argon2id hash (PHC string), for a user row written by hand (a new
+    /// tenant's first admin: docs/runbooks/tenant-onboarding.md).
+    HashPassword,
 }
 
 /// Options of `gdpr`.
@@ -430,6 +434,20 @@ pub struct ServeArgs {
     )]
     pub shutdown_grace: Duration,
 
+    /// Seconds between SIGTERM and closing the port: `/ready` answers 503
+    /// at once and every response carries `Connection: close`, while new
+    /// requests are still served, so that a load balancer that polls
+    /// `/ready` (Kubernetes, a cloud balancer) takes the instance out before
+    /// it stops accepting. 0: close the port at once.
+    #[arg(
+        long = "shutdown-drain",
+        env = "SHUTDOWN_DRAIN_SECS",
+        value_name = "SHUTDOWN_DRAIN_SECS",
+        default_value = "0",
+        value_parser = parse_seconds
+    )]
+    pub shutdown_drain: Duration,
+
     /// Serve the same routes without the Rampart stack (for scripts/bench).
     #[arg(long = "bare", env = "RAMPART_BARE", hide = true)]
     pub bare: bool,
@@ -542,6 +560,7 @@ mod tests {
         assert_eq!(args.data_dir, PathBuf::from("./data"));
         assert_eq!(args.log_format, LogFormat::Pretty);
         assert_eq!(args.shutdown_grace, Duration::from_secs(30));
+        assert_eq!(args.shutdown_drain, Duration::ZERO);
         assert!(args.tls().is_none());
         assert!(!args.bare);
         assert!(args.trusted_proxies.is_empty());

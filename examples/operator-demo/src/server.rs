@@ -1,8 +1,12 @@
 //! Opening the socket and serving the app until a shutdown signal.
 
-use std::{future::Future, net::SocketAddr};
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
-use axum::Extension;
+use axum::{
+    Extension,
+    http::{HeaderValue, header},
+    response::Response,
+};
 use axum_server::{Handle, Server, tls_rustls::RustlsAcceptor};
 use rampart::headers::HttpsConnection;
 
@@ -10,6 +14,7 @@ mod connection;
 
 pub use connection::{
     Connection, ConnectionListener, CountRequests, Counted, CountingAcceptor, HttpArgs, PeerAddr,
+    PortCloser,
 };
 
 use crate::{
@@ -19,14 +24,16 @@ use crate::{
     commands,
     config::{Environment, ServeArgs},
     db::{Backend, Db, DbError, RoleCheckError},
-    shutdown,
+    shutdown::{self, Drain},
     telephony::TelephonyMetrics,
     tls,
 };
 
 /// Creates the data folder, opens the socket, prints the URL it serves at and
-/// serves until SIGTERM or Ctrl-C; then lets running requests finish for up
-/// to `SHUTDOWN_GRACE_SECS`.
+/// serves until SIGTERM or Ctrl-C; then `/ready` answers 503 at once, the
+/// port stays open for `SHUTDOWN_DRAIN_SECS` (every response with
+/// `Connection: close`), closes, and running requests get up to
+/// `SHUTDOWN_GRACE_SECS` to finish.
 ///
 /// # Errors
 ///
@@ -113,6 +120,7 @@ pub async fn serve_until(
         .with_tokens(auth.issuer.clone())
         .with_passwords(auth.passwords.clone())
         .with_telephony(Telephony::new(telephony));
+    let drain = state.drain().clone();
     let router = if args.bare {
         app::routes(state)
     } else {
@@ -172,17 +180,33 @@ pub async fn serve_until(
         Some(_) => router.layer(Extension(HttpsConnection)),
         None => router,
     };
+    let router = router.layer(axum::middleware::map_response(close_while_draining(
+        drain.clone(),
+    )));
     let make_service = router.into_make_service_with_connect_info::<SocketAddr>();
     let listener = std::net::TcpListener::bind(args.bind).map_err(bind_error)?;
     let local = listener.local_addr().map_err(bind_error)?;
     let listener = ConnectionListener::new(listener, &args.http).map_err(bind_error)?;
+    let closer = listener.closer();
 
     let handle = Handle::<PeerAddr>::new();
-    let grace = args.shutdown_grace;
+    let (grace, drain_for) = (args.shutdown_grace, args.shutdown_drain);
     tokio::spawn({
         let handle = handle.clone();
         async move {
             stop.await;
+            // Not ready from now on; the port stays open for the drain, so
+            // that a balancer polling /ready moves away before it closes.
+            drain.start();
+            if !drain_for.is_zero() {
+                tracing::info!(
+                    seconds = drain_for.as_secs(),
+                    "draining: /ready answers 503"
+                );
+                tokio::time::sleep(drain_for).await;
+            }
+            tracing::info!("closing the port; running requests finish");
+            closer.close(Duration::from_secs(2)).await;
             handle.graceful_shutdown(Some(grace));
         }
     });
@@ -202,6 +226,24 @@ pub async fn serve_until(
     served.map_err(Error::Serve)?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// A response middleware that, once the drain has started, adds
+/// `Connection: close` to every HTTP/1.1 response: the client (a load
+/// balancer's pooled connection) opens its next request elsewhere instead of
+/// reusing a connection that the end of the drain would close under it.
+/// (HTTP/2 connections get their GOAWAY from the graceful shutdown.)
+fn close_while_draining(
+    drain: Arc<Drain>,
+) -> impl Fn(Response) -> std::future::Ready<Response> + Clone + Send + Sync + 'static {
+    move |mut response: Response| {
+        if drain.is_draining() {
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        std::future::ready(response)
+    }
 }
 
 /// The variables that guard `/metrics`, any of which will do.

@@ -89,6 +89,10 @@ struct Args {
     /// Fail (exit status 1) above this percentage of failed requests.
     #[arg(long, default_value_t = 1.0)]
     max_error_percent: f64,
+    /// A PEM file of a CA certificate to trust for an `https://` host (e.g.
+    /// the throwaway one of `scripts/cluster`: `$CLUSTER_DIR/tls/ca.pem`).
+    #[arg(long, value_name = "FILE")]
+    ca_cert: Option<std::path::PathBuf>,
     /// Seconds before a request without an answer counts as failed.
     #[arg(long, default_value = "10", value_parser = parse_duration)]
     timeout: Duration,
@@ -195,6 +199,8 @@ impl Sample {
 #[derive(Debug)]
 struct Shared {
     args: Args,
+    /// `--ca-cert`, read once.
+    ca: Option<reqwest::Certificate>,
     logged_in: AtomicUsize,
     stop: AtomicBool,
 }
@@ -253,13 +259,15 @@ async fn user(shared: Arc<Shared>, index: u32, start_at: Instant) -> Vec<Sample>
         "x-forwarded-for",
         HeaderValue::from_str(&address).expect("an IPv4 address is a header value"),
     );
-    let client = match Client::builder()
+    let mut builder = Client::builder()
         .no_proxy()
         .timeout(args.timeout)
         .default_headers(headers)
-        .pool_max_idle_per_host(1)
-        .build()
-    {
+        .pool_max_idle_per_host(1);
+    if let Some(ca) = &shared.ca {
+        builder = builder.tls_certs_only([ca.clone()]);
+    }
+    let client = match builder.build() {
         Ok(client) => client,
         Err(err) => {
             eprintln!("user {n}: no HTTP client: {err}");
@@ -487,8 +495,22 @@ async fn main() -> ExitCode {
             "ended right after each start"
         },
     );
+    let ca = match &args.ca_cert {
+        None => None,
+        Some(path) => match std::fs::read(path)
+            .map_err(|err| err.to_string())
+            .and_then(|pem| reqwest::Certificate::from_pem(&pem).map_err(|err| err.to_string()))
+        {
+            Ok(cert) => Some(cert),
+            Err(err) => {
+                eprintln!("loadtest: --ca-cert {}: {err}", path.display());
+                return ExitCode::from(2);
+            }
+        },
+    };
     let shared = Arc::new(Shared {
         args,
+        ca,
         logged_in: AtomicUsize::new(0),
         stop: AtomicBool::new(false),
     });

@@ -43,7 +43,8 @@ pub async fn health() -> impl IntoResponse {
 
 /// `GET /ready`: `200 {"status":"ready","checks":{...}}` when every check
 /// passes, else `503` problem+json whose `checks` member says which failed
-/// (`data_dir`, `database`, `redis`). A failing `database_replica` alone
+/// (`data_dir`, `database`, `redis`; `shutdown` once SIGTERM has started
+/// the drain, see [`Drain`](crate::shutdown::Drain)). A failing `database_replica` alone
 /// answers `200 {"status":"degraded","checks":{...}}`: reads are served by
 /// the primary meanwhile.
 ///
@@ -66,8 +67,22 @@ pub async fn health() -> impl IntoResponse {
 /// # }
 /// ```
 pub async fn ready(State(state): State<AppState>) -> Response {
+    if state.drain().is_draining() {
+        return draining();
+    }
     let report = state.ready_checks().run(&state).await;
     report.response()
+}
+
+/// `/ready` once SIGTERM has started the drain: 503 at once, without
+/// running the checks, whatever they would say.
+fn draining() -> Response {
+    let checks = json!({ "shutdown": "draining" });
+    Problem::new(StatusCode::SERVICE_UNAVAILABLE)
+        .with_title("Not ready")
+        .with_detail("shutting down: running requests are finishing")
+        .with_extension("checks", checks)
+        .into_response()
 }
 
 /// One run of the readiness checks at a time: a request that arrives while

@@ -26,7 +26,7 @@ use std::{
     pin::Pin,
     sync::{
         Arc,
-        atomic::{AtomicU64, AtomicUsize, Ordering},
+        atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
     },
     task::{Context, Poll},
     time::Duration,
@@ -135,6 +135,65 @@ pub struct ConnectionListener {
     listener: TcpListener,
     slots: Arc<Semaphore>,
     timeouts: Timeouts,
+    close: Arc<CloseState>,
+}
+
+/// Closes a [`ConnectionListener`]'s port without dropping a connection
+/// that the kernel has already completed: see [`PortCloser::close`].
+#[derive(Debug, Clone)]
+pub struct PortCloser(Arc<CloseState>);
+
+#[derive(Debug, Default)]
+struct CloseState {
+    /// Set by [`PortCloser::close`].
+    requested: AtomicBool,
+    /// Set once the socket no longer listens.
+    closed: AtomicBool,
+    /// The accept loop, woken to see `requested`.
+    acceptor: AtomicWaker,
+    /// Told when `closed` is set.
+    done: tokio::sync::Notify,
+    /// Connections accepted whose first request has not reached the app:
+    /// a graceful shutdown would close them as idle, request unread.
+    unstarted: Arc<AtomicUsize>,
+}
+
+impl PortCloser {
+    /// Stops listening, and returns once the port refuses connections.
+    ///
+    /// Dropping a listener resets the connections that the kernel completed
+    /// but the process had not yet accepted: their clients have sent a
+    /// request (a balancer may have sent a `POST`) and get a reset, which a
+    /// balancer will not retry for a non-idempotent request. So the accept
+    /// loop first takes every connection already queued, asking the kernel
+    /// (tokio's readiness may lag behind it), and the moment the queue is
+    /// empty it shuts the socket down (`shutdown(SHUT_RD)`: from then on a
+    /// new connection is refused, which a balancer retries elsewhere, `POST`
+    /// included). The connections taken are served as usual. The window
+    /// left is that between two system calls.
+    ///
+    /// Then it waits until every connection accepted so far has handed its
+    /// first request to the app (or closed): the graceful shutdown that
+    /// follows finishes requests in progress but closes a connection it
+    /// sees idle, and a connection accepted a moment ago, its request still
+    /// unread in the socket, looks idle.
+    ///
+    /// Each wait ends after `bound` at the latest: the accept loop may not
+    /// be running (all `HTTP_MAX_CONNECTIONS` taken; the graceful shutdown
+    /// drops the listener then), a client may open a connection and send
+    /// nothing (`HTTP_HEADER_READ_TIMEOUT_SECS` closes it later).
+    pub async fn close(&self, bound: Duration) {
+        let done = self.0.done.notified();
+        self.0.requested.store(true, Ordering::Release);
+        self.0.acceptor.wake();
+        if !self.0.closed.load(Ordering::Acquire) {
+            let _ = tokio::time::timeout(bound, done).await;
+        }
+        let deadline = Instant::now() + bound;
+        while self.0.unstarted.load(Ordering::Acquire) > 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -158,7 +217,47 @@ impl ConnectionListener {
                 header: args.header_read_timeout,
                 idle: args.idle_timeout,
             },
+            close: Arc::default(),
         })
+    }
+
+    /// What closes this listener's port at the end of a drain.
+    pub fn closer(&self) -> PortCloser {
+        PortCloser(self.close.clone())
+    }
+
+    fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
+        if !self.close.requested.load(Ordering::Acquire) {
+            self.close.acceptor.register(cx.waker());
+            // Asked between the check and the registration: seen here.
+            if !self.close.requested.load(Ordering::Acquire) {
+                return self.listener.poll_accept(cx);
+            }
+        }
+        if self.close.closed.load(Ordering::Acquire) {
+            // The graceful shutdown drops the listener next.
+            return Poll::Pending;
+        }
+        let socket = socket2::SockRef::from(&self.listener);
+        match socket.accept() {
+            Ok((stream, peer)) => {
+                let peer = peer
+                    .as_socket()
+                    .ok_or_else(|| io::Error::other("a TCP peer without an IP address"))?;
+                let stream = std::net::TcpStream::from(stream);
+                stream.set_nonblocking(true)?;
+                Poll::Ready(TcpStream::from_std(stream).map(|stream| (stream, peer)))
+            }
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                if let Err(err) = socket.shutdown(std::net::Shutdown::Read) {
+                    tracing::warn!(error = %err, "cannot shut the listening socket down; it closes with the graceful shutdown");
+                }
+                self.close.closed.store(true, Ordering::Release);
+                self.close.done.notify_one();
+                Poll::Pending
+            }
+            Err(err) => Poll::Ready(Err(err)),
+        }
     }
 }
 
@@ -181,8 +280,12 @@ impl AddrListener<Connection, PeerAddr> for ConnectionListener {
             .acquire_owned()
             .await
             .map_err(io::Error::other)?;
-        let (stream, peer) = self.listener.accept().await?;
-        Ok((Connection::new(stream, slot, self.timeouts), PeerAddr(peer)))
+        let (stream, peer) = std::future::poll_fn(|cx| self.poll_accept(cx)).await?;
+        let unstarted = self.close.unstarted.clone();
+        Ok((
+            Connection::new(stream, slot, self.timeouts, unstarted),
+            PeerAddr(peer),
+        ))
     }
 
     fn get_local_addr(&self) -> io::Result<PeerAddr> {
@@ -191,7 +294,7 @@ impl AddrListener<Connection, PeerAddr> for ConnectionListener {
 }
 
 /// What [`CountRequests`] tells the connection's clock.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Requests {
     /// Requests of this connection whose response is not yet produced.
     in_flight: AtomicUsize,
@@ -201,6 +304,30 @@ struct Requests {
     /// read again after a response until something wakes it, and the idle
     /// clock starts on that read.
     reader: AtomicWaker,
+    /// Whether a request reached the app (or the connection closed).
+    started: AtomicBool,
+    /// The listener's count of connections not yet started.
+    unstarted: Arc<AtomicUsize>,
+}
+
+impl Requests {
+    fn new(unstarted: Arc<AtomicUsize>) -> Self {
+        unstarted.fetch_add(1, Ordering::AcqRel);
+        Self {
+            in_flight: AtomicUsize::new(0),
+            answered: AtomicU64::new(0),
+            reader: AtomicWaker::new(),
+            started: AtomicBool::new(false),
+            unstarted,
+        }
+    }
+
+    /// The connection's first request reached the app, or it closed.
+    fn start(&self) {
+        if !self.started.swap(true, Ordering::AcqRel) {
+            self.unstarted.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
 }
 
 /// An accepted TCP connection: holds its slot until dropped, and fails its
@@ -220,6 +347,12 @@ pub struct Connection {
     _slot: OwnedSemaphorePermit,
 }
 
+impl Drop for Connection {
+    fn drop(&mut self) {
+        self.requests.start();
+    }
+}
+
 impl fmt::Debug for Connection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Connection")
@@ -231,10 +364,15 @@ impl fmt::Debug for Connection {
 }
 
 impl Connection {
-    fn new(io: TcpStream, slot: OwnedSemaphorePermit, timeouts: Timeouts) -> Self {
+    fn new(
+        io: TcpStream,
+        slot: OwnedSemaphorePermit,
+        timeouts: Timeouts,
+        unstarted: Arc<AtomicUsize>,
+    ) -> Self {
         Self {
             io,
-            requests: Arc::default(),
+            requests: Arc::new(Requests::new(unstarted)),
             timeouts,
             idle_since: Instant::now(),
             head_since: None,
@@ -397,6 +535,7 @@ where
 
     fn call(&mut self, request: R) -> Self::Future {
         self.requests.in_flight.fetch_add(1, Ordering::AcqRel);
+        self.requests.start();
         Counted {
             inner: self.inner.call(request),
             _served: Served(self.requests.clone()),
@@ -439,6 +578,60 @@ impl Drop for Served {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Connections the kernel completed before the close are accepted (not
+    /// reset with the listener); once the queue is empty the port refuses.
+    #[tokio::test]
+    async fn close_takes_the_queued_connections_then_refuses() {
+        let socket = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = socket.local_addr().unwrap();
+        let args = HttpArgs {
+            header_read_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(75),
+            max_connections: 16,
+        };
+        let listener = ConnectionListener::new(socket, &args).unwrap();
+        // Completed by the kernel, queued: nothing has accepted them yet.
+        let queued: Vec<_> = (0..3)
+            .map(|_| std::net::TcpStream::connect(addr).unwrap())
+            .collect();
+        // The first is kept open without a request for 300 ms, the others
+        // closed at once.
+        let accepting = async {
+            let mut accepted = Vec::new();
+            loop {
+                tokio::select! {
+                    next = listener.accept_stream() => accepted.push(next.unwrap().0),
+                    () = tokio::time::sleep(Duration::from_millis(500)) => return accepted.len(),
+                }
+                if accepted.len() == 1 {
+                    let first = accepted[0].requests.clone();
+                    tokio::spawn(async move {
+                        tokio::time::sleep(Duration::from_millis(300)).await;
+                        first.start();
+                    });
+                } else {
+                    accepted.last().unwrap().requests.start();
+                }
+            }
+        };
+        let closer = listener.closer();
+        let started = Instant::now();
+        let closing = async {
+            closer.close(Duration::from_secs(10)).await;
+            started.elapsed()
+        };
+        let (took, accepted) = tokio::join!(closing, accepting);
+        assert_eq!(accepted, queued.len());
+        assert!(listener.close.closed.load(Ordering::Acquire));
+        let refused = std::net::TcpStream::connect(addr).unwrap_err();
+        assert_eq!(refused.kind(), io::ErrorKind::ConnectionRefused);
+        // Not before the kept connection started its request.
+        assert!(took >= Duration::from_millis(300), "{took:?}");
+        assert!(took < Duration::from_secs(10), "{took:?}");
+        assert_eq!(listener.close.unstarted.load(Ordering::Acquire), 0);
+    }
 
     #[test]
     fn timeouts_must_be_whole_seconds_in_range() {
