@@ -110,7 +110,7 @@ pub async fn serve_until(
         crate::gdpr::erase::spawn_job(
             db.clone(),
             gdpr.hasher.clone(),
-            std::time::Duration::from_secs(args.gdpr.purge_interval_secs),
+            Duration::from_secs(args.gdpr.purge_interval_secs),
             purge_metrics.clone(),
         );
     }
