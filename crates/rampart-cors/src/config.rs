@@ -1,14 +1,14 @@
 //! What a person writes: origins, methods, headers, credentials, in code, in a
 //! serde document or in environment variables. Nothing here is trusted until
-//! [`Config::build`] has checked it.
+//! [`CorsConfig::build`] has checked it.
 
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{ConfigError, ConfigIssue, CorsLayer};
+use crate::{ConfigIssue, CorsConfigError, CorsLayer};
 
-/// A CORS configuration, as written; [`Config::build`] validates all of it at
+/// A CORS configuration, as written; [`CorsConfig::build`] validates all of it at
 /// once and compiles the [`CorsLayer`].
 ///
 /// Defaults are the safe choice: no origin, only the CORS-safelisted methods
@@ -19,9 +19,9 @@ use crate::{ConfigError, ConfigIssue, CorsLayer};
 ///
 /// ```
 /// use std::time::Duration;
-/// use rampart_cors::Config;
+/// use rampart_cors::CorsConfig;
 ///
-/// let layer = Config::new()
+/// let layer = CorsConfig::new()
 ///     .allow_origins(["https://app.example.com", "https://*.preview.example.com"])
 ///     .allow_methods(["GET", "POST", "PUT", "PATCH", "DELETE"])
 ///     .allow_headers(["authorization", "content-type"])
@@ -36,9 +36,9 @@ use crate::{ConfigError, ConfigIssue, CorsLayer};
 /// From serde (any format; JSON here):
 ///
 /// ```
-/// use rampart_cors::Config;
+/// use rampart_cors::CorsConfig;
 ///
-/// let config: Config = serde_json::from_str(r#"{
+/// let config: CorsConfig = serde_json::from_str(r#"{
 ///     "allowed_origins": ["http://localhost:5173"],
 ///     "allowed_methods": ["GET", "PUT"],
 ///     "allow_credentials": true
@@ -48,7 +48,7 @@ use crate::{ConfigError, ConfigIssue, CorsLayer};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 #[must_use]
-pub struct Config {
+pub struct CorsConfig {
     /// Exact origins (`https://app.example.com`), patterns
     /// (`https://*.example.com`, `http://localhost:*`), or `*` alone.
     pub allowed_origins: Vec<String>,
@@ -75,13 +75,13 @@ pub struct Config {
     pub debug: bool,
 }
 
-impl Default for Config {
+impl Default for CorsConfig {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl Config {
+impl CorsConfig {
     /// The safe defaults: nothing allowed until origins are added.
     pub fn new() -> Self {
         Self {
@@ -192,7 +192,7 @@ impl Config {
     }
 
     /// Validates everything and compiles the layer; the error lists every problem.
-    pub fn build(&self) -> Result<CorsLayer, ConfigError> {
+    pub fn build(&self) -> Result<CorsLayer, CorsConfigError> {
         CorsLayer::new(self)
     }
 
@@ -211,16 +211,16 @@ impl Config {
     ///
     /// Unset variables keep the defaults. Values that do not parse are all
     /// reported in the error.
-    pub fn from_env() -> Result<Self, ConfigError> {
+    pub fn from_env() -> Result<Self, CorsConfigError> {
         Self::from_env_with(|name| std::env::var_os(name).map(|v| v.to_string_lossy().into_owned()))
     }
 
-    /// Like [`Config::from_env`], reading variables through `lookup`.
+    /// Like [`CorsConfig::from_env`], reading variables through `lookup`.
     ///
     /// ```
-    /// use rampart_cors::Config;
+    /// use rampart_cors::CorsConfig;
     ///
-    /// let config = Config::from_env_with(|name| match name {
+    /// let config = CorsConfig::from_env_with(|name| match name {
     ///     "CORS_ALLOWED_ORIGINS" => Some("https://app.example.com, http://localhost:5173".into()),
     ///     "CORS_ALLOW_CREDENTIALS" => Some("true".into()),
     ///     _ => None,
@@ -229,7 +229,7 @@ impl Config {
     /// assert_eq!(config.allowed_origins, ["https://app.example.com", "http://localhost:5173"]);
     /// assert!(config.allow_credentials);
     /// ```
-    pub fn from_env_with(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+    pub fn from_env_with(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, CorsConfigError> {
         let mut config = Self::new();
         let mut issues = Vec::new();
         let list = |name: &str| lookup(name).map(|v| split_list(&v)).unwrap_or_default();
@@ -268,7 +268,7 @@ impl Config {
         if issues.is_empty() {
             Ok(config)
         } else {
-            Err(ConfigError::new(issues))
+            Err(CorsConfigError::new(issues))
         }
     }
 }
@@ -294,8 +294,8 @@ fn parse_bool(value: &str) -> Option<bool> {
 mod tests {
     use super::*;
 
-    fn env(pairs: &'static [(&'static str, &'static str)]) -> Result<Config, ConfigError> {
-        Config::from_env_with(|name| {
+    fn env(pairs: &'static [(&'static str, &'static str)]) -> Result<CorsConfig, CorsConfigError> {
+        CorsConfig::from_env_with(|name| {
             pairs
                 .iter()
                 .find(|(n, _)| *n == name)
@@ -346,18 +346,18 @@ mod tests {
     #[test]
     fn unset_env_gives_defaults_which_do_not_build() {
         let config = env(&[]).unwrap();
-        assert_eq!(config, Config::new());
+        assert_eq!(config, CorsConfig::new());
         let err = config.build().unwrap_err();
         assert_eq!(err.issues(), [ConfigIssue::NoOrigins]);
     }
 
     #[test]
     fn serde_round_trip_and_unknown_fields() {
-        let config = Config::new()
+        let config = CorsConfig::new()
             .allow_origin("https://a.example.com")
             .allow_credentials(true);
         let json = serde_json::to_string(&config).unwrap();
-        assert_eq!(serde_json::from_str::<Config>(&json).unwrap(), config);
-        assert!(serde_json::from_str::<Config>(r#"{"allow_origins": []}"#).is_err());
+        assert_eq!(serde_json::from_str::<CorsConfig>(&json).unwrap(), config);
+        assert!(serde_json::from_str::<CorsConfig>(r#"{"allow_origins": []}"#).is_err());
     }
 }

@@ -8,9 +8,9 @@ use crate::{OriginError, PatternError};
 /// One problem in a CORS configuration, naming the value that caused it.
 ///
 /// ```
-/// use rampart_cors::{Config, ConfigIssue};
+/// use rampart_cors::{CorsConfig, ConfigIssue};
 ///
-/// let err = Config::new().allow_origin("null").build().unwrap_err();
+/// let err = CorsConfig::new().allow_origin("null").build().unwrap_err();
 /// assert!(matches!(err.issues()[0], ConfigIssue::NullOrigin));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -128,9 +128,9 @@ pub enum ConfigIssue {
 /// An invalid CORS configuration: every [`ConfigIssue`] found, not just the first.
 ///
 /// ```
-/// use rampart_cors::Config;
+/// use rampart_cors::CorsConfig;
 ///
-/// let err = Config::new()
+/// let err = CorsConfig::new()
 ///     .allow_origins(["https://example.com/", "http://Example.com"])
 ///     .allow_methods(["TRACE"])
 ///     .build()
@@ -139,11 +139,11 @@ pub enum ConfigIssue {
 /// assert!(err.to_string().contains("trailing slash"));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError {
+pub struct CorsConfigError {
     issues: Vec<ConfigIssue>,
 }
 
-impl ConfigError {
+impl CorsConfigError {
     pub(crate) fn new(issues: Vec<ConfigIssue>) -> Self {
         Self { issues }
     }
@@ -154,7 +154,7 @@ impl ConfigError {
     }
 }
 
-impl fmt::Display for ConfigError {
+impl fmt::Display for CorsConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
@@ -168,4 +168,4 @@ impl fmt::Display for ConfigError {
     }
 }
 
-impl std::error::Error for ConfigError {}
+impl std::error::Error for CorsConfigError {}

@@ -16,13 +16,13 @@ mod stats;
 
 pub use self::{
     allowed::AllowedOrigins,
-    config::Config,
-    error::{ConfigError, ConfigIssue},
+    config::CorsConfig,
+    error::{ConfigIssue, CorsConfigError},
     future::ResponseFuture,
     handle::CorsHandle,
     layer::CorsLayer,
     origin::{Origin, OriginError, Scheme},
     pattern::{OriginPattern, PatternError},
-    service::Cors,
+    service::CorsService,
     stats::CorsStats,
 };

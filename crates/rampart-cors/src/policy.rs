@@ -9,7 +9,7 @@ use http::{HeaderName, HeaderValue, Method, StatusCode};
 use rampart_core::Problem;
 
 use crate::{
-    AllowedOrigins, Config, ConfigError, ConfigIssue, Origin, OriginError, OriginPattern,
+    AllowedOrigins, ConfigIssue, CorsConfig, CorsConfigError, Origin, OriginError, OriginPattern,
     origin::{Scheme, is_loopback_host},
 };
 
@@ -97,7 +97,7 @@ const FORBIDDEN_REQUEST_HEADERS: [&str; 21] = [
 
 impl Policy {
     /// Validates `config` completely; the error lists every problem.
-    pub(crate) fn compile(config: &Config) -> Result<Self, ConfigError> {
+    pub(crate) fn compile(config: &CorsConfig) -> Result<Self, CorsConfigError> {
         let mut issues = Vec::new();
         let origins = compile_origins(config, &mut issues);
         let (any_method, methods) = compile_methods(&config.allowed_methods, &mut issues);
@@ -112,7 +112,7 @@ impl Policy {
             None => None,
         };
         if !issues.is_empty() {
-            return Err(ConfigError::new(issues));
+            return Err(CorsConfigError::new(issues));
         }
         let preflight_vary = HeaderValue::from_static(if config.allow_private_network {
             "Origin, Access-Control-Request-Method, Access-Control-Request-Headers, Access-Control-Request-Private-Network"
@@ -137,7 +137,7 @@ impl Policy {
     }
 }
 
-fn compile_origins(config: &Config, issues: &mut Vec<ConfigIssue>) -> Option<Origins> {
+fn compile_origins(config: &CorsConfig, issues: &mut Vec<ConfigIssue>) -> Option<Origins> {
     let entries = &config.allowed_origins;
     if entries.is_empty() {
         issues.push(ConfigIssue::NoOrigins);
@@ -186,7 +186,7 @@ fn compile_origins(config: &Config, issues: &mut Vec<ConfigIssue>) -> Option<Ori
 }
 
 fn check_secure(
-    config: &Config,
+    config: &CorsConfig,
     value: &str,
     scheme: Scheme,
     host: &str,
@@ -204,7 +204,7 @@ fn check_secure(
 }
 
 fn check_pattern(
-    config: &Config,
+    config: &CorsConfig,
     value: &str,
     pattern: &OriginPattern,
     issues: &mut Vec<ConfigIssue>,
@@ -312,7 +312,7 @@ fn compile_headers(entries: &[String], issues: &mut Vec<ConfigIssue>) -> Allowed
     allowed
 }
 
-fn compile_expose(config: &Config, issues: &mut Vec<ConfigIssue>) -> Option<HeaderValue> {
+fn compile_expose(config: &CorsConfig, issues: &mut Vec<ConfigIssue>) -> Option<HeaderValue> {
     let mut names: Vec<String> = Vec::new();
     for value in &config.exposed_headers {
         if value == "*" {
@@ -350,17 +350,17 @@ mod tests {
     use super::*;
     use crate::ConfigIssue as I;
 
-    fn issues(config: &Config) -> Vec<ConfigIssue> {
+    fn issues(config: &CorsConfig) -> Vec<ConfigIssue> {
         Policy::compile(config).map_or_else(|e| e.issues().to_vec(), |_| Vec::new())
     }
 
-    fn origins(list: &[&str]) -> Config {
-        Config::new().allow_origins(list.iter().copied())
+    fn origins(list: &[&str]) -> CorsConfig {
+        CorsConfig::new().allow_origins(list.iter().copied())
     }
 
     #[test]
     fn every_origin_rule() {
-        assert_eq!(issues(&Config::new()), [I::NoOrigins]);
+        assert_eq!(issues(&CorsConfig::new()), [I::NoOrigins]);
         assert_eq!(issues(&origins(&["null"])), [I::NullOrigin]);
         assert_eq!(issues(&origins(&["NULL"])), [I::NullOrigin]);
         assert_eq!(
@@ -515,7 +515,7 @@ mod tests {
 
     #[test]
     fn every_problem_is_reported_at_once() {
-        let config = Config::new()
+        let config = CorsConfig::new()
             .allow_origins(["null", "https://x.com/", "https://*.com", "*"])
             .allow_credentials(true)
             .allow_methods(["TRACE"])
@@ -526,7 +526,7 @@ mod tests {
         // `*` short-circuits the per-origin checks, so: wildcard+credentials,
         // wildcard+others, method, header, exposed header, max-age.
         assert_eq!(found.len(), 6, "{found:?}");
-        let config = Config::new()
+        let config = CorsConfig::new()
             .allow_origins(["null", "https://x.com/", "https://*.com"])
             .allow_methods(["TRACE"]);
         assert_eq!(issues(&config).len(), 4);

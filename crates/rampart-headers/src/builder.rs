@@ -4,14 +4,14 @@ use http::{HeaderName, HeaderValue, header};
 use rampart_core::TrustedProxies;
 
 use crate::{
-    ConfigError, CrossOriginOpenerPolicy, CrossOriginResourcePolicy, FrameOptions, Hsts,
-    ReferrerPolicy, SecurityHeadersLayer,
+    CrossOriginOpenerPolicy, CrossOriginResourcePolicy, FrameOptions, Hsts, ReferrerPolicy,
+    SecurityHeadersConfigError, SecurityHeadersLayer,
     csp::{ContentSecurityPolicy, Directive::*, Source},
 };
 
 /// Whether a header the handler already set is kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum HeaderMode {
+pub enum InsertHeaderMode {
     /// The handler's value wins; the layer adds the header only when the
     /// response lacks it (the default).
     #[default]
@@ -47,7 +47,7 @@ pub(crate) enum RouteTarget {
 ///     .exempt("/metrics")
 ///     .build()?;
 /// # let _ = layer;
-/// # Ok::<(), rampart_headers::ConfigError>(())
+/// # Ok::<(), rampart_headers::SecurityHeadersConfigError>(())
 /// ```
 #[derive(Debug, Clone, Default)]
 #[must_use]
@@ -96,7 +96,7 @@ impl SecurityHeaders {
     /// ```
     /// let layer = rampart_headers::SecurityHeaders::api().build()?;
     /// # let _ = layer;
-    /// # Ok::<(), rampart_headers::ConfigError>(())
+    /// # Ok::<(), rampart_headers::SecurityHeadersConfigError>(())
     /// ```
     pub fn api() -> Self {
         Self::common()
@@ -114,7 +114,7 @@ impl SecurityHeaders {
     /// ```
     /// let layer = rampart_headers::SecurityHeaders::html_app().build()?;
     /// # let _ = layer;
-    /// # Ok::<(), rampart_headers::ConfigError>(())
+    /// # Ok::<(), rampart_headers::SecurityHeadersConfigError>(())
     /// ```
     pub fn html_app() -> Self {
         Self::common()
@@ -273,16 +273,16 @@ impl SecurityHeaders {
         self
     }
 
-    pub(crate) fn mode(&self, name: &HeaderName) -> HeaderMode {
+    pub(crate) fn mode(&self, name: &HeaderName) -> InsertHeaderMode {
         if self.overriding_all || self.overriding.contains(name) {
-            HeaderMode::Overriding
+            InsertHeaderMode::Overriding
         } else {
-            HeaderMode::IfNotPresent
+            InsertHeaderMode::IfNotPresent
         }
     }
 
     /// Checks the configuration and renders every header: the layer.
-    pub fn build(self) -> Result<SecurityHeadersLayer, ConfigError> {
+    pub fn build(self) -> Result<SecurityHeadersLayer, SecurityHeadersConfigError> {
         SecurityHeadersLayer::new(self)
     }
 }

@@ -6,7 +6,7 @@ use rampart_core::TrustedProxies;
 use tower_layer::Layer;
 
 use crate::{
-    ConfigError, SecurityHeaders, SecurityHeadersService,
+    SecurityHeaders, SecurityHeadersConfigError, SecurityHeadersService,
     compiled::{Compiled, Routes, Selected},
 };
 
@@ -66,7 +66,7 @@ pub struct SecurityHeadersLayer {
 
 impl SecurityHeadersLayer {
     /// Checks `policy` and renders every header.
-    pub fn new(policy: SecurityHeaders) -> Result<Self, ConfigError> {
+    pub fn new(policy: SecurityHeaders) -> Result<Self, SecurityHeadersConfigError> {
         let shared = Shared {
             base: Compiled::new(&policy)?,
             routes: Routes::new(&policy.routes)?,

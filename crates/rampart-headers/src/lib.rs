@@ -14,10 +14,10 @@ mod service;
 mod values;
 
 pub use self::{
-    builder::{HeaderMode, SecurityHeaders},
+    builder::{InsertHeaderMode, SecurityHeaders},
     config::{RouteConfig, SecurityHeadersConfig},
     csp::CspNonce,
-    error::ConfigError,
+    error::SecurityHeadersConfigError,
     future::ResponseFuture,
     hsts::{Hsts, HttpsConnection},
     layer::SecurityHeadersLayer,

@@ -23,9 +23,9 @@ pub use rampart_core::RouteLabel;
 
 pub use self::{
     config::{DEFAULT_DURATION_BUCKETS, DEFAULT_SIZE_BUCKETS, MetricsBuilder},
-    error::{ConfigError, GuardError, RegisterError},
-    exposition::{BasicAuth, Format, IpAllowList, MetricsService},
+    error::{GuardError, MetricsConfigError, RegisterError},
+    exposition::{BasicAuth, Format, IpAllowList, MetricsEndpoint},
     handle::Metrics,
     labels::StatusLabels,
-    middleware::{MetricsBody, MetricsLayer, MetricsMiddleware, ResponseFuture},
+    middleware::{MetricsBody, MetricsLayer, MetricsService, ResponseFuture},
 };

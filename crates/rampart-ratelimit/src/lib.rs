@@ -13,14 +13,14 @@ pub use self::store::{BreakerStats, FallbackStore, RedisStore};
 pub use self::{
     key::{ClientIpAnd, ClientIpKey, FnKey, Key, KeyExtractor, PrincipalExtractor, PrincipalKey},
     layer::{
-        ConfigError, HeaderMode, PROBLEM_TYPE_LIMITED, RateLimit, RateLimitLayer,
-        RateLimitLayerBuilder, ResponseFuture, rejection,
+        PROBLEM_TYPE_LIMITED, RateLimitConfigError, RateLimitHeaders, RateLimitLayer,
+        RateLimitLayerBuilder, RateLimitService, ResponseFuture, rejection,
     },
     policy::{Fallback, Mode, Policy, PolicyError},
     quota::{MAX_BURST_WINDOW, MAX_COUNT, MAX_PERIOD, Quota, QuotaError},
-    stats::{Counter, RateLimitStats},
+    stats::{RateLimitCounter, RateLimitStats},
     store::{
         AtCapacity, Demand, LeaseStats, LeaseStore, MemoryStore, MemoryStoreBuilder, Outcome,
-        Store, StoreError, StoreFuture, Verdict,
+        RateLimitStoreError, Store, StoreFuture, Verdict,
     },
 };

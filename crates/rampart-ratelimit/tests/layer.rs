@@ -8,8 +8,8 @@ use common::*;
 use http::Method;
 use rampart_core::{ClientIpLayer, ManualClock, TrustedProxies};
 use rampart_ratelimit::{
-    ClientIpAnd, ConfigError, Counter, FnKey, HeaderMode, Key, MemoryStore, Policy, RateLimitLayer,
-    RateLimitLayerBuilder,
+    ClientIpAnd, FnKey, Key, MemoryStore, Policy, RateLimitConfigError, RateLimitCounter,
+    RateLimitHeaders, RateLimitLayer, RateLimitLayerBuilder,
 };
 use tower::{Layer, ServiceBuilder, service_fn};
 
@@ -66,8 +66,8 @@ async fn rejection_carries_retry_after_fields_and_problem() {
     let other = send(&service, from_ip("GET", "/api/x", "192.0.2.2")).await;
     assert_eq!(other.status(), 200);
     let stats = layer.stats();
-    assert_eq!(stats.get("api", Counter::Admitted), Some(101));
-    assert_eq!(stats.get("api", Counter::Limited), Some(1));
+    assert_eq!(stats.get("api", RateLimitCounter::Admitted), Some(101));
+    assert_eq!(stats.get("api", RateLimitCounter::Limited), Some(1));
 }
 
 #[tokio::test]
@@ -188,8 +188,8 @@ async fn shadow_mode_counts_but_never_rejects() {
         assert_eq!(header(&response, "ratelimit"), None);
     }
     let stats = layer.stats();
-    assert_eq!(stats.get("trial", Counter::Admitted), Some(2));
-    assert_eq!(stats.get("trial", Counter::ShadowLimited), Some(3));
+    assert_eq!(stats.get("trial", RateLimitCounter::Admitted), Some(2));
+    assert_eq!(stats.get("trial", RateLimitCounter::ShadowLimited), Some(3));
 }
 
 #[tokio::test]
@@ -250,7 +250,7 @@ async fn exemptions_and_scope() {
         429
     );
     let stats = layer.stats();
-    assert_eq!(stats.get("global", Counter::Exempt), Some(6));
+    assert_eq!(stats.get("global", RateLimitCounter::Exempt), Some(6));
     // POST /api is the writes policy's; GET /api is not.
     assert_eq!(
         send(&service, from_ip("POST", "/api/a", "192.0.2.5"))
@@ -278,16 +278,19 @@ async fn a_request_without_a_key_is_not_limited_and_is_counted() {
         assert_eq!(response.status(), 200);
         assert_eq!(header(&response, "ratelimit"), None);
     }
-    assert_eq!(layer.stats().get("global", Counter::NoKey), Some(3));
+    assert_eq!(
+        layer.stats().get("global", RateLimitCounter::NoKey),
+        Some(3)
+    );
 }
 
 #[tokio::test]
 async fn header_modes() {
     let clock = ManualClock::new();
     for (mode, on_pass, on_reject) in [
-        (HeaderMode::Always, true, true),
-        (HeaderMode::OnRejection, false, true),
-        (HeaderMode::Never, false, false),
+        (RateLimitHeaders::Always, true, true),
+        (RateLimitHeaders::OnRejection, false, true),
+        (RateLimitHeaders::Never, false, false),
     ] {
         let service = builder(&clock)
             .policy(policy("p", "1/hour"))
@@ -413,7 +416,7 @@ fn bad_configuration_is_a_typed_error() {
     let clock = ManualClock::new();
     assert_eq!(
         builder(&clock).build().unwrap_err(),
-        ConfigError::NoPolicies
+        RateLimitConfigError::NoPolicies
     );
     assert_eq!(
         builder(&clock)
@@ -421,21 +424,21 @@ fn bad_configuration_is_a_typed_error() {
             .policy(policy("a", "2/s"))
             .build()
             .unwrap_err(),
-        ConfigError::DuplicateName("a".into())
+        RateLimitConfigError::DuplicateName("a".into())
     );
     assert_eq!(
         builder(&clock)
             .policy(policy("a", "1/s").cost(0))
             .build()
             .unwrap_err(),
-        ConfigError::ZeroCost("a".into())
+        RateLimitConfigError::ZeroCost("a".into())
     );
     assert_eq!(
         builder(&clock)
             .policy(policy("a", "10/minute;burst=3").cost(4))
             .build()
             .unwrap_err(),
-        ConfigError::CostAboveBurst {
+        RateLimitConfigError::CostAboveBurst {
             policy: "a".into(),
             cost: 4,
             burst: 3

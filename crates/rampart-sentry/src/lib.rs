@@ -14,7 +14,7 @@ pub use self::{
         SENTRY_TRACES_SAMPLE_RATE, SentryConfig, SentryGuard,
     },
     context::{SentryContextLayer, SentryContextService},
-    error::ConfigError,
+    error::SentryConfigError,
     identity::{FromExtension, Identify, Identity, SentryIdentityLayer, SentryIdentityService},
 };
 /// The route template a request matched (`/calls/{id}`), as a request

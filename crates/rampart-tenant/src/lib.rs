@@ -30,17 +30,17 @@ pub use self::{
     context::{WithTenant, current_tenant, spawn_with_tenant, with_tenant},
     exceeded::{PROBLEM_TYPE, QuotaExceeded, QuotaKind},
     id::{MAX_LEN, TenantId, TenantIdError},
-    layer::{ConfigError, ResponseFuture, TenantLayer, TenantLayerBuilder, TenantService},
+    layer::{ResponseFuture, TenantConfigError, TenantLayer, TenantLayerBuilder, TenantService},
     limits::Limits,
     lookup::{LookupError, LookupFuture, TenantLookup},
     principal::TenantPrincipal,
     quota::{
         ChargeError, QuotaBody, QuotaFuture, QuotaLayer, QuotaService, Quotas,
         monthly::{
-            Charge, MemoryMonthlyStore, Month, MonthlyFuture, MonthlyStore, StoreError, Usage,
+            Charge, MemoryMonthlyStore, Month, MonthlyFuture, MonthlyStore, QuotaStoreError, Usage,
         },
     },
     resolve::TenantSource,
-    stats::{Counter, TenantStats},
+    stats::{TenantCounter, TenantStats},
     tenant::Tenant,
 };

@@ -17,8 +17,8 @@ use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use rampart_tenant::{
-    ConfigError, Counter, Limits, LookupError, Tenant, TenantId, TenantLayer, TenantPrincipal,
-    current_tenant, spawn_with_tenant,
+    Limits, LookupError, Tenant, TenantConfigError, TenantCounter, TenantId, TenantLayer,
+    TenantPrincipal, current_tenant, spawn_with_tenant,
 };
 use serde_json::Value;
 use tower::{Service, ServiceBuilder, ServiceExt, service_fn};
@@ -191,8 +191,8 @@ async fn spoofed_header_from_an_untrusted_peer_is_ignored() {
         (StatusCode::OK, "victim|victim|victim")
     );
     // Two: with a principal the header source was never asked.
-    assert_eq!(stats.get(Counter::UntrustedHeader), 2);
-    assert_eq!(stats.get(Counter::FromHeader), 1);
+    assert_eq!(stats.get(TenantCounter::UntrustedHeader), 2);
+    assert_eq!(stats.get(TenantCounter::FromHeader), 1);
 }
 
 #[cfg(feature = "axum")]
@@ -329,7 +329,7 @@ async fn no_tenant_is_401_unless_optional() {
     let stats = layer.stats();
     let (status, _, body) = send(&service(layer), get("/health")).await;
     assert_eq!((status, body.as_str()), (StatusCode::OK, "||"));
-    assert_eq!(stats.get(Counter::Anonymous), 1);
+    assert_eq!(stats.get(TenantCounter::Anonymous), 1);
 }
 
 #[tokio::test]
@@ -398,7 +398,7 @@ async fn lookup_gives_404_for_unknown_and_is_cached() {
         2,
         "one lookup per tenant, then the cache"
     );
-    assert_eq!(stats.get(Counter::Unknown), 5);
+    assert_eq!(stats.get(TenantCounter::Unknown), 5);
     layer.invalidate(&"known".parse().unwrap());
     send(&service, get("/t/known/x")).await;
     assert_eq!(calls.load(Ordering::SeqCst), 3);
@@ -497,10 +497,10 @@ async fn concurrent_requests_keep_their_own_tenant() {
 #[test]
 fn configuration_errors_name_the_value() {
     let build = |b: rampart_tenant::TenantLayerBuilder| b.build().unwrap_err();
-    assert_eq!(build(TenantLayer::builder()), ConfigError::NoSources);
+    assert_eq!(build(TenantLayer::builder()), TenantConfigError::NoSources);
     assert_eq!(
         build(TenantLayer::builder().from_subdomain("not a domain")),
-        ConfigError::InvalidBaseDomain("not a domain".into())
+        TenantConfigError::InvalidBaseDomain("not a domain".into())
     );
     assert_eq!(
         build(
@@ -511,17 +511,17 @@ fn configuration_errors_name_the_value() {
                     .unwrap()
             )
         ),
-        ConfigError::InvalidHeaderName("bad header".into())
+        TenantConfigError::InvalidHeaderName("bad header".into())
     );
     assert_eq!(
         build(
             TenantLayer::builder().from_header("x-tenant-id", rampart_core::TrustedProxies::none())
         ),
-        ConfigError::NoTrustedProxies("x-tenant-id".into())
+        TenantConfigError::NoTrustedProxies("x-tenant-id".into())
     );
     assert_eq!(
         build(TenantLayer::builder().from_path_prefix("t")),
-        ConfigError::InvalidPathPrefix("t".into())
+        TenantConfigError::InvalidPathPrefix("t".into())
     );
     assert_eq!(
         build(
@@ -529,10 +529,10 @@ fn configuration_errors_name_the_value() {
                 .from_path_prefix("/t/")
                 .cache(0, Duration::from_secs(1))
         ),
-        ConfigError::EmptyCache
+        TenantConfigError::EmptyCache
     );
     assert!(
-        ConfigError::InvalidBaseDomain("x y".into())
+        TenantConfigError::InvalidBaseDomain("x y".into())
             .to_string()
             .contains("\"x y\"")
     );

@@ -59,13 +59,13 @@ pub mod prelude {
         ClientIp, ClientIpLayer, ForwardedHeader, ManualClock, Problem, TrustedProxies,
     };
     #[cfg(feature = "cors")]
-    pub use rampart_cors::{Config as CorsConfig, CorsLayer};
+    pub use rampart_cors::{CorsConfig, CorsLayer};
     #[cfg(feature = "headers")]
     pub use rampart_headers::{
         CspNonce, SecurityHeaders, SecurityHeadersLayer, csp::ContentSecurityPolicy,
     };
     #[cfg(feature = "metrics")]
-    pub use rampart_metrics::{Metrics, MetricsLayer, MetricsService, RouteLabel};
+    pub use rampart_metrics::{Metrics, MetricsEndpoint, MetricsLayer, RouteLabel};
     #[cfg(feature = "ratelimit")]
     pub use rampart_ratelimit::{
         FallbackStore, MemoryStore, Policy, Quota, RateLimitLayer, RedisStore,

@@ -21,12 +21,12 @@ use crate::{
 /// ```
 /// use std::convert::Infallible;
 /// use http::{Request, Response, StatusCode};
-/// use rampart_metrics::{Format, Metrics, MetricsMiddleware};
+/// use rampart_metrics::{Format, Metrics, MetricsService};
 /// use tower::{ServiceExt, service_fn};
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// let metrics = Metrics::new();
-/// let service = MetricsMiddleware::new(
+/// let service = MetricsService::new(
 ///     service_fn(|_req: Request<String>| async {
 ///         let mut response = Response::new(String::new());
 ///         *response.status_mut() = StatusCode::NOT_FOUND;
@@ -39,12 +39,12 @@ use crate::{
 /// # }
 /// ```
 #[derive(Debug, Clone)]
-pub struct MetricsMiddleware<S> {
+pub struct MetricsService<S> {
     inner: S,
     http: Arc<HttpMetrics>,
 }
 
-impl<S> MetricsMiddleware<S> {
+impl<S> MetricsService<S> {
     /// Wraps `inner`, recording into `metrics`.
     pub fn new(inner: S, metrics: &Metrics) -> Self {
         Self::from_shared(inner, Arc::clone(metrics.http()))
@@ -55,7 +55,7 @@ impl<S> MetricsMiddleware<S> {
     }
 
     /// Returns a new [`Layer`](tower_layer::Layer) that wraps services with a
-    /// [`MetricsMiddleware`]; the same as [`Metrics::layer`].
+    /// [`MetricsService`]; the same as [`Metrics::layer`].
     pub fn layer(metrics: &Metrics) -> MetricsLayer {
         MetricsLayer::new(metrics)
     }
@@ -76,7 +76,7 @@ impl<S> MetricsMiddleware<S> {
     }
 }
 
-impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for MetricsMiddleware<S>
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for MetricsService<S>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
 {

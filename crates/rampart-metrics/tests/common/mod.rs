@@ -192,7 +192,8 @@ pub(crate) struct Flaky {
 impl rampart_ratelimit::Store for Flaky {
     fn decide(&self, demands: &[rampart_ratelimit::Demand]) -> rampart_ratelimit::StoreFuture {
         if self.down.load(std::sync::atomic::Ordering::Relaxed) {
-            let error = rampart_ratelimit::StoreError::Backend("connection refused".into());
+            let error =
+                rampart_ratelimit::RateLimitStoreError::Backend("connection refused".into());
             return rampart_ratelimit::StoreFuture::ready(Err(error));
         }
         self.memory.decide(demands)
@@ -254,7 +255,7 @@ fn register_rampart_collectors(metrics: &Metrics) {
         metrics.register_ratelimit(layer.stats()).unwrap();
     }
     let cors = rampart_cors::CorsLayer::new(
-        &rampart_cors::Config::new().allow_origin("https://app.example.com"),
+        &rampart_cors::CorsConfig::new().allow_origin("https://app.example.com"),
     )
     .unwrap();
     metrics.register_cors(cors.stats()).unwrap();

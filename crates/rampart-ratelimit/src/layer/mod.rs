@@ -13,13 +13,13 @@ use tower_layer::Layer;
 pub use self::{
     future::ResponseFuture,
     respond::{PROBLEM_TYPE_LIMITED, rejection},
-    service::RateLimit,
+    service::RateLimitService,
 };
 use crate::{MemoryStore, Policy, RateLimitStats, Store, policy::KeySource, store::IpPolicy};
 
 /// When the `RateLimit-Policy` and `RateLimit` fields are sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum HeaderMode {
+pub enum RateLimitHeaders {
     /// On every response to a request that a policy applied to (default).
     #[default]
     Always,
@@ -32,7 +32,7 @@ pub enum HeaderMode {
 /// Why a [`RateLimitLayer`] could not be built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum ConfigError {
+pub enum RateLimitConfigError {
     /// No policy was given.
     #[error("a rate limit layer needs at least one policy")]
     NoPolicies,
@@ -67,7 +67,7 @@ pub(crate) struct Shared {
     /// The store, when it is a [`MemoryStore`]: a request that one
     /// client-IP policy applies to is decided on it directly.
     pub(crate) memory: Option<MemoryStore>,
-    pub(crate) headers: HeaderMode,
+    pub(crate) headers: RateLimitHeaders,
     pub(crate) legacy: bool,
     pub(crate) stats: Arc<RateLimitStats>,
     /// The layer's only policy, when it applies to every request, keys on the
@@ -118,7 +118,7 @@ pub struct RateLimitLayerBuilder {
     store: Arc<dyn Store>,
     memory: Option<MemoryStore>,
     policies: Vec<Policy>,
-    headers: HeaderMode,
+    headers: RateLimitHeaders,
     legacy: bool,
 }
 
@@ -140,7 +140,7 @@ impl RateLimitLayerBuilder {
     /// ([draft-ietf-httpapi-ratelimit-headers-10]). Default: always.
     ///
     /// [draft-ietf-httpapi-ratelimit-headers-10]: https://datatracker.ietf.org/doc/draft-ietf-httpapi-ratelimit-headers/10/
-    pub fn headers(mut self, mode: HeaderMode) -> Self {
+    pub fn headers(mut self, mode: RateLimitHeaders) -> Self {
         self.headers = mode;
         self
     }
@@ -154,20 +154,22 @@ impl RateLimitLayerBuilder {
     }
 
     /// Checks the policies and builds the layer.
-    pub fn build(self) -> Result<RateLimitLayer, ConfigError> {
+    pub fn build(self) -> Result<RateLimitLayer, RateLimitConfigError> {
         if self.policies.is_empty() {
-            return Err(ConfigError::NoPolicies);
+            return Err(RateLimitConfigError::NoPolicies);
         }
         let mut names = HashSet::new();
         for policy in &self.policies {
             if !names.insert(policy.name()) {
-                return Err(ConfigError::DuplicateName(policy.name().to_owned()));
+                return Err(RateLimitConfigError::DuplicateName(
+                    policy.name().to_owned(),
+                ));
             }
             if policy.cost == 0 {
-                return Err(ConfigError::ZeroCost(policy.name().to_owned()));
+                return Err(RateLimitConfigError::ZeroCost(policy.name().to_owned()));
             }
             if u64::from(policy.cost) > policy.quota.burst() {
-                return Err(ConfigError::CostAboveBurst {
+                return Err(RateLimitConfigError::CostAboveBurst {
                     policy: policy.name().to_owned(),
                     cost: policy.cost,
                     burst: policy.quota.burst(),
@@ -297,7 +299,7 @@ impl RateLimitLayer {
             memory: (&store as &dyn Any).downcast_ref::<MemoryStore>().cloned(),
             store: Arc::new(store),
             policies: Vec::new(),
-            headers: HeaderMode::default(),
+            headers: RateLimitHeaders::default(),
             legacy: false,
         }
     }
@@ -309,9 +311,9 @@ impl RateLimitLayer {
 }
 
 impl<S> Layer<S> for RateLimitLayer {
-    type Service = RateLimit<S>;
+    type Service = RateLimitService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        RateLimit::from_shared(inner, Arc::clone(&self.shared))
+        RateLimitService::from_shared(inner, Arc::clone(&self.shared))
     }
 }

@@ -17,7 +17,7 @@ use super::{
     respond::{self, Decision},
 };
 use crate::{
-    Counter, Demand, Key, Mode, RateLimitStats,
+    Demand, Key, Mode, RateLimitCounter, RateLimitStats,
     policy::{KeySource, RequestView},
     store::IpDecision,
 };
@@ -41,12 +41,12 @@ use crate::{
 /// let _inner = service.get_ref();
 /// ```
 #[derive(Debug, Clone)]
-pub struct RateLimit<S> {
+pub struct RateLimitService<S> {
     inner: S,
     shared: Arc<Shared>,
 }
 
-impl<S> RateLimit<S> {
+impl<S> RateLimitService<S> {
     pub(crate) fn from_shared(inner: S, shared: Arc<Shared>) -> Self {
         Self { inner, shared }
     }
@@ -77,7 +77,7 @@ impl<S> RateLimit<S> {
     }
 }
 
-impl<S, ReqB, ResB> Service<Request<ReqB>> for RateLimit<S>
+impl<S, ReqB, ResB> Service<Request<ReqB>> for RateLimitService<S>
 where
     S: Service<Request<ReqB>, Response = Response<ResB>> + Clone,
 {
@@ -93,7 +93,7 @@ where
     fn call(&mut self, request: Request<ReqB>) -> Self::Future {
         if let Some(lone) = &self.shared.lone_ip {
             let Some(ip) = lone.key.of(request.extensions()) else {
-                self.shared.stats.at(0).add(Counter::NoKey);
+                self.shared.stats.at(0).add(RateLimitCounter::NoKey);
                 return ResponseFuture::quiet(self.inner.call(request));
             };
             let decision = lone.memory.decide_ip(&lone.policy, &ip);
@@ -111,7 +111,7 @@ where
     }
 }
 
-impl<S> RateLimit<S> {
+impl<S> RateLimitService<S> {
     #[inline(always)]
     fn decide<ReqB, ResB>(
         &mut self,
@@ -179,7 +179,7 @@ impl<S> RateLimit<S> {
     }
 }
 
-impl<S> RateLimit<S> {
+impl<S> RateLimitService<S> {
     /// Answers a request that one client-IP policy (`index`) applies to,
     /// decided on the memory store.
     #[inline(always)]
@@ -225,7 +225,7 @@ fn claims(shared: &Shared, view: &impl RequestView) -> Claims {
             continue;
         }
         if policy.exempt.exempts(view) {
-            shared.stats.at(index).add(Counter::Exempt);
+            shared.stats.at(index).add(RateLimitCounter::Exempt);
             continue;
         }
         let key = match &policy.key {
@@ -233,7 +233,7 @@ fn claims(shared: &Shared, view: &impl RequestView) -> Claims {
             KeySource::Custom(extractor) => view.parts().and_then(|p| extractor.extract(p)),
         };
         let Some(key) = key else {
-            shared.stats.at(index).add(Counter::NoKey);
+            shared.stats.at(index).add(RateLimitCounter::NoKey);
             continue;
         };
         claims.push((index, key));

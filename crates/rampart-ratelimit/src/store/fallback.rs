@@ -6,7 +6,8 @@ use std::{fmt, sync::Arc, time::Duration};
 use rampart_core::{BreakerConfig, CircuitBreaker};
 
 use super::{
-    BreakerStats, Demand, MemoryStore, Outcome, RedisStore, Store, StoreError, StoreFuture, Verdict,
+    BreakerStats, Demand, MemoryStore, Outcome, RateLimitStoreError, RedisStore, Store,
+    StoreFuture, Verdict,
 };
 use crate::Fallback;
 
@@ -180,7 +181,7 @@ impl<P: Store> Store for FallbackStore<P> {
                     return Ok(verdicts);
                 }
                 Ok(Err(error)) => error,
-                Err(_) => StoreError::Timeout(timeout),
+                Err(_) => RateLimitStoreError::Timeout(timeout),
             };
             permit.failure(&error);
             Ok(decide_fallback(&local, &demands))

@@ -12,7 +12,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use super::{Demand, Outcome, Store, StoreError, StoreFuture, Verdict};
+use super::{Demand, Outcome, RateLimitStoreError, Store, StoreFuture, Verdict};
 
 /// How many decisions a [`LeaseStore`] made locally and how many went to
 /// its primary store.
@@ -210,15 +210,17 @@ impl Inner {
         demands: &[Demand],
         forwarded: &[usize],
         mut verdicts: Vec<Option<Verdict>>,
-        result: Result<Vec<Verdict>, StoreError>,
+        result: Result<Vec<Verdict>, RateLimitStoreError>,
         now: Instant,
-    ) -> Result<Vec<Verdict>, StoreError> {
+    ) -> Result<Vec<Verdict>, RateLimitStoreError> {
         let refund = |verdicts: &[Option<Verdict>]| self.refund(demands, verdicts);
         let answers = match result {
             Ok(answers) if answers.len() == forwarded.len() => answers,
             Ok(_) => {
                 refund(&verdicts);
-                return Err(StoreError::Protocol("wrong number of verdicts".into()));
+                return Err(RateLimitStoreError::Protocol(
+                    "wrong number of verdicts".into(),
+                ));
             }
             Err(error) => {
                 refund(&verdicts);

@@ -23,7 +23,7 @@ use crate::{
 /// Why a [`TenantLayer`] could not be built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum ConfigError {
+pub enum TenantConfigError {
     /// No source to resolve the tenant from.
     #[error("a tenant layer needs at least one source (principal, subdomain, header or path)")]
     NoSources,
@@ -77,7 +77,7 @@ pub struct TenantLayerBuilder {
     cache_capacity: u64,
     cache_ttl: Duration,
     default_limits: Limits,
-    error: Option<ConfigError>,
+    error: Option<TenantConfigError>,
 }
 
 impl fmt::Debug for dyn TenantLookup {
@@ -87,7 +87,7 @@ impl fmt::Debug for dyn TenantLookup {
 }
 
 impl TenantLayerBuilder {
-    fn fail(&mut self, error: ConfigError) {
+    fn fail(&mut self, error: TenantConfigError) {
         self.error.get_or_insert(error);
     }
 
@@ -106,7 +106,7 @@ impl TenantLayerBuilder {
     pub fn from_subdomain(mut self, base_domain: &str) -> Self {
         match SubdomainSource::new(base_domain, Vec::new()) {
             Some(source) => self.sources.push(Source::Subdomain(source)),
-            None => self.fail(ConfigError::InvalidBaseDomain(base_domain.to_owned())),
+            None => self.fail(TenantConfigError::InvalidBaseDomain(base_domain.to_owned())),
         }
         self
     }
@@ -129,9 +129,9 @@ impl TenantLayerBuilder {
     pub fn from_header(mut self, name: &str, trusted: impl Into<TrustedProxies>) -> Self {
         let trusted = trusted.into();
         match HeaderName::try_from(name) {
-            Err(_) => self.fail(ConfigError::InvalidHeaderName(name.to_owned())),
+            Err(_) => self.fail(TenantConfigError::InvalidHeaderName(name.to_owned())),
             Ok(_) if trusted.is_empty() => {
-                self.fail(ConfigError::NoTrustedProxies(name.to_owned()))
+                self.fail(TenantConfigError::NoTrustedProxies(name.to_owned()))
             }
             Ok(header) => self
                 .sources
@@ -147,7 +147,7 @@ impl TenantLayerBuilder {
     pub fn from_path_prefix(mut self, prefix: &str) -> Self {
         match PathSource::new(prefix) {
             Some(source) => self.sources.push(Source::Path(source)),
-            None => self.fail(ConfigError::InvalidPathPrefix(prefix.to_owned())),
+            None => self.fail(TenantConfigError::InvalidPathPrefix(prefix.to_owned())),
         }
         self
     }
@@ -184,15 +184,15 @@ impl TenantLayerBuilder {
     }
 
     /// Checks the configuration and builds the layer.
-    pub fn build(mut self) -> Result<TenantLayer, ConfigError> {
+    pub fn build(mut self) -> Result<TenantLayer, TenantConfigError> {
         if let Some(error) = self.error {
             return Err(error);
         }
         if self.sources.is_empty() {
-            return Err(ConfigError::NoSources);
+            return Err(TenantConfigError::NoSources);
         }
         if self.cache_capacity == 0 || self.cache_ttl.is_zero() {
-            return Err(ConfigError::EmptyCache);
+            return Err(TenantConfigError::EmptyCache);
         }
         for source in &mut self.sources {
             if let Source::Subdomain(subdomain) = source {

@@ -15,7 +15,7 @@ use tracing::{
 
 use super::{Shared, TenantLayer, future::ResponseFuture, respond};
 use crate::{
-    Counter, Limits, Tenant, TenantId,
+    Limits, Tenant, TenantCounter, TenantId,
     context::WithTenant,
     resolve::{Found, resolve},
 };
@@ -118,20 +118,20 @@ where
         let mut untrusted = false;
         let (found, source) = resolve(&shared.sources, &request, &mut untrusted);
         if untrusted {
-            shared.stats.add(Counter::UntrustedHeader);
+            shared.stats.add(TenantCounter::UntrustedHeader);
         }
         let id = match found {
             Found::Tenant(id) => id,
             Found::Invalid(error) => {
-                shared.stats.add(Counter::Invalid);
+                shared.stats.add(TenantCounter::Invalid);
                 return ResponseFuture::rejected(respond::invalid(source, &error));
             }
             Found::Nothing if shared.required => {
-                shared.stats.add(Counter::Missing);
+                shared.stats.add(TenantCounter::Missing);
                 return ResponseFuture::rejected(respond::missing());
             }
             Found::Nothing => {
-                shared.stats.add(Counter::Anonymous);
+                shared.stats.add(TenantCounter::Anonymous);
                 return ResponseFuture::anonymous(self.inner.call(request));
             }
         };
@@ -143,7 +143,7 @@ where
             Some(lookup) => match lookup.cached(&id) {
                 Some(Some(limits)) => limits,
                 Some(None) => {
-                    shared.stats.add(Counter::Unknown);
+                    shared.stats.add(TenantCounter::Unknown);
                     return ResponseFuture::rejected(respond::unknown(&id));
                 }
                 None => {

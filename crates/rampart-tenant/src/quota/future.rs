@@ -16,10 +16,10 @@ use tower_service::Service;
 
 use super::{
     QuotaBody,
-    monthly::{MonthlyFuture, StoreError, Usage},
+    monthly::{MonthlyFuture, QuotaStoreError, Usage},
     slots::Slot,
 };
-use crate::{Counter, PROBLEM_TYPE, QuotaExceeded, Tenant};
+use crate::{PROBLEM_TYPE, QuotaExceeded, Tenant, TenantCounter};
 
 /// A monthly charge whose answer is awaited.
 pub(super) struct Monthly {
@@ -33,23 +33,23 @@ impl Monthly {
     /// `None` to go on, or the rejection.
     pub(super) fn decide<B>(
         &self,
-        result: Result<Usage, StoreError>,
+        result: Result<Usage, QuotaStoreError>,
     ) -> Option<Response<ResponseBody<B>>> {
         let stats = self.tenant.stats();
         match result {
             Ok(usage) if usage.admitted => {
-                stats.add(Counter::MonthlyAdmitted);
+                stats.add(TenantCounter::MonthlyAdmitted);
                 None
             }
             Ok(_) => {
-                stats.add(Counter::MonthlyLimited);
+                stats.add(TenantCounter::MonthlyLimited);
                 Some(
                     QuotaExceeded::monthly(&self.quota, self.limit, self.retry_after)
                         .into_rejection(),
                 )
             }
             Err(error) => {
-                stats.add(Counter::MonthlyUnavailable);
+                stats.add(TenantCounter::MonthlyUnavailable);
                 tracing::warn!(tenant = %self.tenant.id(), quota = %self.quota, %error, "monthly quota store failed");
                 Some(
                     Problem::new(http::StatusCode::SERVICE_UNAVAILABLE)

@@ -14,10 +14,10 @@ use tower_layer::Layer;
 
 pub use self::{body::QuotaBody, future::QuotaFuture, service::QuotaService};
 use self::{
-    monthly::{Charge, Month, MonthlyStore, StoreError},
+    monthly::{Charge, Month, MonthlyStore, QuotaStoreError},
     slots::Slots,
 };
-use crate::{Counter, QuotaExceeded, Tenant, TenantId};
+use crate::{QuotaExceeded, Tenant, TenantCounter, TenantId};
 
 pub(crate) struct Inner {
     pub(crate) slots: Arc<Slots>,
@@ -62,7 +62,7 @@ pub enum ChargeError {
     Exceeded(QuotaExceeded),
     /// The store could not decide.
     #[error(transparent)]
-    Store(StoreError),
+    Store(QuotaStoreError),
 }
 
 impl Quotas {
@@ -134,11 +134,11 @@ impl Quotas {
         };
         match self.inner.store.charge(&charge).await {
             Ok(usage) if usage.admitted => {
-                tenant.stats().add(Counter::MonthlyAdmitted);
+                tenant.stats().add(TenantCounter::MonthlyAdmitted);
                 Ok(usage.used)
             }
             Ok(_) => {
-                tenant.stats().add(Counter::MonthlyLimited);
+                tenant.stats().add(TenantCounter::MonthlyLimited);
                 Err(ChargeError::Exceeded(QuotaExceeded::monthly(
                     quota,
                     limit,
@@ -146,7 +146,7 @@ impl Quotas {
                 )))
             }
             Err(error) => {
-                tenant.stats().add(Counter::MonthlyUnavailable);
+                tenant.stats().add(TenantCounter::MonthlyUnavailable);
                 Err(ChargeError::Store(error))
             }
         }

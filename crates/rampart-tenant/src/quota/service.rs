@@ -11,7 +11,7 @@ use super::{
     future::{Monthly, QuotaFuture},
     monthly::{Charge, Month},
 };
-use crate::{Counter, QuotaExceeded, Tenant, layer::missing_tenant};
+use crate::{QuotaExceeded, Tenant, TenantCounter, layer::missing_tenant};
 
 /// The service made by [`QuotaLayer`].
 ///
@@ -77,11 +77,11 @@ where
         let slot = match tenant.limits().get_max_concurrent() {
             Some(max) if self.layer.concurrent => match quotas.slots.try_acquire(tenant, max) {
                 Some(slot) => {
-                    tenant.stats().add(Counter::ConcurrencyAdmitted);
+                    tenant.stats().add(TenantCounter::ConcurrencyAdmitted);
                     Some(slot)
                 }
                 None => {
-                    tenant.stats().add(Counter::ConcurrencyLimited);
+                    tenant.stats().add(TenantCounter::ConcurrencyLimited);
                     return QuotaFuture::rejected(QuotaExceeded::concurrent(max).into_rejection());
                 }
             },

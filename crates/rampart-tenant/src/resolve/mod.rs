@@ -7,7 +7,7 @@ mod subdomain;
 use http::{Extensions, Request};
 
 pub(crate) use self::{header::HeaderSource, path::PathSource, subdomain::SubdomainSource};
-use crate::{Counter, TenantId, TenantIdError, TenantPrincipal};
+use crate::{TenantCounter, TenantId, TenantIdError, TenantPrincipal};
 
 /// Where a tenant was found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -34,12 +34,12 @@ impl TenantSource {
         }
     }
 
-    pub(crate) fn counter(self) -> Counter {
+    pub(crate) fn counter(self) -> TenantCounter {
         match self {
-            Self::Principal => Counter::FromPrincipal,
-            Self::Subdomain => Counter::FromSubdomain,
-            Self::Header => Counter::FromHeader,
-            Self::Path => Counter::FromPath,
+            Self::Principal => TenantCounter::FromPrincipal,
+            Self::Subdomain => TenantCounter::FromSubdomain,
+            Self::Header => TenantCounter::FromHeader,
+            Self::Path => TenantCounter::FromPath,
         }
     }
 }
