@@ -54,7 +54,7 @@ pub(crate) struct Shared {
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct CorsLayer {
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
 }
 
 impl CorsLayer {
@@ -97,6 +97,6 @@ impl<S> Layer<S> for CorsLayer {
     type Service = CorsService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        CorsService::from_shared(inner, Arc::clone(&self.shared))
+        CorsService::new(inner, self)
     }
 }

@@ -73,8 +73,13 @@ pub struct CorsService<S> {
 }
 
 impl<S> CorsService<S> {
-    pub(crate) fn from_shared(inner: S, shared: Arc<Shared>) -> Self {
-        Self { inner, shared }
+    /// Wraps `inner` with `layer`'s policy; the same as
+    /// [`Layer::layer`](tower_layer::Layer::layer).
+    pub fn new(inner: S, layer: &CorsLayer) -> Self {
+        Self {
+            inner,
+            shared: Arc::clone(&layer.shared),
+        }
     }
 
     /// Returns a new [`Layer`](tower_layer::Layer) that wraps services with a

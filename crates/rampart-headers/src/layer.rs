@@ -61,7 +61,7 @@ impl Shared {
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct SecurityHeadersLayer {
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
 }
 
 impl SecurityHeadersLayer {
@@ -114,6 +114,6 @@ impl<S> Layer<S> for SecurityHeadersLayer {
     type Service = SecurityHeadersService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        SecurityHeadersService::new(inner, self.shared.clone())
+        SecurityHeadersService::new(inner, self)
     }
 }

@@ -38,7 +38,7 @@ use crate::{Metrics, MetricsService, recorder::HttpMetrics};
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct MetricsLayer {
-    http: Arc<HttpMetrics>,
+    pub(crate) http: Arc<HttpMetrics>,
 }
 
 impl MetricsLayer {
@@ -54,6 +54,6 @@ impl<S> Layer<S> for MetricsLayer {
     type Service = MetricsService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        MetricsService::from_shared(inner, Arc::clone(&self.http))
+        MetricsService::new(inner, self)
     }
 }

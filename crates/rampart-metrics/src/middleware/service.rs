@@ -21,7 +21,7 @@ use crate::{
 /// ```
 /// use std::convert::Infallible;
 /// use http::{Request, Response, StatusCode};
-/// use rampart_metrics::{Format, Metrics, MetricsService};
+/// use rampart_metrics::{Format, Metrics, MetricsLayer, MetricsService};
 /// use tower::{ServiceExt, service_fn};
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
@@ -32,7 +32,7 @@ use crate::{
 ///         *response.status_mut() = StatusCode::NOT_FOUND;
 ///         Ok::<_, Infallible>(response)
 ///     }),
-///     &metrics,
+///     &MetricsLayer::new(&metrics),
 /// );
 /// drop(service.oneshot(Request::get("/nope").body(String::new()).unwrap()).await.unwrap());
 /// assert!(metrics.encode(Format::Text).contains(r#"status="404"} 1"#));
@@ -45,13 +45,13 @@ pub struct MetricsService<S> {
 }
 
 impl<S> MetricsService<S> {
-    /// Wraps `inner`, recording into `metrics`.
-    pub fn new(inner: S, metrics: &Metrics) -> Self {
-        Self::from_shared(inner, Arc::clone(metrics.http()))
-    }
-
-    pub(crate) fn from_shared(inner: S, http: Arc<HttpMetrics>) -> Self {
-        Self { inner, http }
+    /// Wraps `inner`, recording where `layer` does; the same as
+    /// [`Layer::layer`](tower_layer::Layer::layer).
+    pub fn new(inner: S, layer: &MetricsLayer) -> Self {
+        Self {
+            inner,
+            http: Arc::clone(&layer.http),
+        }
     }
 
     /// Returns a new [`Layer`](tower_layer::Layer) that wraps services with a

@@ -289,7 +289,7 @@ impl RateLimitLayerBuilder {
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct RateLimitLayer {
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
 }
 
 impl RateLimitLayer {
@@ -314,6 +314,6 @@ impl<S> Layer<S> for RateLimitLayer {
     type Service = RateLimitService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        RateLimitService::from_shared(inner, Arc::clone(&self.shared))
+        RateLimitService::new(inner, self)
     }
 }

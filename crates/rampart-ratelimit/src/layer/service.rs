@@ -17,7 +17,7 @@ use super::{
     respond::{self, Decision},
 };
 use crate::{
-    Demand, Key, Mode, RateLimitCounter, RateLimitStats,
+    Demand, Key, Mode, Policy, RateLimitConfigError, RateLimitCounter, RateLimitStats, Store,
     policy::{KeySource, RequestView},
     store::IpDecision,
 };
@@ -47,13 +47,31 @@ pub struct RateLimitService<S> {
 }
 
 impl<S> RateLimitService<S> {
-    pub(crate) fn from_shared(inner: S, shared: Arc<Shared>) -> Self {
-        Self { inner, shared }
+    /// Wraps `inner` with `layer`'s policies; the same as
+    /// [`Layer::layer`](tower_layer::Layer::layer).
+    pub fn new(inner: S, layer: &RateLimitLayer) -> Self {
+        Self {
+            inner,
+            shared: Arc::clone(&layer.shared),
+        }
     }
 
-    /// Wraps `inner` with `layer`'s policies.
-    pub fn new(inner: S, layer: &RateLimitLayer) -> Self {
-        tower_layer::Layer::layer(layer, inner)
+    /// Returns a new [`Layer`](tower_layer::Layer) that wraps services with a
+    /// [`RateLimitService`] enforcing one `policy` in `store`; the same as
+    /// `RateLimitLayer::builder(store).policy(policy).build()`.
+    ///
+    /// ```
+    /// use rampart_ratelimit::{MemoryStore, Policy, RateLimitService};
+    ///
+    /// let layer = RateLimitService::<()>::layer(MemoryStore::new(), Policy::new("api", "100/minute".parse()?)?)?;
+    /// # let _ = layer;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn layer(
+        store: impl Store,
+        policy: Policy,
+    ) -> Result<RateLimitLayer, RateLimitConfigError> {
+        RateLimitLayer::builder(store).policy(policy).build()
     }
 
     /// The counters of this service's policies.

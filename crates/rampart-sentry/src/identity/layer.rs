@@ -79,10 +79,7 @@ impl<S, I> Layer<S> for SentryIdentityLayer<I> {
     type Service = SentryIdentityService<S, I>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        SentryIdentityService {
-            inner,
-            identify: self.identify.clone(),
-        }
+        SentryIdentityService::new(inner, self)
     }
 }
 
@@ -101,7 +98,7 @@ impl<S, I> Layer<S> for SentryIdentityLayer<I> {
 /// # async fn main() {
 /// let layer = SentryIdentityLayer::from_extension(|id: &u64| Identity::user(id.to_string()));
 /// let handler = service_fn(|_req: Request<()>| async { Ok::<_, Infallible>(Response::new(())) });
-/// let service = SentryIdentityService::layer(&layer, handler);
+/// let service = SentryIdentityService::new(handler, &layer);
 /// assert!(service.oneshot(Request::new(())).await.is_ok());
 /// # }
 /// ```
@@ -111,9 +108,21 @@ pub struct SentryIdentityService<S, I> {
 }
 
 impl<S, I> SentryIdentityService<S, I> {
-    /// Wraps `inner` with `layer`'s identify function.
-    pub fn layer(layer: &SentryIdentityLayer<I>, inner: S) -> Self {
-        Layer::layer(layer, inner)
+    /// Wraps `inner` with `layer`'s identify function; the same as
+    /// [`Layer::layer`].
+    pub fn new(inner: S, layer: &SentryIdentityLayer<I>) -> Self {
+        Self {
+            inner,
+            identify: Arc::clone(&layer.identify),
+        }
+    }
+
+    /// Returns a new [`Layer`] that wraps services with a
+    /// [`SentryIdentityService`]; the same as [`SentryIdentityLayer::new`].
+    pub fn layer(identify: I) -> SentryIdentityLayer<I> {
+        SentryIdentityLayer {
+            identify: Arc::new(identify),
+        }
     }
 
     /// The wrapped service.

@@ -280,7 +280,7 @@ impl TenantLayerBuilder {
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct TenantLayer {
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
 }
 
 impl TenantLayer {
@@ -321,6 +321,6 @@ impl<S> Layer<S> for TenantLayer {
     type Service = TenantService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        TenantService::from_shared(inner, Arc::clone(&self.shared))
+        TenantService::new(inner, self)
     }
 }

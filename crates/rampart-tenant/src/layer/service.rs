@@ -15,7 +15,7 @@ use tracing::{
 
 use super::{Shared, TenantLayer, future::ResponseFuture, respond};
 use crate::{
-    Limits, Tenant, TenantCounter, TenantId,
+    Limits, Tenant, TenantConfigError, TenantCounter, TenantId, TenantPrincipal,
     context::WithTenant,
     resolve::{Found, resolve},
 };
@@ -42,13 +42,20 @@ pub struct TenantService<S> {
 }
 
 impl<S> TenantService<S> {
-    pub(crate) fn from_shared(inner: S, shared: Arc<Shared>) -> Self {
-        Self { inner, shared }
+    /// Wraps `inner` with `layer`'s configuration; the same as
+    /// [`Layer::layer`](tower_layer::Layer::layer).
+    pub fn new(inner: S, layer: &TenantLayer) -> Self {
+        Self {
+            inner,
+            shared: Arc::clone(&layer.shared),
+        }
     }
 
-    /// Wraps `inner` with `layer`'s configuration.
-    pub fn new(inner: S, layer: &TenantLayer) -> Self {
-        tower_layer::Layer::layer(layer, inner)
+    /// Returns a new [`Layer`](tower_layer::Layer) that wraps services with a
+    /// [`TenantService`] taking the tenant from the app's principal `P`, required;
+    /// the same as `TenantLayer::builder().from_principal::<P>().build()`.
+    pub fn layer<P: TenantPrincipal>() -> Result<TenantLayer, TenantConfigError> {
+        TenantLayer::builder().from_principal::<P>().build()
     }
 
     /// The wrapped service.

@@ -239,6 +239,6 @@ impl<S> Layer<S> for QuotaLayer {
     type Service = QuotaService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        QuotaService::new(inner, self.clone())
+        QuotaService::new(inner, self)
     }
 }

@@ -35,9 +35,19 @@ pub struct QuotaService<S> {
 }
 
 impl<S> QuotaService<S> {
-    /// Wraps `inner`.
-    pub fn new(inner: S, layer: QuotaLayer) -> Self {
-        Self { inner, layer }
+    /// Wraps `inner` with `layer`'s quotas; the same as
+    /// [`Layer::layer`](tower_layer::Layer::layer).
+    pub fn new(inner: S, layer: &QuotaLayer) -> Self {
+        Self {
+            inner,
+            layer: layer.clone(),
+        }
+    }
+
+    /// Returns a new [`Layer`](tower_layer::Layer) that wraps services with a
+    /// [`QuotaService`] counting in `quotas`; the same as [`Quotas::layer`].
+    pub fn layer(quotas: &crate::Quotas) -> QuotaLayer {
+        quotas.layer()
     }
 
     /// The wrapped service.
