@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{ConfigIssue, CorsConfigError, CorsLayer};
+use crate::{CorsConfigError, CorsConfigIssue, CorsLayer};
 
 /// A CORS configuration, as written; [`CorsConfig::build`] validates all of it at
 /// once and compiles the [`CorsLayer`].
@@ -241,7 +241,7 @@ impl CorsConfig {
             if let Some(value) = lookup(name) {
                 match parse_bool(&value) {
                     Some(b) => *target = b,
-                    None => issues.push(ConfigIssue::InvalidEnvVar {
+                    None => issues.push(CorsConfigIssue::InvalidEnvVar {
                         name,
                         value,
                         expected: "true or false",
@@ -258,7 +258,7 @@ impl CorsConfig {
         if let Some(value) = lookup("CORS_MAX_AGE") {
             match value.trim().parse::<u64>() {
                 Ok(secs) => config.max_age_secs = Some(secs),
-                Err(_) => issues.push(ConfigIssue::InvalidEnvVar {
+                Err(_) => issues.push(CorsConfigIssue::InvalidEnvVar {
                     name: "CORS_MAX_AGE",
                     value,
                     expected: "a whole number of seconds",
@@ -348,7 +348,7 @@ mod tests {
         let config = env(&[]).unwrap();
         assert_eq!(config, CorsConfig::new());
         let err = config.build().unwrap_err();
-        assert_eq!(err.issues(), [ConfigIssue::NoOrigins]);
+        assert_eq!(err.issues(), [CorsConfigIssue::NoOrigins]);
     }
 
     #[test]

@@ -8,14 +8,14 @@ use crate::{OriginError, PatternError};
 /// One problem in a CORS configuration, naming the value that caused it.
 ///
 /// ```
-/// use rampart_cors::{CorsConfig, ConfigIssue};
+/// use rampart_cors::{CorsConfig, CorsConfigIssue};
 ///
 /// let err = CorsConfig::new().allow_origin("null").build().unwrap_err();
-/// assert!(matches!(err.issues()[0], ConfigIssue::NullOrigin));
+/// assert!(matches!(err.issues()[0], CorsConfigIssue::NullOrigin));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum ConfigIssue {
+pub enum CorsConfigIssue {
     /// The allow-list is empty: nothing would ever be allowed.
     #[error("no allowed origins; list at least one (CORS_ALLOWED_ORIGINS)")]
     NoOrigins,
@@ -125,7 +125,7 @@ pub enum ConfigIssue {
     },
 }
 
-/// An invalid CORS configuration: every [`ConfigIssue`] found, not just the first.
+/// An invalid CORS configuration: every [`CorsConfigIssue`] found, not just the first.
 ///
 /// ```
 /// use rampart_cors::CorsConfig;
@@ -140,16 +140,16 @@ pub enum ConfigIssue {
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CorsConfigError {
-    issues: Vec<ConfigIssue>,
+    issues: Vec<CorsConfigIssue>,
 }
 
 impl CorsConfigError {
-    pub(crate) fn new(issues: Vec<ConfigIssue>) -> Self {
+    pub(crate) fn new(issues: Vec<CorsConfigIssue>) -> Self {
         Self { issues }
     }
 
     /// Every problem found, in the order of the configuration.
-    pub fn issues(&self) -> &[ConfigIssue] {
+    pub fn issues(&self) -> &[CorsConfigIssue] {
         &self.issues
     }
 }

@@ -17,7 +17,7 @@ mod stats;
 pub use self::{
     allowed::AllowedOrigins,
     config::CorsConfig,
-    error::{ConfigIssue, CorsConfigError},
+    error::{CorsConfigError, CorsConfigIssue},
     future::ResponseFuture,
     handle::CorsHandle,
     layer::CorsLayer,

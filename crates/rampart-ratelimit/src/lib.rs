@@ -13,8 +13,8 @@ pub use self::store::{BreakerStats, FallbackStore, RedisStore};
 pub use self::{
     key::{ClientIpAnd, ClientIpKey, FnKey, Key, KeyExtractor, PrincipalExtractor, PrincipalKey},
     layer::{
-        PROBLEM_TYPE_LIMITED, RateLimitConfigError, RateLimitHeaders, RateLimitLayer,
-        RateLimitLayerBuilder, RateLimitService, ResponseFuture, rejection,
+        PROBLEM_TYPE_LIMITED, RateLimitConfigError, RateLimitConfigIssue, RateLimitHeaders,
+        RateLimitLayer, RateLimitLayerBuilder, RateLimitService, ResponseFuture, rejection,
     },
     policy::{Fallback, Mode, Policy, PolicyError},
     quota::{MAX_BURST_WINDOW, MAX_COUNT, MAX_PERIOD, Quota, QuotaError},

@@ -8,7 +8,7 @@ use common::*;
 use http::Method;
 use rampart_core::{ClientIpLayer, ManualClock, TrustedProxies};
 use rampart_ratelimit::{
-    ClientIpAnd, FnKey, Key, MemoryStore, Policy, RateLimitConfigError, RateLimitCounter,
+    ClientIpAnd, FnKey, Key, MemoryStore, Policy, RateLimitConfigIssue, RateLimitCounter,
     RateLimitHeaders, RateLimitLayer, RateLimitLayerBuilder,
 };
 use tower::{Layer, ServiceBuilder, service_fn};
@@ -414,36 +414,56 @@ async fn spoofed_forwarded_for_from_an_untrusted_peer_does_not_change_the_key() 
 #[test]
 fn bad_configuration_is_a_typed_error() {
     let clock = ManualClock::new();
+    let issues = |builder: RateLimitLayerBuilder| builder.build().unwrap_err().issues().to_vec();
+    assert_eq!(issues(builder(&clock)), [RateLimitConfigIssue::NoPolicies]);
     assert_eq!(
-        builder(&clock).build().unwrap_err(),
-        RateLimitConfigError::NoPolicies
+        issues(
+            builder(&clock)
+                .policy(policy("a", "1/s"))
+                .policy(policy("a", "2/s"))
+        ),
+        [RateLimitConfigIssue::DuplicateName("a".into())]
     );
     assert_eq!(
-        builder(&clock)
-            .policy(policy("a", "1/s"))
-            .policy(policy("a", "2/s"))
-            .build()
-            .unwrap_err(),
-        RateLimitConfigError::DuplicateName("a".into())
+        issues(builder(&clock).policy(policy("a", "1/s").cost(0))),
+        [RateLimitConfigIssue::ZeroCost("a".into())]
     );
     assert_eq!(
-        builder(&clock)
-            .policy(policy("a", "1/s").cost(0))
-            .build()
-            .unwrap_err(),
-        RateLimitConfigError::ZeroCost("a".into())
-    );
-    assert_eq!(
-        builder(&clock)
-            .policy(policy("a", "10/minute;burst=3").cost(4))
-            .build()
-            .unwrap_err(),
-        RateLimitConfigError::CostAboveBurst {
+        issues(builder(&clock).policy(policy("a", "10/minute;burst=3").cost(4))),
+        [RateLimitConfigIssue::CostAboveBurst {
             policy: "a".into(),
             cost: 4,
             burst: 3
-        }
+        }]
     );
+}
+
+#[test]
+fn bad_configuration_lists_every_problem() {
+    let clock = ManualClock::new();
+    let err = builder(&clock)
+        .policy(policy("a", "1/s").cost(0))
+        .policy(policy("b", "10/minute;burst=3").cost(4))
+        .policy(policy("a", "2/s"))
+        .build()
+        .unwrap_err();
+    assert_eq!(
+        err.issues(),
+        [
+            RateLimitConfigIssue::ZeroCost("a".into()),
+            RateLimitConfigIssue::CostAboveBurst {
+                policy: "b".into(),
+                cost: 4,
+                burst: 3
+            },
+            RateLimitConfigIssue::DuplicateName("a".into()),
+        ]
+    );
+    let message = err.to_string();
+    assert!(message.contains("(3 problems)"), "{message}");
+    assert!(message.contains("`a` costs 0"), "{message}");
+    assert!(message.contains("`b` costs 4"), "{message}");
+    assert!(message.contains("two policies are named `a`"), "{message}");
 }
 
 #[tokio::test]

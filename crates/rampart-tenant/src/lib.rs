@@ -30,7 +30,10 @@ pub use self::{
     context::{WithTenant, current_tenant, spawn_with_tenant, with_tenant},
     exceeded::{PROBLEM_TYPE, QuotaExceeded, QuotaKind},
     id::{MAX_LEN, TenantId, TenantIdError},
-    layer::{ResponseFuture, TenantConfigError, TenantLayer, TenantLayerBuilder, TenantService},
+    layer::{
+        ResponseFuture, TenantConfigError, TenantConfigIssue, TenantLayer, TenantLayerBuilder,
+        TenantService,
+    },
     limits::Limits,
     lookup::{LookupError, LookupFuture, TenantLookup},
     principal::TenantPrincipal,

@@ -17,7 +17,7 @@ use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use rampart_tenant::{
-    Limits, LookupError, Tenant, TenantConfigError, TenantCounter, TenantId, TenantLayer,
+    Limits, LookupError, Tenant, TenantConfigIssue, TenantCounter, TenantId, TenantLayer,
     TenantPrincipal, current_tenant, spawn_with_tenant,
 };
 use serde_json::Value;
@@ -496,11 +496,14 @@ async fn concurrent_requests_keep_their_own_tenant() {
 
 #[test]
 fn configuration_errors_name_the_value() {
-    let build = |b: rampart_tenant::TenantLayerBuilder| b.build().unwrap_err();
-    assert_eq!(build(TenantLayer::builder()), TenantConfigError::NoSources);
+    let build = |b: rampart_tenant::TenantLayerBuilder| b.build().unwrap_err().issues().to_vec();
+    assert_eq!(
+        build(TenantLayer::builder()),
+        [TenantConfigIssue::NoSources]
+    );
     assert_eq!(
         build(TenantLayer::builder().from_subdomain("not a domain")),
-        TenantConfigError::InvalidBaseDomain("not a domain".into())
+        [TenantConfigIssue::InvalidBaseDomain("not a domain".into())]
     );
     assert_eq!(
         build(
@@ -511,17 +514,17 @@ fn configuration_errors_name_the_value() {
                     .unwrap()
             )
         ),
-        TenantConfigError::InvalidHeaderName("bad header".into())
+        [TenantConfigIssue::InvalidHeaderName("bad header".into())]
     );
     assert_eq!(
         build(
             TenantLayer::builder().from_header("x-tenant-id", rampart_core::TrustedProxies::none())
         ),
-        TenantConfigError::NoTrustedProxies("x-tenant-id".into())
+        [TenantConfigIssue::NoTrustedProxies("x-tenant-id".into())]
     );
     assert_eq!(
         build(TenantLayer::builder().from_path_prefix("t")),
-        TenantConfigError::InvalidPathPrefix("t".into())
+        [TenantConfigIssue::InvalidPathPrefix("t".into())]
     );
     assert_eq!(
         build(
@@ -529,11 +532,41 @@ fn configuration_errors_name_the_value() {
                 .from_path_prefix("/t/")
                 .cache(0, Duration::from_secs(1))
         ),
-        TenantConfigError::EmptyCache
+        [TenantConfigIssue::EmptyCache]
     );
     assert!(
-        TenantConfigError::InvalidBaseDomain("x y".into())
+        TenantConfigIssue::InvalidBaseDomain("x y".into())
             .to_string()
             .contains("\"x y\"")
     );
+}
+
+#[test]
+fn configuration_errors_list_every_problem() {
+    let err = TenantLayer::builder()
+        .from_subdomain("not a domain")
+        .from_header("x-tenant-id", rampart_core::TrustedProxies::none())
+        .from_path_prefix("t")
+        .cache(10, Duration::ZERO)
+        .build()
+        .unwrap_err();
+    assert_eq!(
+        err.issues(),
+        [
+            TenantConfigIssue::InvalidBaseDomain("not a domain".into()),
+            TenantConfigIssue::NoTrustedProxies("x-tenant-id".into()),
+            TenantConfigIssue::InvalidPathPrefix("t".into()),
+            TenantConfigIssue::EmptyCache,
+        ]
+    );
+    let message = err.to_string();
+    assert!(message.contains("(4 problems)"), "{message}");
+    for value in [
+        "\"not a domain\"",
+        "\"x-tenant-id\"",
+        "\"t\"",
+        "time to live",
+    ] {
+        assert!(message.contains(value), "{value} in {message}");
+    }
 }

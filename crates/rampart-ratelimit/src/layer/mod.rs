@@ -2,6 +2,7 @@
 //! `Retry-After`, the IETF `RateLimit-Policy`/`RateLimit` fields and a
 //! problem+json body.
 
+mod error;
 mod future;
 mod respond;
 mod service;
@@ -11,6 +12,7 @@ use std::{any::Any, collections::HashSet, fmt, sync::Arc};
 use tower_layer::Layer;
 
 pub use self::{
+    error::{RateLimitConfigError, RateLimitConfigIssue},
     future::ResponseFuture,
     respond::{PROBLEM_TYPE_LIMITED, rejection},
     service::RateLimitService,
@@ -27,33 +29,6 @@ pub enum RateLimitHeaders {
     OnRejection,
     /// Never (`Retry-After` is still sent on 429).
     Never,
-}
-
-/// Why a [`RateLimitLayer`] could not be built.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum RateLimitConfigError {
-    /// No policy was given.
-    #[error("a rate limit layer needs at least one policy")]
-    NoPolicies,
-    /// Two policies share a name (their counts would mix in the store).
-    #[error("two policies are named `{0}`")]
-    DuplicateName(String),
-    /// A policy costs 0 per request.
-    #[error("policy `{0}` costs 0 per request: it would limit nothing")]
-    ZeroCost(String),
-    /// A policy costs more per request than its burst: no request could pass.
-    #[error(
-        "policy `{policy}` costs {cost} per request but its burst is {burst}: nothing could pass"
-    )]
-    CostAboveBurst {
-        /// The policy.
-        policy: String,
-        /// Its cost.
-        cost: u32,
-        /// Its burst.
-        burst: u64,
-    },
 }
 
 /// The indexes of the policies applied to one request.
@@ -155,26 +130,29 @@ impl RateLimitLayerBuilder {
 
     /// Checks the policies and builds the layer.
     pub fn build(self) -> Result<RateLimitLayer, RateLimitConfigError> {
+        let mut issues = Vec::new();
         if self.policies.is_empty() {
-            return Err(RateLimitConfigError::NoPolicies);
+            issues.push(RateLimitConfigIssue::NoPolicies);
         }
         let mut names = HashSet::new();
         for policy in &self.policies {
             if !names.insert(policy.name()) {
-                return Err(RateLimitConfigError::DuplicateName(
+                issues.push(RateLimitConfigIssue::DuplicateName(
                     policy.name().to_owned(),
                 ));
             }
             if policy.cost == 0 {
-                return Err(RateLimitConfigError::ZeroCost(policy.name().to_owned()));
-            }
-            if u64::from(policy.cost) > policy.quota.burst() {
-                return Err(RateLimitConfigError::CostAboveBurst {
+                issues.push(RateLimitConfigIssue::ZeroCost(policy.name().to_owned()));
+            } else if u64::from(policy.cost) > policy.quota.burst() {
+                issues.push(RateLimitConfigIssue::CostAboveBurst {
                     policy: policy.name().to_owned(),
                     cost: policy.cost,
                     burst: policy.quota.burst(),
                 });
             }
+        }
+        if !issues.is_empty() {
+            return Err(RateLimitConfigError::new(issues));
         }
         let stats = Arc::new(RateLimitStats::new(
             self.policies.iter().map(|p| Arc::clone(&p.name)),

@@ -2,6 +2,7 @@
 //! sources, checks it with the app's lookup, and makes it reachable from
 //! handlers (extension, extractor), deep code (task-local) and logs (span).
 
+mod error;
 mod future;
 mod respond;
 mod service;
@@ -13,38 +14,16 @@ use rampart_core::TrustedProxies;
 use tower_layer::Layer;
 
 pub(crate) use self::respond::missing as missing_tenant;
-pub use self::{future::ResponseFuture, service::TenantService};
+pub use self::{
+    error::{TenantConfigError, TenantConfigIssue},
+    future::ResponseFuture,
+    service::TenantService,
+};
 use crate::{
     Limits, TenantId, TenantLookup, TenantPrincipal, TenantStats,
     lookup::CachedLookup,
     resolve::{HeaderSource, PathSource, Source, SubdomainSource},
 };
-
-/// Why a [`TenantLayer`] could not be built.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum TenantConfigError {
-    /// No source to resolve the tenant from.
-    #[error("a tenant layer needs at least one source (principal, subdomain, header or path)")]
-    NoSources,
-    /// The base domain of the subdomain source is not a host name.
-    #[error("{0:?} is not a domain name such as app.example.com")]
-    InvalidBaseDomain(String),
-    /// The header name is not a valid HTTP header name.
-    #[error("{0:?} is not a valid header name")]
-    InvalidHeaderName(String),
-    /// A header source with no trusted proxy would never believe the header.
-    #[error(
-        "the tenant header {0:?} is only believed from trusted proxies, and none is configured"
-    )]
-    NoTrustedProxies(String),
-    /// The path prefix does not start and end with `/`.
-    #[error("path prefix {0:?} must start and end with `/` and have a segment, like /t/")]
-    InvalidPathPrefix(String),
-    /// The lookup cache would hold nothing.
-    #[error("the tenant lookup cache needs a capacity and a time to live above zero")]
-    EmptyCache,
-}
 
 pub(crate) struct Shared {
     pub(crate) sources: Box<[Source]>,
@@ -77,7 +56,7 @@ pub struct TenantLayerBuilder {
     cache_capacity: u64,
     cache_ttl: Duration,
     default_limits: Limits,
-    error: Option<TenantConfigError>,
+    issues: Vec<TenantConfigIssue>,
 }
 
 impl fmt::Debug for dyn TenantLookup {
@@ -87,8 +66,8 @@ impl fmt::Debug for dyn TenantLookup {
 }
 
 impl TenantLayerBuilder {
-    fn fail(&mut self, error: TenantConfigError) {
-        self.error.get_or_insert(error);
+    fn fail(&mut self, issue: TenantConfigIssue) {
+        self.issues.push(issue);
     }
 
     /// The tenant of the app's verified principal: the `P` that the
@@ -106,7 +85,7 @@ impl TenantLayerBuilder {
     pub fn from_subdomain(mut self, base_domain: &str) -> Self {
         match SubdomainSource::new(base_domain, Vec::new()) {
             Some(source) => self.sources.push(Source::Subdomain(source)),
-            None => self.fail(TenantConfigError::InvalidBaseDomain(base_domain.to_owned())),
+            None => self.fail(TenantConfigIssue::InvalidBaseDomain(base_domain.to_owned())),
         }
         self
     }
@@ -129,9 +108,9 @@ impl TenantLayerBuilder {
     pub fn from_header(mut self, name: &str, trusted: impl Into<TrustedProxies>) -> Self {
         let trusted = trusted.into();
         match HeaderName::try_from(name) {
-            Err(_) => self.fail(TenantConfigError::InvalidHeaderName(name.to_owned())),
+            Err(_) => self.fail(TenantConfigIssue::InvalidHeaderName(name.to_owned())),
             Ok(_) if trusted.is_empty() => {
-                self.fail(TenantConfigError::NoTrustedProxies(name.to_owned()))
+                self.fail(TenantConfigIssue::NoTrustedProxies(name.to_owned()))
             }
             Ok(header) => self
                 .sources
@@ -147,7 +126,7 @@ impl TenantLayerBuilder {
     pub fn from_path_prefix(mut self, prefix: &str) -> Self {
         match PathSource::new(prefix) {
             Some(source) => self.sources.push(Source::Path(source)),
-            None => self.fail(TenantConfigError::InvalidPathPrefix(prefix.to_owned())),
+            None => self.fail(TenantConfigIssue::InvalidPathPrefix(prefix.to_owned())),
         }
         self
     }
@@ -185,14 +164,15 @@ impl TenantLayerBuilder {
 
     /// Checks the configuration and builds the layer.
     pub fn build(mut self) -> Result<TenantLayer, TenantConfigError> {
-        if let Some(error) = self.error {
-            return Err(error);
-        }
-        if self.sources.is_empty() {
-            return Err(TenantConfigError::NoSources);
+        // A source refused above was still a source: no `NoSources` beside it.
+        if self.sources.is_empty() && self.issues.is_empty() {
+            self.issues.push(TenantConfigIssue::NoSources);
         }
         if self.cache_capacity == 0 || self.cache_ttl.is_zero() {
-            return Err(TenantConfigError::EmptyCache);
+            self.issues.push(TenantConfigIssue::EmptyCache);
+        }
+        if !self.issues.is_empty() {
+            return Err(TenantConfigError::new(self.issues));
         }
         for source in &mut self.sources {
             if let Source::Subdomain(subdomain) = source {
@@ -294,7 +274,7 @@ impl TenantLayer {
             cache_capacity: 10_000,
             cache_ttl: Duration::from_secs(60),
             default_limits: Limits::new(),
-            error: None,
+            issues: Vec::new(),
         }
     }
 
