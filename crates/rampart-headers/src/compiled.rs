@@ -3,8 +3,8 @@
 use http::{HeaderMap, HeaderName, header};
 
 use crate::{
-    CspNonce, InsertHeaderMode, SecurityHeaders, SecurityHeadersConfigError, builder::RouteTarget,
-    csp::ContentSecurityPolicy,
+    CspNonce, InsertHeaderMode, SecurityHeaders, SecurityHeadersConfigError,
+    csp::ContentSecurityPolicy, security_headers::RouteTarget,
 };
 
 /// One policy, ready to apply.

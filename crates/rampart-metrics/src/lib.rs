@@ -1,12 +1,12 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![doc = include_str!("../README.md")]
 
+mod builder;
 mod collectors;
-mod config;
+mod endpoint;
 mod error;
-mod exposition;
-mod handle;
 mod labels;
+mod metrics;
 mod middleware;
 mod recorder;
 
@@ -22,10 +22,10 @@ pub use prometheus_client;
 pub use rampart_core::RouteLabel;
 
 pub use self::{
-    config::{DEFAULT_DURATION_BUCKETS, DEFAULT_SIZE_BUCKETS, MetricsBuilder},
+    builder::{DEFAULT_DURATION_BUCKETS, DEFAULT_SIZE_BUCKETS, MetricsBuilder},
+    endpoint::{BasicAuth, Format, IpAllowList, MetricsEndpoint},
     error::{GuardError, MetricsConfigError, RegisterError},
-    exposition::{BasicAuth, Format, IpAllowList, MetricsEndpoint},
-    handle::Metrics,
     labels::StatusLabels,
+    metrics::Metrics,
     middleware::{MetricsBody, MetricsLayer, MetricsService, ResponseFuture},
 };

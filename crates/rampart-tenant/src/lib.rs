@@ -4,7 +4,6 @@
 mod context;
 mod exceeded;
 mod id;
-mod layer;
 mod limits;
 mod lookup;
 mod principal;
@@ -30,10 +29,6 @@ pub use self::{
     context::{WithTenant, current_tenant, spawn_with_tenant, with_tenant},
     exceeded::{PROBLEM_TYPE, QuotaExceeded, QuotaKind},
     id::{MAX_LEN, TenantId, TenantIdError},
-    layer::{
-        ResponseFuture, TenantConfigError, TenantConfigIssue, TenantLayer, TenantLayerBuilder,
-        TenantService,
-    },
     limits::Limits,
     lookup::{LookupError, LookupFuture, TenantLookup},
     principal::TenantPrincipal,
@@ -43,7 +38,10 @@ pub use self::{
             Charge, MemoryMonthlyStore, Month, MonthlyFuture, MonthlyStore, QuotaStoreError, Usage,
         },
     },
-    resolve::TenantSource,
+    resolve::{
+        ResponseFuture, TenantConfigError, TenantConfigIssue, TenantLayer, TenantLayerBuilder,
+        TenantService, TenantSource,
+    },
     stats::{TenantCounter, TenantStats},
     tenant::Tenant,
 };

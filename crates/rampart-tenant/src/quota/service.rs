@@ -11,7 +11,7 @@ use super::{
     future::{Monthly, QuotaFuture},
     monthly::{Charge, Month},
 };
-use crate::{QuotaExceeded, Tenant, TenantCounter, layer::missing_tenant};
+use crate::{QuotaExceeded, Tenant, TenantCounter, resolve::missing_tenant};
 
 /// The service made by [`QuotaLayer`].
 ///
@@ -45,7 +45,7 @@ impl<S> QuotaService<S> {
     }
 
     /// Returns a new [`Layer`](tower_layer::Layer) that wraps services with a
-    /// [`QuotaService`] counting in `quotas`; the same as [`Quotas::layer`].
+    /// [`QuotaService`] counting in `quotas`; the same as [`Quotas::layer`](crate::Quotas::layer).
     pub fn layer(quotas: &crate::Quotas) -> QuotaLayer {
         quotas.layer()
     }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode, header};
 use rampart_core::{Problem, ResponseBody};
 
-use super::{RateLimitHeaders, Shared};
+use crate::{RateLimitHeaders, layer::Shared};
 use smallvec::SmallVec;
 
 use crate::{Fallback, Mode, Outcome, Policy, RateLimitCounter, RateLimitStoreError, Verdict};

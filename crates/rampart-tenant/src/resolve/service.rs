@@ -17,7 +17,7 @@ use super::{Shared, TenantLayer, future::ResponseFuture, respond};
 use crate::{
     Limits, Tenant, TenantConfigError, TenantCounter, TenantId, TenantPrincipal,
     context::WithTenant,
-    resolve::{Found, resolve},
+    resolve::source::{Found, resolve},
 };
 
 /// The service made by [`TenantLayer`]. Every clone shares one

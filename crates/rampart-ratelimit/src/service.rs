@@ -11,15 +11,16 @@ use tower_service::Service;
 
 use smallvec::SmallVec;
 
-use super::{
-    Applied, RateLimitLayer, Shared,
-    future::{self, ResponseFuture},
-    respond::{self, Decision},
-};
 use crate::{
     Demand, Key, Mode, Policy, RateLimitConfigError, RateLimitCounter, RateLimitStats, Store,
     policy::{KeySource, RequestView},
     store::IpDecision,
+};
+use crate::{
+    RateLimitLayer,
+    future::{self, ResponseFuture},
+    layer::{Applied, Shared},
+    respond::{self, Decision},
 };
 
 /// The service made by [`RateLimitLayer`]. Every clone shares one set of
