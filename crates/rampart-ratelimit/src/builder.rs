@@ -1,7 +1,7 @@
 //! What a person configures: the policies, the store and which fields are
 //! sent; [`RateLimitLayerBuilder::build`] checks it all at once.
 
-use std::{any::Any, collections::HashSet, sync::Arc};
+use std::{collections::HashSet, sync::Arc};
 
 use crate::{
     MemoryStore, Policy, RateLimitConfigError, RateLimitConfigIssue, RateLimitLayer,
@@ -36,7 +36,7 @@ pub struct RateLimitLayerBuilder {
 impl RateLimitLayerBuilder {
     pub(crate) fn new(store: impl Store) -> Self {
         Self {
-            memory: (&store as &dyn Any).downcast_ref::<MemoryStore>().cloned(),
+            memory: store.as_memory().cloned(),
             store: Arc::new(store),
             policies: Vec::new(),
             headers: RateLimitHeaders::default(),

@@ -528,6 +528,10 @@ impl Store for MemoryStore {
     fn decide(&self, demands: &[Demand]) -> StoreFuture {
         StoreFuture::ready_inline(Ok(self.decide_now(demands)))
     }
+
+    fn as_memory(&self) -> Option<&MemoryStore> {
+        Some(self)
+    }
 }
 
 #[cfg(test)]
@@ -535,6 +539,22 @@ mod tests {
     use rampart_core::ManualClock;
 
     use super::*;
+
+    #[test]
+    fn only_a_memory_store_is_taken_for_one() {
+        #[derive(Debug)]
+        struct Elsewhere;
+        impl Store for Elsewhere {
+            fn decide(&self, _: &[Demand]) -> StoreFuture {
+                StoreFuture::ready(Ok(Vec::new()))
+            }
+        }
+        let store = MemoryStore::new();
+        assert!(store.as_memory().is_some());
+        // Through a pointer too: the layer's fast path no longer needs the bare type.
+        assert!(Arc::new(store).as_memory().is_some());
+        assert!(Elsewhere.as_memory().is_none());
+    }
     use crate::Outcome;
 
     fn demand(policy: &str, quota: &str, key: &str) -> Demand {

@@ -260,6 +260,17 @@ pub trait Store: fmt::Debug + Send + Sync + 'static {
         let _ = reserve;
         self.decide(demands)
     }
+
+    /// This store as a [`MemoryStore`], when it is one (the default: `None`).
+    ///
+    /// A [`RateLimitLayer`](crate::RateLimitLayer) on a store that answers
+    /// `Some` decides a request that one client-IP policy applies to on the
+    /// memory store directly: no [`Demand`], no [`StoreFuture`], nothing
+    /// allocated. Only `MemoryStore` overrides it; a store that wraps one
+    /// may forward to it.
+    fn as_memory(&self) -> Option<&MemoryStore> {
+        None
+    }
 }
 
 impl<S: Store + ?Sized> Store for Arc<S> {
@@ -269,5 +280,9 @@ impl<S: Store + ?Sized> Store for Arc<S> {
 
     fn decide_reserving(&self, demands: &[Demand], reserve: &[u32]) -> StoreFuture {
         (**self).decide_reserving(demands, reserve)
+    }
+
+    fn as_memory(&self) -> Option<&MemoryStore> {
+        (**self).as_memory()
     }
 }
