@@ -4,8 +4,6 @@
 
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
 use crate::{CorsConfigError, CorsConfigIssue, CorsLayer};
 
 /// A CORS configuration, as written; [`CorsConfig::build`] validates all of it at
@@ -33,9 +31,10 @@ use crate::{CorsConfigError, CorsConfigIssue, CorsLayer};
 /// # let _ = layer;
 /// ```
 ///
-/// From serde (any format; JSON here):
+/// From serde (any format; JSON here), with the `serde` feature:
 ///
 /// ```
+/// # #[cfg(feature = "serde")] {
 /// use rampart_cors::CorsConfig;
 ///
 /// let config: CorsConfig = serde_json::from_str(r#"{
@@ -44,9 +43,11 @@ use crate::{CorsConfigError, CorsConfigIssue, CorsLayer};
 ///     "allow_credentials": true
 /// }"#).unwrap();
 /// assert!(config.build().is_ok());
+/// # }
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
 #[must_use]
 pub struct CorsConfig {
     /// Exact origins (`https://app.example.com`), patterns
@@ -351,6 +352,7 @@ mod tests {
         assert_eq!(err.issues(), [CorsConfigIssue::NoOrigins]);
     }
 
+    #[cfg(feature = "serde")]
     #[test]
     fn serde_round_trip_and_unknown_fields() {
         let config = CorsConfig::new()

@@ -4,17 +4,9 @@
 //! `rampart` re-exports each Rampart crate behind a feature of the same name,
 //! and a [`prelude`] with the types an application names most.
 //!
-//! | feature | crate | what it gives |
-//! |---|---|---|
-//! | `core` (default) | [`rampart-core`](core) | client IP behind trusted proxies, problem+json, clock, circuit breaker |
-//! | `ratelimit` | [`rampart-ratelimit`](ratelimit) | GCRA rate limiting on memory or Redis |
-//! | `cors` | [`rampart-cors`](cors) | allow-list CORS |
-//! | `headers` | [`rampart-headers`](headers) | security headers and CSP |
-//! | `metrics` | [`rampart-metrics`](metrics) | Prometheus HTTP series, `/metrics`, business metrics |
-//! | `sentry` | [`rampart-sentry`](sentry) | Sentry context (user, tenant, request id, route), 5xx and panic events, PII scrubbing |
-//! | `tenant` | [`rampart-tenant`](tenant) | tenant resolution (principal, subdomain, trusted header, path), per-tenant quotas |
-//! | `full` | | all of the above |
-//! | `axum` | | reads axum's `ConnectInfo` (and, for metrics and sentry, `MatchedPath`) in every enabled crate |
+//! ## Feature flags
+//!
+#![doc = document_features::document_features!()]
 
 #[cfg(feature = "core")]
 #[doc(inline)]
@@ -66,10 +58,10 @@ pub mod prelude {
     };
     #[cfg(feature = "metrics")]
     pub use rampart_metrics::{Metrics, MetricsEndpoint, MetricsLayer, RouteLabel};
+    #[cfg(all(feature = "ratelimit", feature = "redis"))]
+    pub use rampart_ratelimit::{FallbackStore, RedisStore};
     #[cfg(feature = "ratelimit")]
-    pub use rampart_ratelimit::{
-        FallbackStore, MemoryStore, Policy, Quota, RateLimitLayer, RedisStore,
-    };
+    pub use rampart_ratelimit::{MemoryStore, Policy, Quota, RateLimitLayer};
     #[cfg(feature = "sentry")]
     pub use rampart_sentry::{
         Identity, SentryConfig, SentryContextLayer, SentryGuard, SentryIdentityLayer,
@@ -77,3 +69,8 @@ pub mod prelude {
     #[cfg(feature = "tenant")]
     pub use rampart_tenant::{Limits, Quotas, Tenant, TenantId, TenantLayer, TenantPrincipal};
 }
+
+/// The README's examples, run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

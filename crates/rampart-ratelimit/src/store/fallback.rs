@@ -6,8 +6,7 @@ use std::{fmt, sync::Arc, time::Duration};
 use rampart_core::{BreakerConfig, CircuitBreaker};
 
 use super::{
-    BreakerStats, Demand, MemoryStore, Outcome, RateLimitStoreError, RedisStore, Store,
-    StoreFuture, Verdict,
+    BreakerStats, Demand, MemoryStore, RateLimitStoreError, RedisStore, Store, StoreFuture, Verdict,
 };
 use crate::Fallback;
 
@@ -186,12 +185,5 @@ impl<P: Store> Store for FallbackStore<P> {
             permit.failure(&error);
             Ok(decide_fallback(&local, &demands))
         })
-    }
-}
-
-impl Verdict {
-    /// `true` when this verdict lets the request through.
-    pub fn admits(&self) -> bool {
-        self.outcome == Outcome::Admitted
     }
 }

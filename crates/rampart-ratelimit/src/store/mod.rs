@@ -105,6 +105,11 @@ pub enum Outcome {
 }
 
 impl Verdict {
+    /// `true` when this verdict lets the request through.
+    pub fn admits(&self) -> bool {
+        self.outcome == Outcome::Admitted
+    }
+
     /// An admitted verdict that reports nothing useful (fallback `Allow`).
     #[cfg(feature = "redis")]
     pub(crate) fn allowed_blind(quota: Quota) -> Self {
