@@ -72,6 +72,6 @@ pub enum SecurityHeadersConfigError {
         var: String,
         /// Why.
         #[source]
-        source: Box<SecurityHeadersConfigError>,
+        source: Box<Self>,
     },
 }

@@ -261,7 +261,7 @@ impl SecurityHeaders {
     /// and `/docs/index.html`, not `/docsearch`) get `policy` instead. The
     /// longest matching prefix wins. The route's own routes and trusted
     /// proxies are not used: the top level's are.
-    pub fn route(mut self, prefix: impl Into<String>, policy: SecurityHeaders) -> Self {
+    pub fn route(mut self, prefix: impl Into<String>, policy: Self) -> Self {
         self.routes
             .push((prefix.into(), RouteTarget::Policy(Box::new(policy))));
         self

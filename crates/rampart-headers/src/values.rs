@@ -171,6 +171,6 @@ token_enum! {
 )]
 impl Default for Preset {
     fn default() -> Self {
-        Preset::Api
+        Self::Api
     }
 }

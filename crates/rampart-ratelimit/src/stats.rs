@@ -29,7 +29,7 @@ pub enum RateLimitCounter {
 
 impl RateLimitCounter {
     /// Every counter, in a stable order.
-    pub const ALL: [RateLimitCounter; 7] = [
+    pub const ALL: [Self; 7] = [
         Self::Admitted,
         Self::Limited,
         Self::ShadowLimited,

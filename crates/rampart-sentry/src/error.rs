@@ -42,6 +42,6 @@ pub enum SentryConfigError {
         var: &'static str,
         /// Why.
         #[source]
-        source: Box<SentryConfigError>,
+        source: Box<Self>,
     },
 }

@@ -47,7 +47,7 @@ pub enum TenantCounter {
 
 impl TenantCounter {
     /// Every counter, in a stable order.
-    pub const ALL: [TenantCounter; 17] = [
+    pub const ALL: [Self; 17] = [
         Self::FromPrincipal,
         Self::FromSubdomain,
         Self::FromHeader,

@@ -331,16 +331,15 @@ fn cors_config(
 /// `CORS_ALLOWED_ORIGINS` when set, else `FRONTEND_URL` and `PRODUCTION_URL`,
 /// with the variable to name in an error.
 fn cors_origins(args: &ServeArgs) -> (String, &'static str) {
-    match &args.cors_allowed_origins {
-        Some(list) => (list.clone(), "CORS_ALLOWED_ORIGINS"),
-        None => {
-            let urls: Vec<&str> = [Some(&args.frontend_url), args.production_url.as_ref()]
-                .into_iter()
-                .flatten()
-                .map(|url| url.trim())
-                .collect();
-            (urls.join(","), "FRONTEND_URL / PRODUCTION_URL")
-        }
+    if let Some(list) = &args.cors_allowed_origins {
+        (list.clone(), "CORS_ALLOWED_ORIGINS")
+    } else {
+        let urls: Vec<&str> = [Some(&args.frontend_url), args.production_url.as_ref()]
+            .into_iter()
+            .flatten()
+            .map(|url| url.trim())
+            .collect();
+        (urls.join(","), "FRONTEND_URL / PRODUCTION_URL")
     }
 }
 

@@ -1,6 +1,12 @@
 //! The policies an API, an HTML app and Swagger UI start from.
 
-use super::{ContentSecurityPolicy, Directive::*, Source};
+use super::{
+    ContentSecurityPolicy,
+    Directive::{
+        BaseUri, DefaultSrc, FormAction, FrameAncestors, ImgSrc, ObjectSrc, ScriptSrc, StyleSrc,
+    },
+    Source,
+};
 
 impl ContentSecurityPolicy {
     /// `default-src 'none'; frame-ancestors 'none'`: a JSON API loads
@@ -11,7 +17,7 @@ impl ContentSecurityPolicy {
     /// assert_eq!(ContentSecurityPolicy::api().to_string(), "default-src 'none'; frame-ancestors 'none'");
     /// ```
     pub fn api() -> Self {
-        ContentSecurityPolicy::builder()
+        Self::builder()
             .directive(DefaultSrc, [Source::None])
             .directive(FrameAncestors, [Source::None])
             .build_trusted()
@@ -27,7 +33,7 @@ impl ContentSecurityPolicy {
     /// assert!(ContentSecurityPolicy::html_app().needs_nonce());
     /// ```
     pub fn html_app() -> Self {
-        ContentSecurityPolicy::builder()
+        Self::builder()
             .directive(DefaultSrc, [Source::SelfOrigin])
             .directive(ScriptSrc, [Source::SelfOrigin, Source::Nonce])
             .directive(StyleSrc, [Source::SelfOrigin, Source::Nonce])
@@ -51,7 +57,7 @@ impl ContentSecurityPolicy {
     /// assert!(!ContentSecurityPolicy::swagger_ui().needs_nonce());
     /// ```
     pub fn swagger_ui() -> Self {
-        ContentSecurityPolicy::builder()
+        Self::builder()
             .directive(DefaultSrc, [Source::SelfOrigin])
             .directive(ImgSrc, [Source::SelfOrigin, Source::scheme("data")])
             .directive(StyleSrc, [Source::SelfOrigin, Source::UnsafeInline])

@@ -73,18 +73,21 @@ impl<P: Store> FallbackStore<P> {
     }
 
     /// How long to wait for the primary before falling back (default 50 ms).
+    #[must_use]
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
     }
 
     /// How long the breaker stays open before a probe (default 1 s).
+    #[must_use]
     pub fn probe_every(mut self, every: Duration) -> Self {
         self.breaker = breaker(every);
         self
     }
 
     /// The memory store used by policies with [`Fallback::Local`].
+    #[must_use]
     pub fn local(mut self, local: MemoryStore) -> Self {
         self.local = local;
         self

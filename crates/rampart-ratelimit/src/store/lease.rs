@@ -133,6 +133,7 @@ impl<P: Store> LeaseStore<P> {
 
     /// Policy `policy` leases `size` units at a time (a size below 2 turns
     /// leasing off for it). Configure before the store is cloned.
+    #[must_use]
     pub fn lease(self, policy: &str, size: u32) -> Self {
         self.configure(|inner| {
             if size >= 2 {
@@ -144,11 +145,13 @@ impl<P: Store> LeaseStore<P> {
     }
 
     /// How long leased units may be spent (default 1 s).
+    #[must_use]
     pub fn ttl(self, ttl: Duration) -> Self {
         self.configure(|inner| inner.ttl = ttl)
     }
 
     /// The most keys holding a lease at once (default 100,000).
+    #[must_use]
     pub fn max_keys(self, max_keys: usize) -> Self {
         self.configure(|inner| inner.max_keys = max_keys)
     }

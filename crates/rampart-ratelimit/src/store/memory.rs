@@ -91,12 +91,11 @@ impl MemoryStoreBuilder {
 
     /// The store.
     pub fn build(self) -> MemoryStore {
-        let ticker = match self.clock {
-            Some(clock) => Ticker::Custom(clock.now(), clock),
-            None => {
-                let clock = quanta::Clock::new();
-                Ticker::System(clock.raw(), clock)
-            }
+        let ticker = if let Some(clock) = self.clock {
+            Ticker::Custom(clock.now(), clock)
+        } else {
+            let clock = quanta::Clock::new();
+            Ticker::System(clock.raw(), clock)
         };
         let sweep_every = u64::try_from(self.sweep_every.as_nanos()).unwrap_or(u64::MAX);
         MemoryStore {
@@ -600,10 +599,7 @@ mod tests {
     #[test]
     fn cap_holds_and_new_keys_are_still_limited() {
         let clock = ManualClock::new();
-        let store = MemoryStore::builder()
-            .clock(clock.clone())
-            .max_keys(10)
-            .build();
+        let store = MemoryStore::builder().clock(clock).max_keys(10).build();
         for i in 0..10 {
             store.decide_now(&[demand("p", "1/hour", &i.to_string())]);
         }

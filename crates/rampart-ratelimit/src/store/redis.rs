@@ -107,6 +107,7 @@ impl RedisStore {
     }
 
     /// Puts keys under `prefix` (one per application sharing a Redis).
+    #[must_use]
     pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = Arc::from(prefix.into());
         self
@@ -115,6 +116,7 @@ impl RedisStore {
     /// Tests only: the script takes its time from `clock` (wall-clock, in
     /// microseconds) instead of the server's `TIME`, so a test can move time
     /// with `ManualClock` on a real Redis.
+    #[must_use]
     pub fn clock_for_tests(mut self, clock: impl Clock) -> Self {
         self.clock = Some(Arc::new(clock));
         self

@@ -43,6 +43,7 @@ impl Identity {
     }
 
     /// The same, with the tenant (organization) the user acts for.
+    #[must_use]
     pub fn with_tenant(self, tenant: impl Into<String>) -> Self {
         Self {
             tenant: Some(tenant.into()),

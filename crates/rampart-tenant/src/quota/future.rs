@@ -166,20 +166,19 @@ where
             match self.as_mut().project().state.project() {
                 StateProj::Waiting { waiting } => {
                     let result = ready!(Pin::new(&mut waiting.charge).poll(cx));
-                    let next = match waiting.monthly.decide(result) {
-                        Some(response) => State::Rejected {
+                    let next = if let Some(response) = waiting.monthly.decide(result) {
+                        State::Rejected {
                             response: Some(response),
-                        },
-                        None => {
-                            let (Some(mut service), Some(request)) =
-                                (waiting.service.take(), waiting.request.take())
-                            else {
-                                panic!("quota future polled after completion");
-                            };
-                            State::Inner {
-                                future: service.call(request),
-                                slot: waiting.slot.take(),
-                            }
+                        }
+                    } else {
+                        let (Some(mut service), Some(request)) =
+                            (waiting.service.take(), waiting.request.take())
+                        else {
+                            panic!("quota future polled after completion");
+                        };
+                        State::Inner {
+                            future: service.call(request),
+                            slot: waiting.slot.take(),
                         }
                     };
                     self.as_mut().project().state.set(next);

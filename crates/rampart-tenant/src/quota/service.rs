@@ -85,16 +85,15 @@ where
         };
         let quotas = &self.layer.quotas.inner;
         let slot = match tenant.limits().get_max_concurrent() {
-            Some(max) if self.layer.concurrent => match quotas.slots.try_acquire(tenant, max) {
-                Some(slot) => {
+            Some(max) if self.layer.concurrent => {
+                if let Some(slot) = quotas.slots.try_acquire(tenant, max) {
                     tenant.stats().add(TenantCounter::ConcurrencyAdmitted);
                     Some(slot)
-                }
-                None => {
+                } else {
                     tenant.stats().add(TenantCounter::ConcurrencyLimited);
                     return QuotaFuture::rejected(QuotaExceeded::concurrent(max).into_rejection());
                 }
-            },
+            }
             _ => None,
         };
         let monthly = self
@@ -120,17 +119,16 @@ where
             limit,
             retry_after: month.remaining(now),
         };
-        match charge.take_ready() {
-            Some(result) => match pending.decide(result) {
+        if let Some(result) = charge.take_ready() {
+            match pending.decide(result) {
                 None => QuotaFuture::inner(self.inner.call(request), slot),
                 // A refused request gives its slot back here (`slot` drops).
                 Some(response) => QuotaFuture::rejected(response),
-            },
-            None => {
-                let clone = self.inner.clone();
-                let ready = std::mem::replace(&mut self.inner, clone);
-                QuotaFuture::waiting(charge, pending, ready, request, slot)
             }
+        } else {
+            let clone = self.inner.clone();
+            let ready = std::mem::replace(&mut self.inner, clone);
+            QuotaFuture::waiting(charge, pending, ready, request, slot)
         }
     }
 }

@@ -313,7 +313,7 @@ impl AsyncRead for Connection {
                 }
                 Poll::Ready(Ok(()))
             }
-            ready => ready,
+            Poll::Ready(Err(error)) => Poll::Ready(Err(error)),
         }
     }
 }

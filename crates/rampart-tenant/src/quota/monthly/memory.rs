@@ -100,17 +100,16 @@ impl MemoryMonthlyStore {
             }
         }
         let list = counters.entry(charge.tenant.clone()).or_default();
-        let counter = match list.iter_mut().position(|c| &*c.quota == charge.quota) {
-            Some(i) => &mut list[i],
-            None => {
-                list.push(TenantCounter {
-                    quota: charge.quota.into(),
-                    month: charge.month,
-                    used: 0,
-                });
-                let last = list.len() - 1;
-                &mut list[last]
-            }
+        let counter = if let Some(i) = list.iter_mut().position(|c| &*c.quota == charge.quota) {
+            &mut list[i]
+        } else {
+            list.push(TenantCounter {
+                quota: charge.quota.into(),
+                month: charge.month,
+                used: 0,
+            });
+            let last = list.len() - 1;
+            &mut list[last]
         };
         if counter.month != charge.month {
             // A new month: the count starts again.

@@ -61,6 +61,7 @@ impl RedisMonthlyStore {
     }
 
     /// Puts keys under `prefix` (one per application sharing a Redis).
+    #[must_use]
     pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = Arc::from(prefix.into());
         self
