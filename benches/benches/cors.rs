@@ -20,7 +20,7 @@ use common::{Calls, serve_all};
 use criterion::Criterion;
 use http::{HeaderValue, Method, Request, Response, header};
 use http_body_util::Full;
-use rampart::cors::Config;
+use rampart::cors::CorsConfig;
 use tower::{Layer, service_fn};
 use tower_http::cors::{AllowOrigin, CorsLayer as TowerCors};
 
@@ -52,7 +52,7 @@ fn origins(n: usize) -> Vec<String> {
 }
 
 fn rampart_layer(origins: &[String]) -> rampart::cors::CorsLayer {
-    Config::new()
+    CorsConfig::new()
         .allow_origins(origins.iter().cloned())
         .allow_methods(METHODS.iter().map(Method::as_str))
         .allow_headers(["authorization", "content-type"])

@@ -42,7 +42,7 @@ use governor::{clock::QuantaInstant, middleware::NoOpMiddleware};
 use http::{Request, Response};
 use rampart::{
     core::{ClientIp, ClientIpSource},
-    ratelimit::{HeaderMode, MemoryStore, Policy, Quota, RateLimitLayer},
+    ratelimit::{MemoryStore, Policy, Quota, RateLimitHeaders, RateLimitLayer},
 };
 use tower::{Layer, Service, service_fn};
 use tower_governor::{
@@ -89,8 +89,8 @@ fn callgrind(which: &str) {
         }
     }
     match which {
-        "rampart" => run(ours("1000000/s", HeaderMode::Always)),
-        "rampart_no_fields" => run(ours("1000000/s", HeaderMode::OnRejection)),
+        "rampart" => run(ours("1000000/s", RateLimitHeaders::Always)),
+        "rampart_no_fields" => run(ours("1000000/s", RateLimitHeaders::OnRejection)),
         "tower_governor" => run(theirs(Duration::from_micros(1), 1_000_000)),
         "tower_governor_headers" => run(theirs_with_headers(Duration::from_micros(1), 1_000_000)),
         "bare" => run(service_fn(handler)),
@@ -115,7 +115,7 @@ async fn handler(_request: Request<Body>) -> Result<Response<Body>, std::convert
 
 fn ours(
     quota: &str,
-    headers: HeaderMode,
+    headers: RateLimitHeaders,
 ) -> impl Service<Request<Body>, Response = Response<impl Sized>, Error = std::convert::Infallible>
 {
     let quota: Quota = quota.parse().unwrap();
@@ -163,8 +163,8 @@ fn theirs_with_headers(
 fn bench(c: &mut Criterion) {
     let mut group = Calls::group(c, "ratelimit").dropped_inside();
 
-    let mut rampart = ours("1000000/s", HeaderMode::Always);
-    let mut rampart_bare = ours("1000000/s", HeaderMode::OnRejection);
+    let mut rampart = ours("1000000/s", RateLimitHeaders::Always);
+    let mut rampart_bare = ours("1000000/s", RateLimitHeaders::OnRejection);
     let mut governor = theirs(Duration::from_micros(1), 1_000_000);
     let mut governor_headers = theirs_with_headers(Duration::from_micros(1), 1_000_000);
     assert_eq!(call_now(&mut rampart, request(0)).status(), 200);
@@ -192,7 +192,7 @@ fn bench(c: &mut Criterion) {
         &mut next,
     );
 
-    let mut rampart = ours("1/hour", HeaderMode::Always);
+    let mut rampart = ours("1/hour", RateLimitHeaders::Always);
     let mut governor = theirs(Duration::from_secs(3600), 1);
     call_now(&mut rampart, request(0));
     call_now(&mut governor, request(0));

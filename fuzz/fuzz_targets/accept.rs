@@ -2,7 +2,7 @@
 //! `Accept` negotiation of the `/metrics` endpoint: any bytes give one of the
 //! two formats, the same each time, never a panic; a value that names no
 //! media type at all gives the default text format; and a value carried in
-//! a real header reaches the same answer through `MetricsService`.
+//! a real header reaches the same answer through `MetricsEndpoint`.
 
 use std::{
     future::Future,

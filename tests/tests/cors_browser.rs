@@ -41,7 +41,7 @@ use axum::{
 use fantoccini::cookies::Cookie;
 use fantoccini::{Client, ClientBuilder, wd::Capabilities};
 use hyper_util::client::legacy::connect::HttpConnector;
-use rampart_cors::Config;
+use rampart_cors::CorsConfig;
 use rampart_tests::Demo;
 use serde_json::{Value, json};
 use tokio::{net::TcpListener, process::Command};
@@ -71,7 +71,7 @@ struct Target {
 
 /// Starts the server under test with the CORS policy allowing `allowed_origin`.
 async fn start_target(allowed_origin: &str) -> Target {
-    let cors = Config::new()
+    let cors = CorsConfig::new()
         .allow_origin(allowed_origin)
         .allow_methods(["GET", "POST", "PUT", "PATCH", "DELETE"])
         .allow_headers(["authorization", "content-type"])

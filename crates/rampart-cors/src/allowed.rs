@@ -47,7 +47,7 @@ pub struct AllowedOrigins {
 
 #[derive(Debug, Clone, Default)]
 struct Node {
-    children: HashMap<Box<str>, Node, RandomState>,
+    children: HashMap<Box<str>, Self, RandomState>,
     /// Patterns whose base host ends at this node.
     rules: Vec<Rule>,
 }

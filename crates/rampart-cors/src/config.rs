@@ -1,14 +1,12 @@
 //! What a person writes: origins, methods, headers, credentials, in code, in a
 //! serde document or in environment variables. Nothing here is trusted until
-//! [`Config::build`] has checked it.
+//! [`CorsConfig::build`] has checked it.
 
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use crate::{CorsConfigError, CorsConfigIssue, CorsLayer};
 
-use crate::{ConfigError, ConfigIssue, CorsLayer};
-
-/// A CORS configuration, as written; [`Config::build`] validates all of it at
+/// A CORS configuration, as written; [`CorsConfig::build`] validates all of it at
 /// once and compiles the [`CorsLayer`].
 ///
 /// Defaults are the safe choice: no origin, only the CORS-safelisted methods
@@ -19,9 +17,9 @@ use crate::{ConfigError, ConfigIssue, CorsLayer};
 ///
 /// ```
 /// use std::time::Duration;
-/// use rampart_cors::Config;
+/// use rampart_cors::CorsConfig;
 ///
-/// let layer = Config::new()
+/// let layer = CorsConfig::new()
 ///     .allow_origins(["https://app.example.com", "https://*.preview.example.com"])
 ///     .allow_methods(["GET", "POST", "PUT", "PATCH", "DELETE"])
 ///     .allow_headers(["authorization", "content-type"])
@@ -33,22 +31,25 @@ use crate::{ConfigError, ConfigIssue, CorsLayer};
 /// # let _ = layer;
 /// ```
 ///
-/// From serde (any format; JSON here):
+/// From serde (any format; JSON here), with the `serde` feature:
 ///
 /// ```
-/// use rampart_cors::Config;
+/// # #[cfg(feature = "serde")] {
+/// use rampart_cors::CorsConfig;
 ///
-/// let config: Config = serde_json::from_str(r#"{
+/// let config: CorsConfig = serde_json::from_str(r#"{
 ///     "allowed_origins": ["http://localhost:5173"],
 ///     "allowed_methods": ["GET", "PUT"],
 ///     "allow_credentials": true
 /// }"#).unwrap();
 /// assert!(config.build().is_ok());
+/// # }
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
 #[must_use]
-pub struct Config {
+pub struct CorsConfig {
     /// Exact origins (`https://app.example.com`), patterns
     /// (`https://*.example.com`, `http://localhost:*`), or `*` alone.
     pub allowed_origins: Vec<String>,
@@ -75,13 +76,13 @@ pub struct Config {
     pub debug: bool,
 }
 
-impl Default for Config {
+impl Default for CorsConfig {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl Config {
+impl CorsConfig {
     /// The safe defaults: nothing allowed until origins are added.
     pub fn new() -> Self {
         Self {
@@ -192,7 +193,7 @@ impl Config {
     }
 
     /// Validates everything and compiles the layer; the error lists every problem.
-    pub fn build(&self) -> Result<CorsLayer, ConfigError> {
+    pub fn build(&self) -> Result<CorsLayer, CorsConfigError> {
         CorsLayer::new(self)
     }
 
@@ -211,16 +212,16 @@ impl Config {
     ///
     /// Unset variables keep the defaults. Values that do not parse are all
     /// reported in the error.
-    pub fn from_env() -> Result<Self, ConfigError> {
+    pub fn from_env() -> Result<Self, CorsConfigError> {
         Self::from_env_with(|name| std::env::var_os(name).map(|v| v.to_string_lossy().into_owned()))
     }
 
-    /// Like [`Config::from_env`], reading variables through `lookup`.
+    /// Like [`CorsConfig::from_env`], reading variables through `lookup`.
     ///
     /// ```
-    /// use rampart_cors::Config;
+    /// use rampart_cors::CorsConfig;
     ///
-    /// let config = Config::from_env_with(|name| match name {
+    /// let config = CorsConfig::from_env_with(|name| match name {
     ///     "CORS_ALLOWED_ORIGINS" => Some("https://app.example.com, http://localhost:5173".into()),
     ///     "CORS_ALLOW_CREDENTIALS" => Some("true".into()),
     ///     _ => None,
@@ -229,7 +230,7 @@ impl Config {
     /// assert_eq!(config.allowed_origins, ["https://app.example.com", "http://localhost:5173"]);
     /// assert!(config.allow_credentials);
     /// ```
-    pub fn from_env_with(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+    pub fn from_env_with(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, CorsConfigError> {
         let mut config = Self::new();
         let mut issues = Vec::new();
         let list = |name: &str| lookup(name).map(|v| split_list(&v)).unwrap_or_default();
@@ -241,7 +242,7 @@ impl Config {
             if let Some(value) = lookup(name) {
                 match parse_bool(&value) {
                     Some(b) => *target = b,
-                    None => issues.push(ConfigIssue::InvalidEnvVar {
+                    None => issues.push(CorsConfigIssue::InvalidEnvVar {
                         name,
                         value,
                         expected: "true or false",
@@ -258,7 +259,7 @@ impl Config {
         if let Some(value) = lookup("CORS_MAX_AGE") {
             match value.trim().parse::<u64>() {
                 Ok(secs) => config.max_age_secs = Some(secs),
-                Err(_) => issues.push(ConfigIssue::InvalidEnvVar {
+                Err(_) => issues.push(CorsConfigIssue::InvalidEnvVar {
                     name: "CORS_MAX_AGE",
                     value,
                     expected: "a whole number of seconds",
@@ -268,7 +269,7 @@ impl Config {
         if issues.is_empty() {
             Ok(config)
         } else {
-            Err(ConfigError::new(issues))
+            Err(CorsConfigError::new(issues))
         }
     }
 }
@@ -294,8 +295,8 @@ fn parse_bool(value: &str) -> Option<bool> {
 mod tests {
     use super::*;
 
-    fn env(pairs: &'static [(&'static str, &'static str)]) -> Result<Config, ConfigError> {
-        Config::from_env_with(|name| {
+    fn env(pairs: &'static [(&'static str, &'static str)]) -> Result<CorsConfig, CorsConfigError> {
+        CorsConfig::from_env_with(|name| {
             pairs
                 .iter()
                 .find(|(n, _)| *n == name)
@@ -346,18 +347,19 @@ mod tests {
     #[test]
     fn unset_env_gives_defaults_which_do_not_build() {
         let config = env(&[]).unwrap();
-        assert_eq!(config, Config::new());
+        assert_eq!(config, CorsConfig::new());
         let err = config.build().unwrap_err();
-        assert_eq!(err.issues(), [ConfigIssue::NoOrigins]);
+        assert_eq!(err.issues(), [CorsConfigIssue::NoOrigins]);
     }
 
+    #[cfg(feature = "serde")]
     #[test]
     fn serde_round_trip_and_unknown_fields() {
-        let config = Config::new()
+        let config = CorsConfig::new()
             .allow_origin("https://a.example.com")
             .allow_credentials(true);
         let json = serde_json::to_string(&config).unwrap();
-        assert_eq!(serde_json::from_str::<Config>(&json).unwrap(), config);
-        assert!(serde_json::from_str::<Config>(r#"{"allow_origins": []}"#).is_err());
+        assert_eq!(serde_json::from_str::<CorsConfig>(&json).unwrap(), config);
+        assert!(serde_json::from_str::<CorsConfig>(r#"{"allow_origins": []}"#).is_err());
     }
 }

@@ -8,14 +8,14 @@ use crate::{OriginError, PatternError};
 /// One problem in a CORS configuration, naming the value that caused it.
 ///
 /// ```
-/// use rampart_cors::{Config, ConfigIssue};
+/// use rampart_cors::{CorsConfig, CorsConfigIssue};
 ///
-/// let err = Config::new().allow_origin("null").build().unwrap_err();
-/// assert!(matches!(err.issues()[0], ConfigIssue::NullOrigin));
+/// let err = CorsConfig::new().allow_origin("null").build().unwrap_err();
+/// assert!(matches!(err.issues()[0], CorsConfigIssue::NullOrigin));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum ConfigIssue {
+pub enum CorsConfigIssue {
     /// The allow-list is empty: nothing would ever be allowed.
     #[error("no allowed origins; list at least one (CORS_ALLOWED_ORIGINS)")]
     NoOrigins,
@@ -125,12 +125,12 @@ pub enum ConfigIssue {
     },
 }
 
-/// An invalid CORS configuration: every [`ConfigIssue`] found, not just the first.
+/// An invalid CORS configuration: every [`CorsConfigIssue`] found, not just the first.
 ///
 /// ```
-/// use rampart_cors::Config;
+/// use rampart_cors::CorsConfig;
 ///
-/// let err = Config::new()
+/// let err = CorsConfig::new()
 ///     .allow_origins(["https://example.com/", "http://Example.com"])
 ///     .allow_methods(["TRACE"])
 ///     .build()
@@ -139,22 +139,22 @@ pub enum ConfigIssue {
 /// assert!(err.to_string().contains("trailing slash"));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError {
-    issues: Vec<ConfigIssue>,
+pub struct CorsConfigError {
+    issues: Vec<CorsConfigIssue>,
 }
 
-impl ConfigError {
-    pub(crate) fn new(issues: Vec<ConfigIssue>) -> Self {
+impl CorsConfigError {
+    pub(crate) fn new(issues: Vec<CorsConfigIssue>) -> Self {
         Self { issues }
     }
 
     /// Every problem found, in the order of the configuration.
-    pub fn issues(&self) -> &[ConfigIssue] {
+    pub fn issues(&self) -> &[CorsConfigIssue] {
         &self.issues
     }
 }
 
-impl fmt::Display for ConfigError {
+impl fmt::Display for CorsConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
@@ -168,4 +168,4 @@ impl fmt::Display for ConfigError {
     }
 }
 
-impl std::error::Error for ConfigError {}
+impl std::error::Error for CorsConfigError {}

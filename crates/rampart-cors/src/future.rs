@@ -14,7 +14,7 @@ use rampart_core::ResponseBody;
 use crate::decide::Decoration;
 
 pin_project! {
-    /// Response future of [`Cors`](crate::Cors).
+    /// Response future of [`CorsService`](crate::CorsService).
     #[derive(Debug)]
     pub struct ResponseFuture<F, B> {
         #[pin]

@@ -3,7 +3,7 @@
 
 use std::sync::{Arc, atomic::Ordering};
 
-use crate::{Config, ConfigError, layer::Shared, policy::Policy};
+use crate::{CorsConfig, CorsConfigError, layer::Shared, policy::Policy};
 
 /// Changes the policy of a [`CorsLayer`](crate::CorsLayer) and of every
 /// service made from it, without a restart. Cheap to clone.
@@ -14,14 +14,14 @@ use crate::{Config, ConfigError, layer::Shared, policy::Policy};
 /// # Example
 ///
 /// ```
-/// use rampart_cors::{Config, CorsLayer};
+/// use rampart_cors::{CorsConfig, CorsLayer};
 ///
-/// let layer = CorsLayer::new(&Config::new().allow_origin("https://a.example.com")).unwrap();
+/// let layer = CorsLayer::new(&CorsConfig::new().allow_origin("https://a.example.com")).unwrap();
 /// let handle = layer.handle();
 ///
 /// // A bad configuration is refused and the running one stays.
-/// assert!(handle.reconfigure(&Config::new().allow_origin("https://b.example.com/")).is_err());
-/// handle.reconfigure(&Config::new().allow_origin("https://b.example.com")).unwrap();
+/// assert!(handle.reconfigure(&CorsConfig::new().allow_origin("https://b.example.com/")).is_err());
+/// handle.reconfigure(&CorsConfig::new().allow_origin("https://b.example.com")).unwrap();
 ///
 /// handle.set_debug(true);
 /// assert!(handle.is_debug());
@@ -38,7 +38,7 @@ impl CorsHandle {
 
     /// Validates `config` and, only if it is valid, makes it the policy of
     /// every following request, debug switch included.
-    pub fn reconfigure(&self, config: &Config) -> Result<(), ConfigError> {
+    pub fn reconfigure(&self, config: &CorsConfig) -> Result<(), CorsConfigError> {
         let policy = Policy::compile(config)?;
         self.shared.policy.store(Arc::new(policy));
         self.shared.debug.store(config.debug, Ordering::Relaxed);

@@ -5,7 +5,7 @@ use std::sync::{Arc, atomic::AtomicBool};
 use arc_swap::ArcSwap;
 use tower_layer::Layer;
 
-use crate::{Config, ConfigError, Cors, CorsHandle, CorsStats, policy::Policy};
+use crate::{CorsConfig, CorsConfigError, CorsHandle, CorsService, CorsStats, policy::Policy};
 
 /// What every clone of the layer and of its services shares: the current
 /// policy (swapped whole on reconfiguration) and the debug switch.
@@ -19,7 +19,7 @@ pub(crate) struct Shared {
 /// Layer that applies an allow-list CORS policy to a service: answers
 /// preflights itself and adds CORS headers to every other response.
 ///
-/// Built only from a [`Config`] that passed validation; clones, and the
+/// Built only from a [`CorsConfig`] that passed validation; clones, and the
 /// services made from them, share one policy that a [`CorsHandle`] can replace
 /// at run time.
 ///
@@ -28,11 +28,11 @@ pub(crate) struct Shared {
 /// ```
 /// use std::convert::Infallible;
 /// use http::{Request, Response, header};
-/// use rampart_cors::{Config, CorsLayer};
+/// use rampart_cors::{CorsConfig, CorsLayer};
 /// use tower::{ServiceBuilder, ServiceExt, service_fn};
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-/// let cors = CorsLayer::new(&Config::new().allow_origin("https://app.example.com")).unwrap();
+/// let cors = CorsLayer::new(&CorsConfig::new().allow_origin("https://app.example.com")).unwrap();
 /// let service = ServiceBuilder::new()
 ///     .layer(cors)
 ///     .service(service_fn(|_req: Request<String>| async {
@@ -54,12 +54,12 @@ pub(crate) struct Shared {
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct CorsLayer {
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
 }
 
 impl CorsLayer {
     /// Validates `config` and compiles it; the error lists every problem.
-    pub fn new(config: &Config) -> Result<Self, ConfigError> {
+    pub fn new(config: &CorsConfig) -> Result<Self, CorsConfigError> {
         let policy = Policy::compile(config)?;
         Ok(Self {
             shared: Arc::new(Shared {
@@ -70,7 +70,7 @@ impl CorsLayer {
         })
     }
 
-    /// Reads [`Config::from_env`] and builds the layer; the error lists every
+    /// Reads [`CorsConfig::from_env`] and builds the layer; the error lists every
     /// problem of the first step that fails.
     ///
     /// ```no_run
@@ -78,8 +78,8 @@ impl CorsLayer {
     /// let cors = rampart_cors::CorsLayer::from_env().expect("CORS configuration");
     /// # let _ = cors;
     /// ```
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::new(&Config::from_env()?)
+    pub fn from_env() -> Result<Self, CorsConfigError> {
+        Self::new(&CorsConfig::from_env()?)
     }
 
     /// A handle that reconfigures this layer, and every service it made, at run time.
@@ -94,9 +94,9 @@ impl CorsLayer {
 }
 
 impl<S> Layer<S> for CorsLayer {
-    type Service = Cors<S>;
+    type Service = CorsService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        Cors::from_shared(inner, Arc::clone(&self.shared))
+        CorsService::new(inner, self)
     }
 }

@@ -1,5 +1,9 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![doc = include_str!("../README.md")]
+//!
+//! ## Feature flags
+//!
+#![doc = document_features::document_features!()]
 
 mod allowed;
 mod config;
@@ -16,13 +20,13 @@ mod stats;
 
 pub use self::{
     allowed::AllowedOrigins,
-    config::Config,
-    error::{ConfigError, ConfigIssue},
+    config::CorsConfig,
+    error::{CorsConfigError, CorsConfigIssue},
     future::ResponseFuture,
     handle::CorsHandle,
     layer::CorsLayer,
     origin::{Origin, OriginError, Scheme},
     pattern::{OriginPattern, PatternError},
-    service::Cors,
+    service::CorsService,
     stats::CorsStats,
 };

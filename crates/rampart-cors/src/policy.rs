@@ -9,7 +9,8 @@ use http::{HeaderName, HeaderValue, Method, StatusCode};
 use rampart_core::Problem;
 
 use crate::{
-    AllowedOrigins, Config, ConfigError, ConfigIssue, Origin, OriginError, OriginPattern,
+    AllowedOrigins, CorsConfig, CorsConfigError, CorsConfigIssue, Origin, OriginError,
+    OriginPattern,
     origin::{Scheme, is_loopback_host},
 };
 
@@ -97,7 +98,7 @@ const FORBIDDEN_REQUEST_HEADERS: [&str; 21] = [
 
 impl Policy {
     /// Validates `config` completely; the error lists every problem.
-    pub(crate) fn compile(config: &Config) -> Result<Self, ConfigError> {
+    pub(crate) fn compile(config: &CorsConfig) -> Result<Self, CorsConfigError> {
         let mut issues = Vec::new();
         let origins = compile_origins(config, &mut issues);
         let (any_method, methods) = compile_methods(&config.allowed_methods, &mut issues);
@@ -105,14 +106,14 @@ impl Policy {
         let expose = compile_expose(config, &mut issues);
         let max_age = match config.max_age_secs {
             Some(secs) if secs > 86_400 => {
-                issues.push(ConfigIssue::MaxAgeTooLarge { secs });
+                issues.push(CorsConfigIssue::MaxAgeTooLarge { secs });
                 None
             }
             Some(secs) => Some(HeaderValue::from(secs)),
             None => None,
         };
         if !issues.is_empty() {
-            return Err(ConfigError::new(issues));
+            return Err(CorsConfigError::new(issues));
         }
         let preflight_vary = HeaderValue::from_static(if config.allow_private_network {
             "Origin, Access-Control-Request-Method, Access-Control-Request-Headers, Access-Control-Request-Private-Network"
@@ -137,18 +138,18 @@ impl Policy {
     }
 }
 
-fn compile_origins(config: &Config, issues: &mut Vec<ConfigIssue>) -> Option<Origins> {
+fn compile_origins(config: &CorsConfig, issues: &mut Vec<CorsConfigIssue>) -> Option<Origins> {
     let entries = &config.allowed_origins;
     if entries.is_empty() {
-        issues.push(ConfigIssue::NoOrigins);
+        issues.push(CorsConfigIssue::NoOrigins);
         return None;
     }
     if entries.iter().any(|e| e == "*") {
         if config.allow_credentials {
-            issues.push(ConfigIssue::WildcardWithCredentials);
+            issues.push(CorsConfigIssue::WildcardWithCredentials);
         }
         if entries.len() > 1 {
-            issues.push(ConfigIssue::WildcardWithOrigins);
+            issues.push(CorsConfigIssue::WildcardWithOrigins);
         }
         return Some(Origins::Any);
     }
@@ -156,14 +157,14 @@ fn compile_origins(config: &Config, issues: &mut Vec<ConfigIssue>) -> Option<Ori
     let mut patterns = Vec::new();
     for value in entries {
         if value.eq_ignore_ascii_case("null") {
-            issues.push(ConfigIssue::NullOrigin);
+            issues.push(CorsConfigIssue::NullOrigin);
         } else if value.contains('*') {
             match OriginPattern::parse(value) {
                 Ok(pattern) => {
                     check_pattern(config, value, &pattern, issues);
                     patterns.push(pattern);
                 }
-                Err(reason) => issues.push(ConfigIssue::InvalidPattern {
+                Err(reason) => issues.push(CorsConfigIssue::InvalidPattern {
                     value: value.clone(),
                     reason,
                 }),
@@ -174,8 +175,8 @@ fn compile_origins(config: &Config, issues: &mut Vec<ConfigIssue>) -> Option<Ori
                     check_secure(config, value, origin.scheme(), origin.host(), issues);
                     exact.push(origin);
                 }
-                Err(OriginError::Null) => issues.push(ConfigIssue::NullOrigin),
-                Err(reason) => issues.push(ConfigIssue::InvalidOrigin {
+                Err(OriginError::Null) => issues.push(CorsConfigIssue::NullOrigin),
+                Err(reason) => issues.push(CorsConfigIssue::InvalidOrigin {
                     value: value.clone(),
                     reason,
                 }),
@@ -186,28 +187,28 @@ fn compile_origins(config: &Config, issues: &mut Vec<ConfigIssue>) -> Option<Ori
 }
 
 fn check_secure(
-    config: &Config,
+    config: &CorsConfig,
     value: &str,
     scheme: Scheme,
     host: &str,
-    issues: &mut Vec<ConfigIssue>,
+    issues: &mut Vec<CorsConfigIssue>,
 ) {
     if config.allow_credentials
         && !config.tolerate_insecure_origins
         && scheme == Scheme::Http
         && !is_loopback_host(host)
     {
-        issues.push(ConfigIssue::InsecureOriginWithCredentials {
+        issues.push(CorsConfigIssue::InsecureOriginWithCredentials {
             value: value.to_owned(),
         });
     }
 }
 
 fn check_pattern(
-    config: &Config,
+    config: &CorsConfig,
     value: &str,
     pattern: &OriginPattern,
-    issues: &mut Vec<ConfigIssue>,
+    issues: &mut Vec<CorsConfigIssue>,
 ) {
     let base = pattern.base_host();
     // `http://*.localhost` is loopback; `http://*.example.com` is not.
@@ -222,7 +223,7 @@ fn check_pattern(
         // the list's implicit `*` rule, and are private names, not public ones.
         if let Some(suffix) = psl::suffix(base.as_bytes()) {
             if suffix.is_known() && suffix.as_bytes() == base.as_bytes() {
-                issues.push(ConfigIssue::PublicSuffixPattern {
+                issues.push(CorsConfigIssue::PublicSuffixPattern {
                     value: value.to_owned(),
                     suffix: base.to_owned(),
                 });
@@ -233,7 +234,7 @@ fn check_pattern(
 
 fn compile_methods(
     entries: &[String],
-    issues: &mut Vec<ConfigIssue>,
+    issues: &mut Vec<CorsConfigIssue>,
 ) -> (bool, Vec<(Method, HeaderValue)>) {
     let mut any = false;
     let mut methods = Vec::new();
@@ -244,11 +245,11 @@ fn compile_methods(
         }
         let upper = value.to_ascii_uppercase();
         if FORBIDDEN_METHODS.contains(&upper.as_str()) {
-            issues.push(ConfigIssue::ForbiddenMethod {
+            issues.push(CorsConfigIssue::ForbiddenMethod {
                 value: value.clone(),
             });
         } else if NORMALIZED_METHODS.contains(&upper.as_str()) && upper != *value {
-            issues.push(ConfigIssue::MethodCase {
+            issues.push(CorsConfigIssue::MethodCase {
                 value: value.clone(),
                 upper,
             });
@@ -263,7 +264,7 @@ fn compile_methods(
                         }
                     }
                 }
-                Err(_) => issues.push(ConfigIssue::InvalidMethod {
+                Err(_) => issues.push(CorsConfigIssue::InvalidMethod {
                     value: value.clone(),
                 }),
             }
@@ -278,7 +279,7 @@ fn is_forbidden_request_header(lower: &str) -> bool {
         || lower.starts_with("sec-")
 }
 
-fn compile_headers(entries: &[String], issues: &mut Vec<ConfigIssue>) -> AllowedHeaders {
+fn compile_headers(entries: &[String], issues: &mut Vec<CorsConfigIssue>) -> AllowedHeaders {
     let mut allowed = AllowedHeaders::default();
     for value in entries {
         if value == "*" {
@@ -287,14 +288,14 @@ fn compile_headers(entries: &[String], issues: &mut Vec<ConfigIssue>) -> Allowed
         }
         match HeaderName::from_bytes(value.as_bytes()) {
             Ok(name) if is_forbidden_request_header(name.as_str()) => {
-                issues.push(ConfigIssue::ForbiddenRequestHeader {
+                issues.push(CorsConfigIssue::ForbiddenRequestHeader {
                     value: value.clone(),
                 });
             }
             Ok(name) => {
                 allowed.names.insert(name.as_str().as_bytes().into());
             }
-            Err(_) => issues.push(ConfigIssue::InvalidHeaderName {
+            Err(_) => issues.push(CorsConfigIssue::InvalidHeaderName {
                 value: value.clone(),
             }),
         }
@@ -312,19 +313,19 @@ fn compile_headers(entries: &[String], issues: &mut Vec<ConfigIssue>) -> Allowed
     allowed
 }
 
-fn compile_expose(config: &Config, issues: &mut Vec<ConfigIssue>) -> Option<HeaderValue> {
+fn compile_expose(config: &CorsConfig, issues: &mut Vec<CorsConfigIssue>) -> Option<HeaderValue> {
     let mut names: Vec<String> = Vec::new();
     for value in &config.exposed_headers {
         if value == "*" {
             if config.allow_credentials {
-                issues.push(ConfigIssue::WildcardExposeWithCredentials);
+                issues.push(CorsConfigIssue::WildcardExposeWithCredentials);
             }
             names.push("*".into());
             continue;
         }
         match HeaderName::from_bytes(value.as_bytes()) {
             Ok(name) if matches!(name.as_str(), "set-cookie" | "set-cookie2") => {
-                issues.push(ConfigIssue::ForbiddenExposedHeader {
+                issues.push(CorsConfigIssue::ForbiddenExposedHeader {
                     value: value.clone(),
                 });
             }
@@ -333,7 +334,7 @@ fn compile_expose(config: &Config, issues: &mut Vec<ConfigIssue>) -> Option<Head
                     names.push(name.as_str().to_owned());
                 }
             }
-            Err(_) => issues.push(ConfigIssue::InvalidHeaderName {
+            Err(_) => issues.push(CorsConfigIssue::InvalidHeaderName {
                 value: value.clone(),
             }),
         }
@@ -348,19 +349,19 @@ fn compile_expose(config: &Config, issues: &mut Vec<ConfigIssue>) -> Option<Head
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ConfigIssue as I;
+    use crate::CorsConfigIssue as I;
 
-    fn issues(config: &Config) -> Vec<ConfigIssue> {
+    fn issues(config: &CorsConfig) -> Vec<CorsConfigIssue> {
         Policy::compile(config).map_or_else(|e| e.issues().to_vec(), |_| Vec::new())
     }
 
-    fn origins(list: &[&str]) -> Config {
-        Config::new().allow_origins(list.iter().copied())
+    fn origins(list: &[&str]) -> CorsConfig {
+        CorsConfig::new().allow_origins(list.iter().copied())
     }
 
     #[test]
     fn every_origin_rule() {
-        assert_eq!(issues(&Config::new()), [I::NoOrigins]);
+        assert_eq!(issues(&CorsConfig::new()), [I::NoOrigins]);
         assert_eq!(issues(&origins(&["null"])), [I::NullOrigin]);
         assert_eq!(issues(&origins(&["NULL"])), [I::NullOrigin]);
         assert_eq!(
@@ -515,7 +516,7 @@ mod tests {
 
     #[test]
     fn every_problem_is_reported_at_once() {
-        let config = Config::new()
+        let config = CorsConfig::new()
             .allow_origins(["null", "https://x.com/", "https://*.com", "*"])
             .allow_credentials(true)
             .allow_methods(["TRACE"])
@@ -526,7 +527,7 @@ mod tests {
         // `*` short-circuits the per-origin checks, so: wildcard+credentials,
         // wildcard+others, method, header, exposed header, max-age.
         assert_eq!(found.len(), 6, "{found:?}");
-        let config = Config::new()
+        let config = CorsConfig::new()
             .allow_origins(["null", "https://x.com/", "https://*.com"])
             .allow_methods(["TRACE"]);
         assert_eq!(issues(&config).len(), 4);

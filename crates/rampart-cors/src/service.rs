@@ -29,12 +29,12 @@ use crate::{CorsLayer, ResponseFuture, layer::Shared};
 /// ```
 /// use std::convert::Infallible;
 /// use http::{Method, Request, Response, StatusCode, header};
-/// use rampart_cors::{Config, CorsLayer};
+/// use rampart_cors::{CorsConfig, CorsLayer};
 /// use tower::{Layer, ServiceExt, service_fn};
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// let layer = CorsLayer::new(
-///     &Config::new()
+///     &CorsConfig::new()
 ///         .allow_origin("https://app.example.com")
 ///         .allow_methods(["PUT"])
 ///         .allow_headers(["content-type"]),
@@ -67,19 +67,24 @@ use crate::{CorsLayer, ResponseFuture, layer::Shared};
 /// # }
 /// ```
 #[derive(Debug, Clone)]
-pub struct Cors<S> {
+pub struct CorsService<S> {
     inner: S,
     shared: Arc<Shared>,
 }
 
-impl<S> Cors<S> {
-    pub(crate) fn from_shared(inner: S, shared: Arc<Shared>) -> Self {
-        Self { inner, shared }
+impl<S> CorsService<S> {
+    /// Wraps `inner` with `layer`'s policy; the same as
+    /// [`Layer::layer`](tower_layer::Layer::layer).
+    pub fn new(inner: S, layer: &CorsLayer) -> Self {
+        Self {
+            inner,
+            shared: Arc::clone(&layer.shared),
+        }
     }
 
     /// Returns a new [`Layer`](tower_layer::Layer) that wraps services with a
-    /// [`Cors`] middleware; the same as [`CorsLayer::new`].
-    pub fn layer(config: &crate::Config) -> Result<CorsLayer, crate::ConfigError> {
+    /// [`CorsService`] middleware; the same as [`CorsLayer::new`].
+    pub fn layer(config: &crate::CorsConfig) -> Result<CorsLayer, crate::CorsConfigError> {
         CorsLayer::new(config)
     }
 
@@ -99,7 +104,7 @@ impl<S> Cors<S> {
     }
 }
 
-impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for Cors<S>
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for CorsService<S>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
 {

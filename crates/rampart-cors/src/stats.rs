@@ -16,11 +16,11 @@ use std::sync::{
 /// ```
 /// use std::convert::Infallible;
 /// use http::{Method, Request, Response, header};
-/// use rampart_cors::{Config, CorsLayer};
+/// use rampart_cors::{CorsConfig, CorsLayer};
 /// use tower::{Layer, ServiceExt, service_fn};
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-/// let layer = CorsLayer::new(&Config::new().allow_origin("https://app.example.com")).unwrap();
+/// let layer = CorsLayer::new(&CorsConfig::new().allow_origin("https://app.example.com")).unwrap();
 /// let stats = layer.stats();
 /// let service = layer.layer(service_fn(|_req: Request<String>| async {
 ///     Ok::<_, Infallible>(Response::new(String::new()))

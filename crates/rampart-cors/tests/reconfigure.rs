@@ -4,11 +4,11 @@
 use std::{convert::Infallible, sync::Arc};
 
 use http::{Request, Response, header};
-use rampart_cors::{Config, CorsLayer};
+use rampart_cors::{CorsConfig, CorsLayer};
 use tower::{Layer, ServiceExt, service_fn};
 
-fn policy(origin: &str, expose: &str) -> Config {
-    Config::new()
+fn policy(origin: &str, expose: &str) -> CorsConfig {
+    CorsConfig::new()
         .allow_origin(origin)
         .expose_headers([expose])
         .allow_credentials(true)
@@ -101,7 +101,11 @@ async fn invalid_reconfiguration_keeps_the_running_policy() {
         Ok::<_, Infallible>(Response::new(()))
     }));
     let err = handle
-        .reconfigure(&Config::new().allow_origins(["*"]).allow_credentials(true))
+        .reconfigure(
+            &CorsConfig::new()
+                .allow_origins(["*"])
+                .allow_credentials(true),
+        )
         .unwrap_err();
     assert_eq!(err.issues().len(), 1);
     let req = Request::get("/")

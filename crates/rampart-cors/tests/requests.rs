@@ -5,15 +5,15 @@ use std::convert::Infallible;
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full};
-use rampart_cors::{Config, Cors, CorsLayer};
+use rampart_cors::{CorsConfig, CorsLayer, CorsService};
 use tower::{Layer, ServiceExt, service_fn};
 
 const APP: &str = "https://app.example.com";
 /// The configured request headers, as every successful preflight lists them.
 const LISTED: &str = "authorization, content-type, x-request-id";
 
-fn config() -> Config {
-    Config::new()
+fn config() -> CorsConfig {
+    CorsConfig::new()
         .allow_origins([APP, "https://*.preview.example.com", "http://localhost:*"])
         .allow_methods(["GET", "POST", "PUT", "PATCH", "DELETE"])
         .allow_headers(["authorization", "content-type", "x-request-id"])
@@ -22,7 +22,7 @@ fn config() -> Config {
         .max_age(std::time::Duration::from_secs(600))
 }
 
-type Svc = Cors<
+type Svc = CorsService<
     tower::util::ServiceFn<
         fn(Request<Full<Bytes>>) -> std::future::Ready<Result<Response<Full<Bytes>>, Infallible>>,
     >,
@@ -47,7 +47,7 @@ fn handler(
     std::future::ready(Ok(response))
 }
 
-fn service(config: &Config) -> Svc {
+fn service(config: &CorsConfig) -> Svc {
     CorsLayer::new(config)
         .unwrap()
         .layer(service_fn(handler as fn(_) -> _))
@@ -386,7 +386,7 @@ async fn responses_of_inner_layers_carry_the_headers() {
 
 #[tokio::test]
 async fn any_origin_without_credentials() {
-    let svc = service(&Config::new().allow_origin("*").allow_methods(["PUT"]));
+    let svc = service(&CorsConfig::new().allow_origin("*").allow_methods(["PUT"]));
     let (_, headers, _) = send(&svc, get(Some("https://anyone.example"))).await;
     assert_eq!(headers[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*");
     assert!(
@@ -406,7 +406,7 @@ async fn any_origin_without_credentials() {
 #[tokio::test]
 async fn wildcard_headers_never_cover_authorization() {
     let svc = service(
-        &Config::new()
+        &CorsConfig::new()
             .allow_origin(APP)
             .allow_methods(["PUT"])
             .allow_headers(["*"]),
@@ -444,7 +444,7 @@ async fn private_network_access_only_when_enabled() {
 
 #[tokio::test]
 async fn no_max_age_header_unless_configured() {
-    let svc = service(&Config::new().allow_origin(APP).allow_methods(["PUT"]));
+    let svc = service(&CorsConfig::new().allow_origin(APP).allow_methods(["PUT"]));
     let (_, headers, _) = send(&svc, preflight(APP, "PUT", None)).await;
     assert!(headers.get(header::ACCESS_CONTROL_MAX_AGE).is_none());
     assert!(
@@ -456,14 +456,14 @@ async fn no_max_age_header_unless_configured() {
 
 #[tokio::test]
 async fn extension_and_wildcard_methods() {
-    let svc = service(&Config::new().allow_origin(APP).allow_methods(["PURGE"]));
+    let svc = service(&CorsConfig::new().allow_origin(APP).allow_methods(["PURGE"]));
     let (status, headers, _) = send(&svc, preflight(APP, "PURGE", None)).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     assert_eq!(headers[header::ACCESS_CONTROL_ALLOW_METHODS], "PURGE");
     let (status, _, _) = send(&svc, preflight(APP, "purge", None)).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "methods are case-sensitive");
 
-    let svc = service(&Config::new().allow_origin(APP).allow_methods(["*"]));
+    let svc = service(&CorsConfig::new().allow_origin(APP).allow_methods(["*"]));
     let (status, headers, _) = send(&svc, preflight(APP, "REPORT", None)).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     assert_eq!(headers[header::ACCESS_CONTROL_ALLOW_METHODS], "REPORT");

@@ -3,8 +3,8 @@
 use http::{HeaderMap, HeaderName, header};
 
 use crate::{
-    ConfigError, CspNonce, HeaderMode, SecurityHeaders, builder::RouteTarget,
-    csp::ContentSecurityPolicy,
+    CspNonce, InsertHeaderMode, SecurityHeaders, SecurityHeadersConfigError,
+    csp::ContentSecurityPolicy, security_headers::RouteTarget,
 };
 
 /// One policy, ready to apply.
@@ -17,7 +17,7 @@ pub(crate) struct Compiled {
     /// Whether `plain` and `https` differ, so the request must be looked at.
     pub(crate) needs_scheme: bool,
     /// A policy with a nonce, rendered per request.
-    nonce_csp: Option<(ContentSecurityPolicy, HeaderMode)>,
+    nonce_csp: Option<(ContentSecurityPolicy, InsertHeaderMode)>,
 }
 
 #[derive(Debug)]
@@ -29,13 +29,13 @@ struct Template {
 }
 
 impl Compiled {
-    pub(crate) fn new(policy: &SecurityHeaders) -> Result<Self, ConfigError> {
+    pub(crate) fn new(policy: &SecurityHeaders) -> Result<Self, SecurityHeadersConfigError> {
         // Room for the handler's own headers: a clone keeps the index table's
         // size, so merging a few more does not rehash the map.
         let mut plain = HeaderMap::with_capacity(policy.headers.len() + 12);
         let mut drop: Vec<HeaderName> = policy.remove.clone();
         let add = |map: &mut HeaderMap, drop: &mut Vec<HeaderName>, name: HeaderName, value| {
-            if policy.mode(&name) == HeaderMode::Overriding && !drop.contains(&name) {
+            if policy.mode(&name) == InsertHeaderMode::Overriding && !drop.contains(&name) {
                 drop.push(name.clone());
             }
             map.insert(name, value);
@@ -52,7 +52,7 @@ impl Compiled {
             }
             if csp.needs_nonce() {
                 let mode = policy.mode(&name);
-                if mode == HeaderMode::Overriding {
+                if mode == InsertHeaderMode::Overriding {
                     drop.push(name);
                 }
                 nonce_csp = Some((csp.clone(), mode));
@@ -129,7 +129,7 @@ impl Compiled {
         }
         if let (Some((csp, mode)), Some(nonce)) = (&self.nonce_csp, nonce) {
             let name = csp.header_name();
-            if *mode == HeaderMode::Overriding || !merged.contains_key(&name) {
+            if *mode == InsertHeaderMode::Overriding || !merged.contains_key(&name) {
                 merged.insert(name, csp.with_nonce(nonce));
             }
         }
@@ -159,7 +159,9 @@ impl Routes {
         }
     }
 
-    pub(crate) fn new(routes: &[(String, RouteTarget)]) -> Result<Self, ConfigError> {
+    pub(crate) fn new(
+        routes: &[(String, RouteTarget)],
+    ) -> Result<Self, SecurityHeadersConfigError> {
         let mut compiled: Vec<(Box<str>, Option<Compiled>)> = Vec::with_capacity(routes.len());
         for (prefix, target) in routes {
             let valid = prefix.starts_with('/')
@@ -167,7 +169,7 @@ impl Routes {
                     b == b'?' || b == b'#' || b.is_ascii_whitespace() || b.is_ascii_control()
                 });
             if !valid {
-                return Err(ConfigError::InvalidRoutePrefix {
+                return Err(SecurityHeadersConfigError::InvalidRoutePrefix {
                     prefix: prefix.clone(),
                 });
             }
@@ -177,7 +179,7 @@ impl Routes {
                 p => p,
             };
             if compiled.iter().any(|(p, _)| &**p == normalized) {
-                return Err(ConfigError::DuplicateRoute {
+                return Err(SecurityHeadersConfigError::DuplicateRoute {
                     prefix: prefix.clone(),
                 });
             }
@@ -185,7 +187,7 @@ impl Routes {
                 RouteTarget::Exempt => None,
                 RouteTarget::Policy(policy) => {
                     if !policy.routes.is_empty() {
-                        return Err(ConfigError::NestedRoutes {
+                        return Err(SecurityHeadersConfigError::NestedRoutes {
                             prefix: prefix.clone(),
                         });
                     }

@@ -6,7 +6,7 @@ use http::HeaderValue;
 use rampart_core::TrustedProxies;
 
 use crate::{
-    ConfigError, FrameOptions, Hsts, Preset, ReferrerPolicy, SecurityHeaders,
+    FrameOptions, Hsts, Preset, ReferrerPolicy, SecurityHeaders, SecurityHeadersConfigError,
     csp::ContentSecurityPolicy,
 };
 
@@ -54,7 +54,7 @@ use crate::{
 /// let err = SecurityHeadersConfig::from_lookup("SECURITY_HEADERS_", |k| bad.get(k).map(|v| v.to_string()))
 ///     .unwrap_err();
 /// assert!(err.to_string().contains("SECURITY_HEADERS_FRAME_OPTIONS"));
-/// # Ok::<(), rampart_headers::ConfigError>(())
+/// # Ok::<(), rampart_headers::SecurityHeadersConfigError>(())
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[cfg_attr(
@@ -121,11 +121,11 @@ impl RouteConfig {
     }
 }
 
-fn parse_bool(setting: &'static str, text: &str) -> Result<bool, ConfigError> {
+fn parse_bool(setting: &'static str, text: &str) -> Result<bool, SecurityHeadersConfigError> {
     match text.trim().to_ascii_lowercase().as_str() {
         "1" | "true" | "yes" | "on" => Ok(true),
         "0" | "false" | "no" | "off" => Ok(false),
-        _ => Err(ConfigError::InvalidValue {
+        _ => Err(SecurityHeadersConfigError::InvalidValue {
             setting,
             value: text.to_owned(),
             expected: "true or false",
@@ -135,7 +135,7 @@ fn parse_bool(setting: &'static str, text: &str) -> Result<bool, ConfigError> {
 
 impl SecurityHeadersConfig {
     /// Reads the `SECURITY_HEADERS_*` variables of the process environment.
-    pub fn from_env() -> Result<Self, ConfigError> {
+    pub fn from_env() -> Result<Self, SecurityHeadersConfigError> {
         Self::from_lookup("SECURITY_HEADERS_", |name| std::env::var(name).ok())
     }
 
@@ -144,7 +144,7 @@ impl SecurityHeadersConfig {
     pub fn from_lookup(
         prefix: &str,
         lookup: impl Fn(&str) -> Option<String>,
-    ) -> Result<Self, ConfigError> {
+    ) -> Result<Self, SecurityHeadersConfigError> {
         let mut config = Self::default();
         let get = |name: &str| -> Option<(String, String)> {
             let var = format!("{prefix}{name}");
@@ -152,7 +152,7 @@ impl SecurityHeadersConfig {
                 .filter(|v| !v.trim().is_empty())
                 .map(|v| (var, v))
         };
-        let in_var = |var: &str, e: ConfigError| ConfigError::Env {
+        let in_var = |var: &str, e: SecurityHeadersConfigError| SecurityHeadersConfigError::Env {
             var: var.to_owned(),
             source: Box::new(e),
         };
@@ -169,7 +169,7 @@ impl SecurityHeadersConfig {
         read!("CSP", csp, |v| v
             .parse::<ContentSecurityPolicy>()
             .map(|_| v)
-            .map_err(ConfigError::from));
+            .map_err(SecurityHeadersConfigError::from));
         read!("CSP_REPORT_ONLY", csp_report_only, |v| parse_bool(
             "csp_report_only",
             &v
@@ -179,7 +179,7 @@ impl SecurityHeadersConfig {
             .trim()
             .parse::<u64>()
             .map_err(|_| {
-                ConfigError::InvalidValue {
+                SecurityHeadersConfigError::InvalidValue {
                     setting: "hsts_max_age",
                     value: v.clone(),
                     expected: "a number of seconds",
@@ -202,12 +202,12 @@ impl SecurityHeadersConfig {
             .parse::<ReferrerPolicy>());
         read!("PERMISSIONS_POLICY", permissions_policy, |v| Ok::<
             _,
-            ConfigError,
+            SecurityHeadersConfigError,
         >(v));
         read!("TRUSTED_PROXIES", trusted_proxies, |v| v
             .parse::<TrustedProxies>()
             .map(|_| v)
-            .map_err(ConfigError::from));
+            .map_err(SecurityHeadersConfigError::from));
         read!("OVERRIDE_HANDLERS", override_handlers, |v| parse_bool(
             "override_handlers",
             &v
@@ -230,7 +230,7 @@ impl SecurityHeadersConfig {
     }
 
     /// The [`SecurityHeaders`] these settings describe.
-    pub fn into_security_headers(self) -> Result<SecurityHeaders, ConfigError> {
+    pub fn into_security_headers(self) -> Result<SecurityHeaders, SecurityHeadersConfigError> {
         let mut headers = match self.preset {
             Preset::Api => SecurityHeaders::api(),
             Preset::HtmlApp => SecurityHeaders::html_app(),
@@ -272,12 +272,13 @@ impl SecurityHeadersConfig {
             headers = headers.referrer_policy(value);
         }
         if let Some(text) = &self.permissions_policy {
-            let value =
-                HeaderValue::from_str(text.trim()).map_err(|_| ConfigError::InvalidValue {
+            let value = HeaderValue::from_str(text.trim()).map_err(|_| {
+                SecurityHeadersConfigError::InvalidValue {
                     setting: "permissions_policy",
                     value: text.clone(),
                     expected: "a header value (visible ASCII)",
-                })?;
+                }
+            })?;
             headers = headers.permissions_policy(value);
         }
         if let Some(list) = &self.trusted_proxies {
@@ -306,9 +307,9 @@ impl SecurityHeaders {
     /// // With no SECURITY_HEADERS_* variable set: the api() preset.
     /// let layer = rampart_headers::SecurityHeaders::from_env()?.build()?;
     /// # let _ = layer;
-    /// # Ok::<(), rampart_headers::ConfigError>(())
+    /// # Ok::<(), rampart_headers::SecurityHeadersConfigError>(())
     /// ```
-    pub fn from_env() -> Result<Self, ConfigError> {
+    pub fn from_env() -> Result<Self, SecurityHeadersConfigError> {
         SecurityHeadersConfig::from_env()?.into_security_headers()
     }
 }

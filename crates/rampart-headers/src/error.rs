@@ -10,14 +10,14 @@ use crate::csp::CspError;
 /// # Example
 ///
 /// ```
-/// use rampart_headers::{ConfigError, SecurityHeaders};
+/// use rampart_headers::{SecurityHeadersConfigError, SecurityHeaders};
 ///
 /// let err = SecurityHeaders::api().exempt("docs").build().unwrap_err();
-/// assert_eq!(err, ConfigError::InvalidRoutePrefix { prefix: "docs".into() });
+/// assert_eq!(err, SecurityHeadersConfigError::InvalidRoutePrefix { prefix: "docs".into() });
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum ConfigError {
+pub enum SecurityHeadersConfigError {
     /// A setting whose text is not one of the values it takes.
     #[error("{setting} = {value:?} is invalid; expected {expected}")]
     InvalidValue {
@@ -72,6 +72,6 @@ pub enum ConfigError {
         var: String,
         /// Why.
         #[source]
-        source: Box<ConfigError>,
+        source: Box<Self>,
     },
 }

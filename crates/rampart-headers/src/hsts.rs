@@ -5,7 +5,7 @@ use std::time::Duration;
 use http::{HeaderValue, Request, uri::Scheme};
 use rampart_core::TrustedProxies;
 
-use crate::ConfigError;
+use crate::SecurityHeadersConfigError;
 
 /// A marker a TLS-terminating server puts in the extensions of every request
 /// it read from a TLS connection, so that the layer knows the request came
@@ -124,9 +124,9 @@ impl Hsts {
         HeaderValue::from_str(&text).unwrap_or(HeaderValue::from_static("max-age=31536000"))
     }
 
-    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+    pub(crate) fn validate(&self) -> Result<(), SecurityHeadersConfigError> {
         if self.preload && (!self.include_subdomains || self.max_age < ONE_YEAR) {
-            return Err(ConfigError::HstsPreload {
+            return Err(SecurityHeadersConfigError::HstsPreload {
                 max_age: self.max_age,
                 include_subdomains: self.include_subdomains,
             });

@@ -6,7 +6,7 @@ use rampart_core::TrustedProxies;
 use tower_layer::Layer;
 
 use crate::{
-    ConfigError, SecurityHeaders, SecurityHeadersService,
+    SecurityHeaders, SecurityHeadersConfigError, SecurityHeadersService,
     compiled::{Compiled, Routes, Selected},
 };
 
@@ -61,12 +61,12 @@ impl Shared {
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct SecurityHeadersLayer {
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
 }
 
 impl SecurityHeadersLayer {
     /// Checks `policy` and renders every header.
-    pub fn new(policy: SecurityHeaders) -> Result<Self, ConfigError> {
+    pub fn new(policy: SecurityHeaders) -> Result<Self, SecurityHeadersConfigError> {
         let shared = Shared {
             base: Compiled::new(&policy)?,
             routes: Routes::new(&policy.routes)?,
@@ -114,6 +114,6 @@ impl<S> Layer<S> for SecurityHeadersLayer {
     type Service = SecurityHeadersService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        SecurityHeadersService::new(inner, self.shared.clone())
+        SecurityHeadersService::new(inner, self)
     }
 }

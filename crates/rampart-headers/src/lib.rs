@@ -1,7 +1,10 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![doc = include_str!("../README.md")]
+//!
+//! ## Feature flags
+//!
+#![doc = document_features::document_features!()]
 
-mod builder;
 mod compiled;
 mod config;
 pub mod csp;
@@ -10,17 +13,18 @@ mod future;
 mod hsts;
 mod layer;
 pub mod report;
+mod security_headers;
 mod service;
 mod values;
 
 pub use self::{
-    builder::{HeaderMode, SecurityHeaders},
     config::{RouteConfig, SecurityHeadersConfig},
     csp::CspNonce,
-    error::ConfigError,
+    error::SecurityHeadersConfigError,
     future::ResponseFuture,
     hsts::{Hsts, HttpsConnection},
     layer::SecurityHeadersLayer,
+    security_headers::{InsertHeaderMode, SecurityHeaders},
     service::SecurityHeadersService,
     values::{
         CrossOriginOpenerPolicy, CrossOriginResourcePolicy, FrameOptions, Preset, ReferrerPolicy,

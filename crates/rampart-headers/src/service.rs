@@ -9,7 +9,8 @@ use http::{Request, Response};
 use tower_service::Service;
 
 use crate::{
-    CspNonce, ResponseFuture, compiled::Selected, future::Apply, hsts::is_https, layer::Shared,
+    CspNonce, ResponseFuture, SecurityHeadersLayer, compiled::Selected, future::Apply,
+    hsts::is_https, layer::Shared,
 };
 
 /// Middleware which sets security headers on every response of the wrapped
@@ -36,7 +37,7 @@ use crate::{
 ///     response.headers_mut().insert("x-frame-options", "SAMEORIGIN".parse().unwrap());
 ///     Ok::<_, Infallible>(response)
 /// });
-/// let service = SecurityHeadersService::layer(&SecurityHeadersLayer::api(), handler);
+/// let service = SecurityHeadersService::new(handler, &SecurityHeadersLayer::api());
 /// let response = service.oneshot(Request::new(())).await.unwrap();
 /// assert_eq!(response.headers()["x-frame-options"], "SAMEORIGIN");
 /// assert_eq!(response.headers()["referrer-policy"], "no-referrer");
@@ -49,13 +50,28 @@ pub struct SecurityHeadersService<S> {
 }
 
 impl<S> SecurityHeadersService<S> {
-    pub(crate) fn new(inner: S, shared: Arc<Shared>) -> Self {
-        Self { inner, shared }
+    /// Wraps `inner` with `layer`'s headers; the same as
+    /// [`Layer::layer`](tower_layer::Layer::layer).
+    pub fn new(inner: S, layer: &SecurityHeadersLayer) -> Self {
+        Self {
+            inner,
+            shared: Arc::clone(&layer.shared),
+        }
     }
 
-    /// Wraps `inner` with `layer`'s headers.
-    pub fn layer(layer: &crate::SecurityHeadersLayer, inner: S) -> Self {
-        tower_layer::Layer::layer(layer, inner)
+    /// Returns a new [`Layer`](tower_layer::Layer) that wraps services with a
+    /// [`SecurityHeadersService`]; the same as [`SecurityHeadersLayer::new`].
+    ///
+    /// ```
+    /// use rampart_headers::{SecurityHeaders, SecurityHeadersService};
+    ///
+    /// let layer = SecurityHeadersService::<()>::layer(SecurityHeaders::api()).unwrap();
+    /// # let _ = layer;
+    /// ```
+    pub fn layer(
+        policy: crate::SecurityHeaders,
+    ) -> Result<SecurityHeadersLayer, crate::SecurityHeadersConfigError> {
+        SecurityHeadersLayer::new(policy)
     }
 
     /// The wrapped service.

@@ -4,7 +4,7 @@ use std::{fmt, str::FromStr};
 
 use http::HeaderValue;
 
-use crate::ConfigError;
+use crate::SecurityHeadersConfigError;
 
 macro_rules! token_enum {
     (
@@ -41,13 +41,13 @@ macro_rules! token_enum {
         }
 
         impl FromStr for $name {
-            type Err = ConfigError;
+            type Err = SecurityHeadersConfigError;
 
             /// Parses the header value, ASCII case-insensitively.
-            fn from_str(text: &str) -> Result<Self, ConfigError> {
+            fn from_str(text: &str) -> Result<Self, SecurityHeadersConfigError> {
                 let text = text.trim();
                 $( if text.eq_ignore_ascii_case($text) { return Ok(Self::$variant); } )+
-                Err(ConfigError::InvalidValue {
+                Err(SecurityHeadersConfigError::InvalidValue {
                     setting: $setting,
                     value: text.to_owned(),
                     expected: concat!("one of:" $(, " ", $text)+),
@@ -74,7 +74,7 @@ token_enum! {
     /// use rampart_headers::FrameOptions;
     /// assert_eq!("sameorigin".parse::<FrameOptions>()?, FrameOptions::SameOrigin);
     /// assert_eq!(FrameOptions::Deny.as_str(), "DENY");
-    /// # Ok::<(), rampart_headers::ConfigError>(())
+    /// # Ok::<(), rampart_headers::SecurityHeadersConfigError>(())
     /// ```
     FrameOptions, "frame_options" {
         /// `DENY`: no frame anywhere.
@@ -91,7 +91,7 @@ token_enum! {
     /// ```
     /// use rampart_headers::ReferrerPolicy;
     /// assert_eq!("no-referrer".parse::<ReferrerPolicy>()?, ReferrerPolicy::NoReferrer);
-    /// # Ok::<(), rampart_headers::ConfigError>(())
+    /// # Ok::<(), rampart_headers::SecurityHeadersConfigError>(())
     /// ```
     ReferrerPolicy, "referrer_policy" {
         /// `no-referrer`: nothing (the presets: an API's URLs may carry ids).
@@ -155,7 +155,7 @@ token_enum! {
     /// ```
     /// use rampart_headers::Preset;
     /// assert_eq!("html_app".parse::<Preset>()?, Preset::HtmlApp);
-    /// # Ok::<(), rampart_headers::ConfigError>(())
+    /// # Ok::<(), rampart_headers::SecurityHeadersConfigError>(())
     /// ```
     Preset, "preset" {
         /// [`SecurityHeaders::api`](crate::SecurityHeaders::api).
@@ -171,6 +171,6 @@ token_enum! {
 )]
 impl Default for Preset {
     fn default() -> Self {
-        Preset::Api
+        Self::Api
     }
 }

@@ -4,10 +4,12 @@
 use std::collections::HashMap;
 
 use http::{Request, Response};
-use rampart_headers::{ConfigError, SecurityHeaders, SecurityHeadersConfig, SecurityHeadersLayer};
+use rampart_headers::{
+    SecurityHeaders, SecurityHeadersConfig, SecurityHeadersConfigError, SecurityHeadersLayer,
+};
 use tower::{Layer, ServiceExt, service_fn};
 
-fn from_env(vars: &[(&str, &str)]) -> Result<SecurityHeadersConfig, ConfigError> {
+fn from_env(vars: &[(&str, &str)]) -> Result<SecurityHeadersConfig, SecurityHeadersConfigError> {
     let env: HashMap<String, String> = vars
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
@@ -199,7 +201,7 @@ fn serde_config_refuses_unknown_fields_and_bad_values() {
     .unwrap();
     assert!(matches!(
         config.into_security_headers(),
-        Err(ConfigError::Csp(_))
+        Err(SecurityHeadersConfigError::Csp(_))
     ));
 }
 

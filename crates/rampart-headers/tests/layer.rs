@@ -280,13 +280,13 @@ async fn routes_get_their_own_set_and_exempt_prefixes_nothing() {
 
 #[tokio::test]
 async fn route_and_preset_errors_are_typed() {
-    use rampart_headers::ConfigError;
+    use rampart_headers::SecurityHeadersConfigError;
     assert_eq!(
         SecurityHeaders::api()
             .exempt("metrics")
             .build()
             .unwrap_err(),
-        ConfigError::InvalidRoutePrefix {
+        SecurityHeadersConfigError::InvalidRoutePrefix {
             prefix: "metrics".into()
         }
     );
@@ -296,7 +296,7 @@ async fn route_and_preset_errors_are_typed() {
             .exempt("/a/")
             .build()
             .unwrap_err(),
-        ConfigError::DuplicateRoute {
+        SecurityHeadersConfigError::DuplicateRoute {
             prefix: "/a/".into()
         }
     );
@@ -305,14 +305,14 @@ async fn route_and_preset_errors_are_typed() {
             .route("/a", SecurityHeaders::api().exempt("/b"))
             .build()
             .unwrap_err(),
-        ConfigError::NestedRoutes { .. }
+        SecurityHeadersConfigError::NestedRoutes { .. }
     ));
     assert!(matches!(
         SecurityHeaders::api()
             .hsts(Hsts::one_year().include_subdomains(false).preload(true))
             .build()
             .unwrap_err(),
-        ConfigError::HstsPreload { .. }
+        SecurityHeadersConfigError::HstsPreload { .. }
     ));
     for prefix in ["/a?b", "/a#b", "/a b", ""] {
         assert!(

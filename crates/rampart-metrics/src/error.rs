@@ -5,15 +5,15 @@
 /// # Example
 ///
 /// ```
-/// use rampart_metrics::{ConfigError, Metrics};
+/// use rampart_metrics::{MetricsConfigError, Metrics};
 ///
 /// let err = Metrics::builder().duration_buckets([0.1, 0.05]).build().unwrap_err();
-/// assert!(matches!(err, ConfigError::UnsortedBuckets { .. }));
+/// assert!(matches!(err, MetricsConfigError::UnsortedBuckets { .. }));
 /// assert!(err.to_string().contains("0.05"));
 /// ```
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
-pub enum ConfigError {
+pub enum MetricsConfigError {
     /// A histogram was given no bucket bounds.
     #[error("{histogram} buckets are empty; give at least one upper bound")]
     EmptyBuckets {
@@ -77,7 +77,7 @@ pub enum RegisterError {
     },
 }
 
-/// Why a guard of the [`MetricsService`](crate::MetricsService) was refused.
+/// Why a guard of the [`MetricsEndpoint`](crate::MetricsEndpoint) was refused.
 ///
 /// # Example
 ///

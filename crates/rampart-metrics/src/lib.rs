@@ -1,12 +1,16 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![doc = include_str!("../README.md")]
+//!
+//! ## Feature flags
+//!
+#![doc = document_features::document_features!()]
 
+mod builder;
 mod collectors;
-mod config;
+mod endpoint;
 mod error;
-mod exposition;
-mod handle;
 mod labels;
+mod metrics;
 mod middleware;
 mod recorder;
 
@@ -22,10 +26,10 @@ pub use prometheus_client;
 pub use rampart_core::RouteLabel;
 
 pub use self::{
-    config::{DEFAULT_DURATION_BUCKETS, DEFAULT_SIZE_BUCKETS, MetricsBuilder},
-    error::{ConfigError, GuardError, RegisterError},
-    exposition::{BasicAuth, Format, IpAllowList, MetricsService},
-    handle::Metrics,
+    builder::{DEFAULT_DURATION_BUCKETS, DEFAULT_SIZE_BUCKETS, MetricsBuilder},
+    endpoint::{BasicAuth, Format, IpAllowList, MetricsEndpoint},
+    error::{GuardError, MetricsConfigError, RegisterError},
     labels::StatusLabels,
-    middleware::{MetricsBody, MetricsLayer, MetricsMiddleware, ResponseFuture},
+    metrics::Metrics,
+    middleware::{MetricsBody, MetricsLayer, MetricsService, ResponseFuture},
 };

@@ -134,7 +134,7 @@ impl ClientIpKey {
     }
 
     #[inline]
-    pub(crate) fn of(&self, extensions: &http::Extensions) -> Option<IpAddr> {
+    pub(crate) fn of(self, extensions: &http::Extensions) -> Option<IpAddr> {
         let ip = extensions.get::<ClientIp>()?.ip();
         Some(match ip {
             IpAddr::V6(v6) if self.v6_prefix < 128 => {

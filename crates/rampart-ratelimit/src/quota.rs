@@ -320,6 +320,7 @@ impl Quota {
     /// let quota: Quota = "100/minute".parse().unwrap();
     /// assert_eq!(quota.divided_among(3).to_string(), "34/minute");
     /// ```
+    #[must_use]
     pub fn divided_among(self, replicas: u32) -> Self {
         let replicas = u64::from(replicas.max(1));
         Self {

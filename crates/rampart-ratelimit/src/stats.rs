@@ -9,7 +9,7 @@ use std::sync::{
 /// The outcomes counted for each policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
-pub enum Counter {
+pub enum RateLimitCounter {
     /// Requests the policy admitted (the request passed).
     Admitted,
     /// Requests the policy rejected with 429.
@@ -27,9 +27,9 @@ pub enum Counter {
     Exempt,
 }
 
-impl Counter {
+impl RateLimitCounter {
     /// Every counter, in a stable order.
-    pub const ALL: [Counter; 7] = [
+    pub const ALL: [Self; 7] = [
         Self::Admitted,
         Self::Limited,
         Self::ShadowLimited,
@@ -57,7 +57,7 @@ impl Counter {
 pub(crate) struct PolicyCounters([AtomicU64; 7]);
 
 impl PolicyCounters {
-    pub(crate) fn add(&self, counter: Counter) {
+    pub(crate) fn add(&self, counter: RateLimitCounter) {
         self.0[counter as usize].fetch_add(1, Ordering::Relaxed);
     }
 }
@@ -68,17 +68,17 @@ impl PolicyCounters {
 /// # Example
 ///
 /// ```
-/// use rampart_ratelimit::{Counter, MemoryStore, Policy, RateLimitLayer};
+/// use rampart_ratelimit::{RateLimitCounter, MemoryStore, Policy, RateLimitLayer};
 ///
 /// let layer = RateLimitLayer::builder(MemoryStore::new())
 ///     .policy(Policy::parse("api", "100/minute").unwrap())
 ///     .build()
 ///     .unwrap();
 /// let stats = layer.stats();
-/// assert_eq!(stats.get("api", Counter::Admitted), Some(0));
+/// assert_eq!(stats.get("api", RateLimitCounter::Admitted), Some(0));
 /// let mut rows = 0;
 /// stats.for_each(|_policy, _counter, _value| rows += 1);
-/// assert_eq!(rows, Counter::ALL.len());
+/// assert_eq!(rows, RateLimitCounter::ALL.len());
 /// ```
 #[derive(Debug)]
 pub struct RateLimitStats {
@@ -100,7 +100,7 @@ impl RateLimitStats {
     }
 
     /// One counter of one policy.
-    pub fn get(&self, policy: &str, counter: Counter) -> Option<u64> {
+    pub fn get(&self, policy: &str, counter: RateLimitCounter) -> Option<u64> {
         self.policies
             .iter()
             .find(|(name, _)| &**name == policy)
@@ -108,9 +108,9 @@ impl RateLimitStats {
     }
 
     /// Calls `f(policy, counter, value)` for every policy and counter.
-    pub fn for_each(&self, mut f: impl FnMut(&str, Counter, u64)) {
+    pub fn for_each(&self, mut f: impl FnMut(&str, RateLimitCounter, u64)) {
         for (name, counters) in self.policies.iter() {
-            for counter in Counter::ALL {
+            for counter in RateLimitCounter::ALL {
                 f(
                     name,
                     counter,

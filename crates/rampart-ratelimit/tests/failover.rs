@@ -12,7 +12,8 @@ use std::{
 
 use common::*;
 use rampart_ratelimit::{
-    Counter, Demand, Fallback, FallbackStore, Key, Policy, RateLimitLayer, RedisStore, Store,
+    Demand, Fallback, FallbackStore, Key, Policy, RateLimitCounter, RateLimitLayer, RedisStore,
+    Store,
 };
 use tower::{Layer, service_fn};
 
@@ -105,7 +106,7 @@ async fn redis_killed_mid_run_falls_back_then_returns() {
             "{i}"
         );
     }
-    assert_eq!(stats.get("global", Counter::Fallback), Some(0));
+    assert_eq!(stats.get("global", RateLimitCounter::Fallback), Some(0));
     let keys: i64 = redis::cmd("DBSIZE").query_async(&mut admin).await.unwrap();
     assert_eq!(keys, 2);
 
@@ -119,7 +120,7 @@ async fn redis_killed_mid_run_falls_back_then_returns() {
         );
         assert_eq!(response.status(), 200);
         // The first failed request is already decided by the fallback.
-        assert_eq!(stats.get("global", Counter::Fallback), Some(i + 1));
+        assert_eq!(stats.get("global", RateLimitCounter::Fallback), Some(i + 1));
         // The local limiter reports its own count; the blind "allow" reports nothing.
         let fields = header(&response, "ratelimit").unwrap();
         assert!(fields.starts_with("\"global\";r="), "{fields}");
@@ -137,7 +138,7 @@ async fn redis_killed_mid_run_falls_back_then_returns() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(breaker.recoveries(), 1);
-    let fallbacks = stats.get("global", Counter::Fallback).unwrap();
+    let fallbacks = stats.get("global", RateLimitCounter::Fallback).unwrap();
     for _ in 0..5 {
         let response = send(&service, from_ip("GET", "/api/x", "192.0.2.1")).await;
         assert_eq!(response.status(), 200);
@@ -146,7 +147,10 @@ async fn redis_killed_mid_run_falls_back_then_returns() {
             2
         );
     }
-    assert_eq!(stats.get("global", Counter::Fallback), Some(fallbacks));
+    assert_eq!(
+        stats.get("global", RateLimitCounter::Fallback),
+        Some(fallbacks)
+    );
     let mut admin = connect(&url).await;
     let keys: i64 = redis::cmd("DBSIZE").query_async(&mut admin).await.unwrap();
     assert_eq!(keys, 2, "decisions are on the new Redis again");
@@ -176,7 +180,10 @@ async fn fail_closed_policy_answers_503_while_redis_is_away() {
     assert_eq!(response.status(), 503);
     assert_eq!(header(&response, "retry-after").unwrap(), "1");
     assert_eq!(json(&response)["policy"], "payments");
-    assert_eq!(stats.get("payments", Counter::Unavailable), Some(1));
+    assert_eq!(
+        stats.get("payments", RateLimitCounter::Unavailable),
+        Some(1)
+    );
     // Other routes keep working on the local fallback.
     assert_eq!(
         send(&service, from_ip("GET", "/", "192.0.2.1"))

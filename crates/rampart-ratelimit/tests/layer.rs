@@ -8,8 +8,8 @@ use common::*;
 use http::Method;
 use rampart_core::{ClientIpLayer, ManualClock, TrustedProxies};
 use rampart_ratelimit::{
-    ClientIpAnd, ConfigError, Counter, FnKey, HeaderMode, Key, MemoryStore, Policy, RateLimitLayer,
-    RateLimitLayerBuilder,
+    ClientIpAnd, FnKey, Key, MemoryStore, Policy, RateLimitConfigIssue, RateLimitCounter,
+    RateLimitHeaders, RateLimitLayer, RateLimitLayerBuilder,
 };
 use tower::{Layer, ServiceBuilder, service_fn};
 
@@ -66,8 +66,8 @@ async fn rejection_carries_retry_after_fields_and_problem() {
     let other = send(&service, from_ip("GET", "/api/x", "192.0.2.2")).await;
     assert_eq!(other.status(), 200);
     let stats = layer.stats();
-    assert_eq!(stats.get("api", Counter::Admitted), Some(101));
-    assert_eq!(stats.get("api", Counter::Limited), Some(1));
+    assert_eq!(stats.get("api", RateLimitCounter::Admitted), Some(101));
+    assert_eq!(stats.get("api", RateLimitCounter::Limited), Some(1));
 }
 
 #[tokio::test]
@@ -188,8 +188,8 @@ async fn shadow_mode_counts_but_never_rejects() {
         assert_eq!(header(&response, "ratelimit"), None);
     }
     let stats = layer.stats();
-    assert_eq!(stats.get("trial", Counter::Admitted), Some(2));
-    assert_eq!(stats.get("trial", Counter::ShadowLimited), Some(3));
+    assert_eq!(stats.get("trial", RateLimitCounter::Admitted), Some(2));
+    assert_eq!(stats.get("trial", RateLimitCounter::ShadowLimited), Some(3));
 }
 
 #[tokio::test]
@@ -250,7 +250,7 @@ async fn exemptions_and_scope() {
         429
     );
     let stats = layer.stats();
-    assert_eq!(stats.get("global", Counter::Exempt), Some(6));
+    assert_eq!(stats.get("global", RateLimitCounter::Exempt), Some(6));
     // POST /api is the writes policy's; GET /api is not.
     assert_eq!(
         send(&service, from_ip("POST", "/api/a", "192.0.2.5"))
@@ -278,16 +278,19 @@ async fn a_request_without_a_key_is_not_limited_and_is_counted() {
         assert_eq!(response.status(), 200);
         assert_eq!(header(&response, "ratelimit"), None);
     }
-    assert_eq!(layer.stats().get("global", Counter::NoKey), Some(3));
+    assert_eq!(
+        layer.stats().get("global", RateLimitCounter::NoKey),
+        Some(3)
+    );
 }
 
 #[tokio::test]
 async fn header_modes() {
     let clock = ManualClock::new();
     for (mode, on_pass, on_reject) in [
-        (HeaderMode::Always, true, true),
-        (HeaderMode::OnRejection, false, true),
-        (HeaderMode::Never, false, false),
+        (RateLimitHeaders::Always, true, true),
+        (RateLimitHeaders::OnRejection, false, true),
+        (RateLimitHeaders::Never, false, false),
     ] {
         let service = builder(&clock)
             .policy(policy("p", "1/hour"))
@@ -411,36 +414,56 @@ async fn spoofed_forwarded_for_from_an_untrusted_peer_does_not_change_the_key() 
 #[test]
 fn bad_configuration_is_a_typed_error() {
     let clock = ManualClock::new();
+    let issues = |builder: RateLimitLayerBuilder| builder.build().unwrap_err().issues().to_vec();
+    assert_eq!(issues(builder(&clock)), [RateLimitConfigIssue::NoPolicies]);
     assert_eq!(
-        builder(&clock).build().unwrap_err(),
-        ConfigError::NoPolicies
+        issues(
+            builder(&clock)
+                .policy(policy("a", "1/s"))
+                .policy(policy("a", "2/s"))
+        ),
+        [RateLimitConfigIssue::DuplicateName("a".into())]
     );
     assert_eq!(
-        builder(&clock)
-            .policy(policy("a", "1/s"))
-            .policy(policy("a", "2/s"))
-            .build()
-            .unwrap_err(),
-        ConfigError::DuplicateName("a".into())
+        issues(builder(&clock).policy(policy("a", "1/s").cost(0))),
+        [RateLimitConfigIssue::ZeroCost("a".into())]
     );
     assert_eq!(
-        builder(&clock)
-            .policy(policy("a", "1/s").cost(0))
-            .build()
-            .unwrap_err(),
-        ConfigError::ZeroCost("a".into())
-    );
-    assert_eq!(
-        builder(&clock)
-            .policy(policy("a", "10/minute;burst=3").cost(4))
-            .build()
-            .unwrap_err(),
-        ConfigError::CostAboveBurst {
+        issues(builder(&clock).policy(policy("a", "10/minute;burst=3").cost(4))),
+        [RateLimitConfigIssue::CostAboveBurst {
             policy: "a".into(),
             cost: 4,
             burst: 3
-        }
+        }]
     );
+}
+
+#[test]
+fn bad_configuration_lists_every_problem() {
+    let clock = ManualClock::new();
+    let err = builder(&clock)
+        .policy(policy("a", "1/s").cost(0))
+        .policy(policy("b", "10/minute;burst=3").cost(4))
+        .policy(policy("a", "2/s"))
+        .build()
+        .unwrap_err();
+    assert_eq!(
+        err.issues(),
+        [
+            RateLimitConfigIssue::ZeroCost("a".into()),
+            RateLimitConfigIssue::CostAboveBurst {
+                policy: "b".into(),
+                cost: 4,
+                burst: 3
+            },
+            RateLimitConfigIssue::DuplicateName("a".into()),
+        ]
+    );
+    let message = err.to_string();
+    assert!(message.contains("(3 problems)"), "{message}");
+    assert!(message.contains("`a` costs 0"), "{message}");
+    assert!(message.contains("`b` costs 4"), "{message}");
+    assert!(message.contains("two policies are named `a`"), "{message}");
 }
 
 #[tokio::test]

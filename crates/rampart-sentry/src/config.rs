@@ -5,7 +5,7 @@ use std::{borrow::Cow, fmt, time::Duration};
 
 use sentry::{ClientOptions, types::Dsn};
 
-use crate::{ConfigError, scrub};
+use crate::{SentryConfigError, scrub};
 
 /// Where the events go; unset or empty: Sentry is off.
 pub const SENTRY_DSN: &str = "SENTRY_DSN";
@@ -96,9 +96,9 @@ impl SentryConfig {
     /// ```no_run
     /// let config = rampart_sentry::SentryConfig::from_env()?;
     /// let _guard = config.init()?;
-    /// # Ok::<(), rampart_sentry::ConfigError>(())
+    /// # Ok::<(), rampart_sentry::SentryConfigError>(())
     /// ```
-    pub fn from_env() -> Result<Self, ConfigError> {
+    pub fn from_env() -> Result<Self, SentryConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
 
@@ -117,10 +117,10 @@ impl SentryConfig {
     /// })?;
     /// assert!(config.is_enabled());
     /// assert_eq!(config.get_traces_sample_rate(), 0.1);
-    /// # Ok::<(), rampart_sentry::ConfigError>(())
+    /// # Ok::<(), rampart_sentry::SentryConfigError>(())
     /// ```
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let env = |var: &'static str, source: ConfigError| ConfigError::Env {
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, SentryConfigError> {
+        let env = |var: &'static str, source: SentryConfigError| SentryConfigError::Env {
             var,
             source: Box::new(source),
         };
@@ -220,11 +220,11 @@ impl SentryConfig {
 
     /// The SDK's options: checked DSN and rate, the scrubbers, no default
     /// PII.
-    pub fn client_options(&self) -> Result<ClientOptions, ConfigError> {
+    pub fn client_options(&self) -> Result<ClientOptions, SentryConfigError> {
         let dsn = self.dsn.as_deref().map(parse_dsn).transpose()?;
         let rate = self.traces_sample_rate;
         if !(0.0..=1.0).contains(&rate) {
-            return Err(ConfigError::InvalidSampleRate {
+            return Err(SentryConfigError::InvalidSampleRate {
                 value: rate.to_string(),
             });
         }
@@ -251,9 +251,9 @@ impl SentryConfig {
     /// ```
     /// let guard = rampart_sentry::SentryConfig::new().init()?;
     /// assert!(!guard.is_enabled());
-    /// # Ok::<(), rampart_sentry::ConfigError>(())
+    /// # Ok::<(), rampart_sentry::SentryConfigError>(())
     /// ```
-    pub fn init(&self) -> Result<SentryGuard, ConfigError> {
+    pub fn init(&self) -> Result<SentryGuard, SentryConfigError> {
         let options = self.client_options()?;
         if options.dsn.is_none() {
             return Ok(SentryGuard { guard: None });
@@ -264,21 +264,21 @@ impl SentryConfig {
     }
 }
 
-fn parse_dsn(value: &str) -> Result<Dsn, ConfigError> {
-    value
-        .parse()
-        .map_err(|e: sentry::types::ParseDsnError| ConfigError::InvalidDsn {
+fn parse_dsn(value: &str) -> Result<Dsn, SentryConfigError> {
+    value.parse().map_err(
+        |e: sentry::types::ParseDsnError| SentryConfigError::InvalidDsn {
             value: value.to_owned(),
             reason: e.to_string(),
-        })
+        },
+    )
 }
 
-fn parse_rate(value: &str) -> Result<f32, ConfigError> {
+fn parse_rate(value: &str) -> Result<f32, SentryConfigError> {
     value
         .parse::<f32>()
         .ok()
         .filter(|rate| (0.0..=1.0).contains(rate))
-        .ok_or_else(|| ConfigError::InvalidSampleRate {
+        .ok_or_else(|| SentryConfigError::InvalidSampleRate {
             value: value.to_owned(),
         })
 }
@@ -293,7 +293,7 @@ fn parse_rate(value: &str) -> Result<f32, ConfigError> {
 ///
 /// let guard = rampart_sentry::SentryConfig::new().init()?;
 /// assert!(guard.flush(Some(Duration::from_secs(1))));
-/// # Ok::<(), rampart_sentry::ConfigError>(())
+/// # Ok::<(), rampart_sentry::SentryConfigError>(())
 /// ```
 #[must_use = "dropping the guard stops Sentry"]
 pub struct SentryGuard {

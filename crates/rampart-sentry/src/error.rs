@@ -1,12 +1,12 @@
 //! Why a Sentry configuration was refused.
 
 /// Why a [`SentryConfig`](crate::SentryConfig) was refused. Each variant
-/// names the value at fault; [`ConfigError::Env`] also names the variable.
+/// names the value at fault; [`SentryConfigError::Env`] also names the variable.
 ///
 /// # Example
 ///
 /// ```
-/// use rampart_sentry::{ConfigError, SentryConfig};
+/// use rampart_sentry::{SentryConfigError, SentryConfig};
 ///
 /// let err = SentryConfig::from_lookup(|name| {
 ///     (name == "SENTRY_TRACES_SAMPLE_RATE").then(|| "1.5".to_owned())
@@ -16,11 +16,11 @@
 ///     err.to_string(),
 ///     "environment variable SENTRY_TRACES_SAMPLE_RATE: sample rate \"1.5\" is not a number from 0 to 1"
 /// );
-/// assert!(matches!(err, ConfigError::Env { var: "SENTRY_TRACES_SAMPLE_RATE", .. }));
+/// assert!(matches!(err, SentryConfigError::Env { var: "SENTRY_TRACES_SAMPLE_RATE", .. }));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum ConfigError {
+pub enum SentryConfigError {
     /// The DSN does not parse (`https://<key>@<host>/<project id>`).
     #[error("Sentry DSN {value:?} is invalid: {reason}")]
     InvalidDsn {
@@ -42,6 +42,6 @@ pub enum ConfigError {
         var: &'static str,
         /// Why.
         #[source]
-        source: Box<ConfigError>,
+        source: Box<Self>,
     },
 }

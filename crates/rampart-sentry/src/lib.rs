@@ -1,5 +1,9 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![doc = include_str!("../README.md")]
+//!
+//! ## Feature flags
+//!
+#![doc = document_features::document_features!()]
 
 mod config;
 pub mod context;
@@ -14,7 +18,7 @@ pub use self::{
         SENTRY_TRACES_SAMPLE_RATE, SentryConfig, SentryGuard,
     },
     context::{SentryContextLayer, SentryContextService},
-    error::ConfigError,
+    error::SentryConfigError,
     identity::{FromExtension, Identify, Identity, SentryIdentityLayer, SentryIdentityService},
 };
 /// The route template a request matched (`/calls/{id}`), as a request

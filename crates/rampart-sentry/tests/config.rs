@@ -1,9 +1,9 @@
 //! Configuration from the environment: every bad value is a typed error
 //! naming the variable; nothing panics.
 
-use rampart_sentry::{ConfigError, SentryConfig};
+use rampart_sentry::{SentryConfig, SentryConfigError};
 
-fn from(vars: &[(&str, &str)]) -> Result<SentryConfig, ConfigError> {
+fn from(vars: &[(&str, &str)]) -> Result<SentryConfig, SentryConfigError> {
     let vars: Vec<(String, String)> = vars
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
@@ -73,11 +73,11 @@ fn bad_sample_rates_name_the_variable() {
     ] {
         let err = from(&[("SENTRY_TRACES_SAMPLE_RATE", bad)]).unwrap_err();
         match &err {
-            ConfigError::Env { var, source } => {
+            SentryConfigError::Env { var, source } => {
                 assert_eq!(*var, "SENTRY_TRACES_SAMPLE_RATE");
                 assert_eq!(
                     **source,
-                    ConfigError::InvalidSampleRate {
+                    SentryConfigError::InvalidSampleRate {
                         value: bad.to_owned()
                     }
                 );
@@ -110,12 +110,12 @@ fn bad_dsns_name_the_variable() {
         let Err(err) = from(&[("SENTRY_DSN", bad)]) else {
             panic!("{bad} accepted");
         };
-        let ConfigError::Env { var, source } = &err else {
+        let SentryConfigError::Env { var, source } = &err else {
             panic!("{bad}: {err:?}");
         };
         assert_eq!(*var, "SENTRY_DSN");
         assert!(
-            matches!(**source, ConfigError::InvalidDsn { ref value, .. } if value == bad),
+            matches!(**source, SentryConfigError::InvalidDsn { ref value, .. } if value == bad),
             "{bad}: {source:?}"
         );
     }
@@ -125,14 +125,14 @@ fn bad_dsns_name_the_variable() {
 fn bad_values_from_code_are_errors_too() {
     assert!(matches!(
         SentryConfig::new().dsn("nope").client_options(),
-        Err(ConfigError::InvalidDsn { .. })
+        Err(SentryConfigError::InvalidDsn { .. })
     ));
     for rate in [f32::NAN, -1.0, 1.01, f32::INFINITY] {
         let config = SentryConfig::new().traces_sample_rate(rate);
         assert!(
             matches!(
                 config.client_options(),
-                Err(ConfigError::InvalidSampleRate { .. })
+                Err(SentryConfigError::InvalidSampleRate { .. })
             ),
             "{rate}"
         );

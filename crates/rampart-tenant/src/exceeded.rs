@@ -160,6 +160,6 @@ impl QuotaExceeded {
 #[cfg(feature = "axum")]
 impl axum::response::IntoResponse for QuotaExceeded {
     fn into_response(self) -> axum::response::Response {
-        QuotaExceeded::into_response::<axum::body::Body>(self)
+        Self::into_response::<axum::body::Body>(self)
     }
 }

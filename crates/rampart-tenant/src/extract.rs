@@ -52,11 +52,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Tenant {
     type Rejection = MissingTenant;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        parts
-            .extensions
-            .get::<Tenant>()
-            .cloned()
-            .ok_or(MissingTenant)
+        parts.extensions.get::<Self>().cloned().ok_or(MissingTenant)
     }
 }
 
@@ -67,6 +63,6 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for Tenant {
         parts: &mut Parts,
         _state: &S,
     ) -> Result<Option<Self>, Self::Rejection> {
-        Ok(parts.extensions.get::<Tenant>().cloned())
+        Ok(parts.extensions.get::<Self>().cloned())
     }
 }

@@ -178,12 +178,14 @@ impl fmt::Debug for TenantId {
     }
 }
 
+#[cfg(feature = "serde")]
 impl serde::Serialize for TenantId {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(&self.0)
     }
 }
 
+#[cfg(feature = "serde")]
 impl<'de> serde::Deserialize<'de> for TenantId {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
@@ -246,6 +248,7 @@ mod tests {
         assert!(value.len() <= MAX_LEN);
     }
 
+    #[cfg(feature = "serde")]
     #[test]
     fn serde_round_trip_validates() {
         let id: TenantId = serde_json::from_str("\"acme\"").unwrap();

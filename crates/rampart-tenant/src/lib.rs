@@ -1,10 +1,13 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![doc = include_str!("../README.md")]
+//!
+//! ## Feature flags
+//!
+#![doc = document_features::document_features!()]
 
 mod context;
 mod exceeded;
 mod id;
-mod layer;
 mod limits;
 mod lookup;
 mod principal;
@@ -30,17 +33,19 @@ pub use self::{
     context::{WithTenant, current_tenant, spawn_with_tenant, with_tenant},
     exceeded::{PROBLEM_TYPE, QuotaExceeded, QuotaKind},
     id::{MAX_LEN, TenantId, TenantIdError},
-    layer::{ConfigError, ResponseFuture, TenantLayer, TenantLayerBuilder, TenantService},
     limits::Limits,
     lookup::{LookupError, LookupFuture, TenantLookup},
     principal::TenantPrincipal,
     quota::{
         ChargeError, QuotaBody, QuotaFuture, QuotaLayer, QuotaService, Quotas,
         monthly::{
-            Charge, MemoryMonthlyStore, Month, MonthlyFuture, MonthlyStore, StoreError, Usage,
+            Charge, MemoryMonthlyStore, Month, MonthlyFuture, MonthlyStore, QuotaStoreError, Usage,
         },
     },
-    resolve::TenantSource,
-    stats::{Counter, TenantStats},
+    resolve::{
+        ResponseFuture, TenantConfigError, TenantConfigIssue, TenantLayer, TenantLayerBuilder,
+        TenantService, TenantSource,
+    },
+    stats::{TenantCounter, TenantStats},
     tenant::Tenant,
 };

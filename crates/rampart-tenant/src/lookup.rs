@@ -106,6 +106,10 @@ impl CachedLookup {
     /// The cached answer: `Some(Some(limits))` known, `Some(None)` known
     /// not to exist, `None` not cached.
     #[inline]
+    #[allow(
+        clippy::option_option,
+        reason = "a cache miss and a cached absence are different answers"
+    )]
     pub(crate) fn cached(&self, id: &TenantId) -> Option<Option<Arc<Limits>>> {
         self.cache.get(id)
     }

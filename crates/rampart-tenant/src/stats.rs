@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 /// What is counted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
-pub enum Counter {
+pub enum TenantCounter {
     /// Tenant taken from the app's principal.
     FromPrincipal,
     /// Tenant taken from the subdomain.
@@ -45,9 +45,9 @@ pub enum Counter {
     CountRefused,
 }
 
-impl Counter {
+impl TenantCounter {
     /// Every counter, in a stable order.
-    pub const ALL: [Counter; 17] = [
+    pub const ALL: [Self; 17] = [
         Self::FromPrincipal,
         Self::FromSubdomain,
         Self::FromHeader,
@@ -98,15 +98,15 @@ impl Counter {
 /// # Example
 ///
 /// ```
-/// use rampart_tenant::{Counter, TenantLayer};
+/// use rampart_tenant::{TenantCounter, TenantLayer};
 ///
 /// let layer = TenantLayer::builder().from_path_prefix("/t/").build().unwrap();
 /// let stats = layer.stats();
-/// assert_eq!(stats.get(Counter::FromPath), 0);
+/// assert_eq!(stats.get(TenantCounter::FromPath), 0);
 /// assert_eq!(stats.in_flight(), 0);
 /// let mut rows = 0;
 /// stats.for_each(|_counter, _value| rows += 1);
-/// assert_eq!(rows, Counter::ALL.len());
+/// assert_eq!(rows, TenantCounter::ALL.len());
 /// ```
 #[derive(Debug, Default)]
 pub struct TenantStats {
@@ -121,7 +121,7 @@ impl TenantStats {
     }
 
     #[inline]
-    pub(crate) fn add(&self, counter: Counter) {
+    pub(crate) fn add(&self, counter: TenantCounter) {
         self.counters[counter as usize].fetch_add(1, Ordering::Relaxed);
     }
 
@@ -134,7 +134,7 @@ impl TenantStats {
     }
 
     /// One counter.
-    pub fn get(&self, counter: Counter) -> u64 {
+    pub fn get(&self, counter: TenantCounter) -> u64 {
         self.counters[counter as usize].load(Ordering::Relaxed)
     }
 
@@ -144,8 +144,8 @@ impl TenantStats {
     }
 
     /// Calls `f(counter, value)` for every counter.
-    pub fn for_each(&self, mut f: impl FnMut(Counter, u64)) {
-        for counter in Counter::ALL {
+    pub fn for_each(&self, mut f: impl FnMut(TenantCounter, u64)) {
+        for counter in TenantCounter::ALL {
             f(counter, self.get(counter));
         }
     }

@@ -2,7 +2,7 @@
 
 use std::{fmt, sync::Arc};
 
-use crate::{Counter, Limits, QuotaExceeded, TenantId, TenantStats};
+use crate::{Limits, QuotaExceeded, TenantCounter, TenantId, TenantStats};
 
 /// The tenant of the current request: its id and its quotas.
 ///
@@ -73,10 +73,10 @@ impl Tenant {
             return Ok(());
         };
         if current < max {
-            self.stats.add(Counter::CountAdmitted);
+            self.stats.add(TenantCounter::CountAdmitted);
             Ok(())
         } else {
-            self.stats.add(Counter::CountRefused);
+            self.stats.add(TenantCounter::CountRefused);
             Err(QuotaExceeded::counted(resource, max))
         }
     }

@@ -17,8 +17,8 @@ use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use rampart_tenant::{
-    ConfigError, Counter, Limits, LookupError, Tenant, TenantId, TenantLayer, TenantPrincipal,
-    current_tenant, spawn_with_tenant,
+    Limits, LookupError, Tenant, TenantConfigIssue, TenantCounter, TenantId, TenantLayer,
+    TenantPrincipal, current_tenant, spawn_with_tenant,
 };
 use serde_json::Value;
 use tower::{Service, ServiceBuilder, ServiceExt, service_fn};
@@ -191,8 +191,8 @@ async fn spoofed_header_from_an_untrusted_peer_is_ignored() {
         (StatusCode::OK, "victim|victim|victim")
     );
     // Two: with a principal the header source was never asked.
-    assert_eq!(stats.get(Counter::UntrustedHeader), 2);
-    assert_eq!(stats.get(Counter::FromHeader), 1);
+    assert_eq!(stats.get(TenantCounter::UntrustedHeader), 2);
+    assert_eq!(stats.get(TenantCounter::FromHeader), 1);
 }
 
 #[cfg(feature = "axum")]
@@ -329,7 +329,7 @@ async fn no_tenant_is_401_unless_optional() {
     let stats = layer.stats();
     let (status, _, body) = send(&service(layer), get("/health")).await;
     assert_eq!((status, body.as_str()), (StatusCode::OK, "||"));
-    assert_eq!(stats.get(Counter::Anonymous), 1);
+    assert_eq!(stats.get(TenantCounter::Anonymous), 1);
 }
 
 #[tokio::test]
@@ -398,7 +398,7 @@ async fn lookup_gives_404_for_unknown_and_is_cached() {
         2,
         "one lookup per tenant, then the cache"
     );
-    assert_eq!(stats.get(Counter::Unknown), 5);
+    assert_eq!(stats.get(TenantCounter::Unknown), 5);
     layer.invalidate(&"known".parse().unwrap());
     send(&service, get("/t/known/x")).await;
     assert_eq!(calls.load(Ordering::SeqCst), 3);
@@ -496,11 +496,14 @@ async fn concurrent_requests_keep_their_own_tenant() {
 
 #[test]
 fn configuration_errors_name_the_value() {
-    let build = |b: rampart_tenant::TenantLayerBuilder| b.build().unwrap_err();
-    assert_eq!(build(TenantLayer::builder()), ConfigError::NoSources);
+    let build = |b: rampart_tenant::TenantLayerBuilder| b.build().unwrap_err().issues().to_vec();
+    assert_eq!(
+        build(TenantLayer::builder()),
+        [TenantConfigIssue::NoSources]
+    );
     assert_eq!(
         build(TenantLayer::builder().from_subdomain("not a domain")),
-        ConfigError::InvalidBaseDomain("not a domain".into())
+        [TenantConfigIssue::InvalidBaseDomain("not a domain".into())]
     );
     assert_eq!(
         build(
@@ -511,17 +514,17 @@ fn configuration_errors_name_the_value() {
                     .unwrap()
             )
         ),
-        ConfigError::InvalidHeaderName("bad header".into())
+        [TenantConfigIssue::InvalidHeaderName("bad header".into())]
     );
     assert_eq!(
         build(
             TenantLayer::builder().from_header("x-tenant-id", rampart_core::TrustedProxies::none())
         ),
-        ConfigError::NoTrustedProxies("x-tenant-id".into())
+        [TenantConfigIssue::NoTrustedProxies("x-tenant-id".into())]
     );
     assert_eq!(
         build(TenantLayer::builder().from_path_prefix("t")),
-        ConfigError::InvalidPathPrefix("t".into())
+        [TenantConfigIssue::InvalidPathPrefix("t".into())]
     );
     assert_eq!(
         build(
@@ -529,11 +532,41 @@ fn configuration_errors_name_the_value() {
                 .from_path_prefix("/t/")
                 .cache(0, Duration::from_secs(1))
         ),
-        ConfigError::EmptyCache
+        [TenantConfigIssue::EmptyCache]
     );
     assert!(
-        ConfigError::InvalidBaseDomain("x y".into())
+        TenantConfigIssue::InvalidBaseDomain("x y".into())
             .to_string()
             .contains("\"x y\"")
     );
+}
+
+#[test]
+fn configuration_errors_list_every_problem() {
+    let err = TenantLayer::builder()
+        .from_subdomain("not a domain")
+        .from_header("x-tenant-id", rampart_core::TrustedProxies::none())
+        .from_path_prefix("t")
+        .cache(10, Duration::ZERO)
+        .build()
+        .unwrap_err();
+    assert_eq!(
+        err.issues(),
+        [
+            TenantConfigIssue::InvalidBaseDomain("not a domain".into()),
+            TenantConfigIssue::NoTrustedProxies("x-tenant-id".into()),
+            TenantConfigIssue::InvalidPathPrefix("t".into()),
+            TenantConfigIssue::EmptyCache,
+        ]
+    );
+    let message = err.to_string();
+    assert!(message.contains("(4 problems)"), "{message}");
+    for value in [
+        "\"not a domain\"",
+        "\"x-tenant-id\"",
+        "\"t\"",
+        "time to live",
+    ] {
+        assert!(message.contains(value), "{value} in {message}");
+    }
 }

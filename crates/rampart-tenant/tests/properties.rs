@@ -82,6 +82,7 @@ proptest! {
         }
     }
 
+    #[cfg(feature = "serde")]
     #[test]
     fn valid_ids_round_trip_through_serde(id in "[A-Za-z0-9_-]{1,64}") {
         let parsed: TenantId = id.parse().unwrap();

@@ -24,8 +24,8 @@ use http_body::Frame;
 use http_body_util::{BodyExt, Full};
 use rampart_core::ManualClock;
 use rampart_tenant::{
-    Charge, Counter, Limits, MemoryMonthlyStore, Month, MonthlyStore, Quotas, Tenant, TenantId,
-    TenantLayer,
+    Charge, Limits, MemoryMonthlyStore, Month, MonthlyStore, Quotas, Tenant, TenantCounter,
+    TenantId, TenantLayer,
 };
 use serde_json::Value;
 use tokio::sync::oneshot;
@@ -163,7 +163,7 @@ async fn concurrency_slot_is_released_on_completion_error_and_drop() {
     drop(response);
     assert_eq!(quotas.in_flight(&acme), 0);
     assert_eq!(stats.in_flight(), 0);
-    assert_eq!(stats.get(Counter::ConcurrencyLimited), 1);
+    assert_eq!(stats.get(TenantCounter::ConcurrencyLimited), 1);
 }
 
 /// A request cancelled while its month is charged (the store is Redis,
@@ -442,8 +442,8 @@ async fn monthly_through_the_layer(quotas: Quotas) {
         }
     }
     assert_eq!((ok, limited), (30, 20));
-    assert_eq!(stats.get(Counter::MonthlyAdmitted), 30);
-    assert_eq!(stats.get(Counter::MonthlyLimited), 20);
+    assert_eq!(stats.get(TenantCounter::MonthlyAdmitted), 30);
+    assert_eq!(stats.get(TenantCounter::MonthlyLimited), 20);
 }
 
 #[tokio::test]

@@ -4,18 +4,9 @@
 //! `rampart` re-exports each Rampart crate behind a feature of the same name,
 //! and a [`prelude`] with the types an application names most.
 //!
-//! | feature | crate | what it gives |
-//! |---|---|---|
-//! | `core` (default) | [`rampart-core`](core) | client IP behind trusted proxies, problem+json, clock, circuit breaker |
-//! | `ratelimit` | [`rampart-ratelimit`](ratelimit) | GCRA rate limiting on memory or Redis |
-//! | `cors` | [`rampart-cors`](cors) | allow-list CORS |
-//! | `headers` | [`rampart-headers`](headers) | security headers and CSP |
-//! | `metrics` | [`rampart-metrics`](metrics) | Prometheus HTTP series, `/metrics`, business metrics |
-//! | `sentry` | [`rampart-sentry`](sentry) | Sentry context (user, tenant, request id, route), 5xx and panic events, PII scrubbing |
-//! | `tenant` | [`rampart-tenant`](tenant) | tenant resolution (principal, subdomain, trusted header, path), per-tenant quotas |
-//! | `cache` | [`rampart-cache`](cache) | response cache keyed by tenant and principal, typed cache API; memory, Redis, two-tier stores |
-//! | `full` | | all of the above |
-//! | `axum` | | reads axum's `ConnectInfo` (and, for metrics and sentry, `MatchedPath`) in every enabled crate |
+//! ## Feature flags
+//!
+#![doc = document_features::document_features!()]
 
 #[cfg(feature = "core")]
 #[doc(inline)]
@@ -68,17 +59,17 @@ pub mod prelude {
         ClientIp, ClientIpLayer, ForwardedHeader, ManualClock, Problem, TrustedProxies,
     };
     #[cfg(feature = "cors")]
-    pub use rampart_cors::{Config as CorsConfig, CorsLayer};
+    pub use rampart_cors::{CorsConfig, CorsLayer};
     #[cfg(feature = "headers")]
     pub use rampart_headers::{
         CspNonce, SecurityHeaders, SecurityHeadersLayer, csp::ContentSecurityPolicy,
     };
     #[cfg(feature = "metrics")]
-    pub use rampart_metrics::{Metrics, MetricsLayer, MetricsService, RouteLabel};
+    pub use rampart_metrics::{Metrics, MetricsEndpoint, MetricsLayer, RouteLabel};
+    #[cfg(all(feature = "ratelimit", feature = "redis"))]
+    pub use rampart_ratelimit::{FallbackStore, RedisStore};
     #[cfg(feature = "ratelimit")]
-    pub use rampart_ratelimit::{
-        FallbackStore, MemoryStore, Policy, Quota, RateLimitLayer, RedisStore,
-    };
+    pub use rampart_ratelimit::{MemoryStore, Policy, Quota, RateLimitLayer};
     #[cfg(feature = "sentry")]
     pub use rampart_sentry::{
         Identity, SentryConfig, SentryContextLayer, SentryGuard, SentryIdentityLayer,
@@ -86,3 +77,8 @@ pub mod prelude {
     #[cfg(feature = "tenant")]
     pub use rampart_tenant::{Limits, Quotas, Tenant, TenantId, TenantLayer, TenantPrincipal};
 }
+
+/// The README's examples, run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

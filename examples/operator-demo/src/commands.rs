@@ -44,15 +44,14 @@ pub fn db_config(data_dir: &std::path::Path, args: &DatabaseArgs) -> Result<DbCo
         .as_deref()
         .map(str::trim)
         .filter(|url| !url.is_empty());
-    let mut config = match url {
-        Some(url) => DbConfig::from_url(url),
-        None => {
-            std::fs::create_dir_all(data_dir).map_err(|source| Error::DataDir {
-                path: data_dir.to_owned(),
-                source,
-            })?;
-            DbConfig::embedded(data_dir)
-        }
+    let mut config = if let Some(url) = url {
+        DbConfig::from_url(url)
+    } else {
+        std::fs::create_dir_all(data_dir).map_err(|source| Error::DataDir {
+            path: data_dir.to_owned(),
+            source,
+        })?;
+        DbConfig::embedded(data_dir)
     };
     // Empty counts as unset here too.
     config.read_url = args

@@ -3,9 +3,9 @@
 
 use rampart::{
     core::ClientIpConfig,
-    cors::{Config as CorsConfig, CorsLayer},
+    cors::{CorsConfig, CorsLayer},
     headers::{SecurityHeaders, SecurityHeadersLayer, csp::ContentSecurityPolicy},
-    metrics::{Metrics, MetricsService, RegisterError},
+    metrics::{Metrics, MetricsEndpoint, RegisterError},
     ratelimit::{FallbackStore, MemoryStore, Policy, RateLimitLayer, RedisStore},
 };
 
@@ -70,7 +70,7 @@ pub struct Stack {
     pub metrics: Metrics,
     /// `/metrics`, guarded by `METRICS_ALLOWED_IPS` or
     /// `METRICS_BASIC_AUTH_USER` / `METRICS_BASIC_AUTH_PASSWORD` when set.
-    pub metrics_endpoint: MetricsService,
+    pub metrics_endpoint: MetricsEndpoint,
     /// Layer 9: the organization of the verified principal as the tenant.
     pub tenant: rampart::tenant::TenantLayer,
     /// Whether a Sentry client is bound (`SENTRY_DSN` set): sentry-tower's
@@ -307,14 +307,14 @@ const CORS_DEFAULTS: [(&str, &str); 5] = [
 fn cors_layer(
     origins: &str,
     env: impl Fn(&str) -> Option<String>,
-) -> Result<CorsLayer, rampart::cors::ConfigError> {
+) -> Result<CorsLayer, rampart::cors::CorsConfigError> {
     cors_config(origins, env)?.build()
 }
 
 fn cors_config(
     origins: &str,
     env: impl Fn(&str) -> Option<String>,
-) -> Result<CorsConfig, rampart::cors::ConfigError> {
+) -> Result<CorsConfig, rampart::cors::CorsConfigError> {
     CorsConfig::from_env_with(|name| {
         if name == "CORS_ALLOWED_ORIGINS" {
             return Some(origins.to_owned());
@@ -331,16 +331,15 @@ fn cors_config(
 /// `CORS_ALLOWED_ORIGINS` when set, else `FRONTEND_URL` and `PRODUCTION_URL`,
 /// with the variable to name in an error.
 fn cors_origins(args: &ServeArgs) -> (String, &'static str) {
-    match &args.cors_allowed_origins {
-        Some(list) => (list.clone(), "CORS_ALLOWED_ORIGINS"),
-        None => {
-            let urls: Vec<&str> = [Some(&args.frontend_url), args.production_url.as_ref()]
-                .into_iter()
-                .flatten()
-                .map(|url| url.trim())
-                .collect();
-            (urls.join(","), "FRONTEND_URL / PRODUCTION_URL")
-        }
+    if let Some(list) = &args.cors_allowed_origins {
+        (list.clone(), "CORS_ALLOWED_ORIGINS")
+    } else {
+        let urls: Vec<&str> = [Some(&args.frontend_url), args.production_url.as_ref()]
+            .into_iter()
+            .flatten()
+            .map(|url| url.trim())
+            .collect();
+        (urls.join(","), "FRONTEND_URL / PRODUCTION_URL")
     }
 }
 

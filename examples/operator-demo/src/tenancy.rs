@@ -13,7 +13,7 @@
 
 use std::time::Duration;
 
-use rampart::tenant::{ConfigError, Limits, LookupError, TenantId, TenantLayer};
+use rampart::tenant::{Limits, LookupError, TenantConfigError, TenantId, TenantLayer};
 use sqlx::Row;
 
 use crate::db::Db;
@@ -40,7 +40,7 @@ pub fn default_limits() -> Limits {
 /// let layer = operator_demo::tenancy::tenant_layer(None).unwrap();
 /// assert_eq!(layer.stats().in_flight(), 0);
 /// ```
-pub fn tenant_layer(db: Option<Db>) -> Result<TenantLayer, ConfigError> {
+pub fn tenant_layer(db: Option<Db>) -> Result<TenantLayer, TenantConfigError> {
     let builder = TenantLayer::builder()
         .from_principal::<crate::auth::Principal>()
         .optional()

@@ -540,7 +540,7 @@ proptest! {
         let keys = Keys::generate();
         let settings = TokenSettings::default();
         let token = TokenIssuer::new(&keys, &settings).issue(&ada()).unwrap().access_token;
-        let mut bytes = token.clone().into_bytes();
+        let mut bytes = token.into_bytes();
         let index = index % bytes.len();
         bytes[index] = byte;
         let verified = String::from_utf8(bytes)

@@ -83,7 +83,7 @@ async fn the_principals_organization_is_the_tenant_and_a_vanished_one_is_404() {
     let (status, _, _) = send(&router, request(Some("a b/c"))).await;
     assert_eq!(status, 400);
     let stats = layer.stats();
-    assert_eq!(stats.get(rampart::tenant::Counter::Unknown), 1);
-    assert_eq!(stats.get(rampart::tenant::Counter::Invalid), 1);
-    assert_eq!(stats.get(rampart::tenant::Counter::FromPrincipal), 3);
+    assert_eq!(stats.get(rampart::tenant::TenantCounter::Unknown), 1);
+    assert_eq!(stats.get(rampart::tenant::TenantCounter::Invalid), 1);
+    assert_eq!(stats.get(rampart::tenant::TenantCounter::FromPrincipal), 3);
 }

@@ -122,12 +122,11 @@ fn parse_wait(value: &str) -> Result<(f64, f64), String> {
             .ok()
             .filter(|n| n.is_finite() && (0.0..=3600.0).contains(n))
     };
-    let (min, max) = match value.split_once("..") {
-        Some((min, max)) => (secs(min).ok_or_else(bad)?, secs(max).ok_or_else(bad)?),
-        None => {
-            let n = secs(value).ok_or_else(bad)?;
-            (n, n)
-        }
+    let (min, max) = if let Some((min, max)) = value.split_once("..") {
+        (secs(min).ok_or_else(bad)?, secs(max).ok_or_else(bad)?)
+    } else {
+        let n = secs(value).ok_or_else(bad)?;
+        (n, n)
     };
     if min > max {
         return Err(bad());

@@ -60,15 +60,12 @@ impl Iterator for ForwardedHops<'_> {
         }
         loop {
             if let Some(rest) = self.rest {
-                return Some(match split_last_element(rest) {
-                    Some((left, element)) => {
-                        self.rest = left;
-                        parse_element(element)
-                    }
-                    None => {
-                        self.broken = true;
-                        Hop::Malformed
-                    }
+                return Some(if let Some((left, element)) = split_last_element(rest) {
+                    self.rest = left;
+                    parse_element(element)
+                } else {
+                    self.broken = true;
+                    Hop::Malformed
                 });
             }
             self.rest = Some(self.lines.next()?.as_bytes());

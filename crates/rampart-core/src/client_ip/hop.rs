@@ -36,9 +36,8 @@ pub(crate) fn parse_node(node: &[u8]) -> Hop {
     if let Some(ip) = parse_ipv4(node) {
         return Hop::Ip(IpAddr::V4(ip));
     }
-    let (name, port) = match split_port(node) {
-        Some(parts) => parts,
-        None => return Hop::Malformed,
+    let Some((name, port)) = split_port(node) else {
+        return Hop::Malformed;
     };
     if let Some(port) = port {
         if !valid_port(port) {

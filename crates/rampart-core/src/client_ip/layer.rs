@@ -124,6 +124,6 @@ impl<S> Layer<S> for ClientIpLayer {
     type Service = ClientIpService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        ClientIpService::new(inner, self.resolver.clone())
+        ClientIpService::new(inner, self)
     }
 }

@@ -22,18 +22,22 @@ pub struct ClientIpService<S> {
 }
 
 impl<S> ClientIpService<S> {
-    /// Wraps `inner`, resolving with `resolver`.
+    /// Wraps `inner`, resolving as `layer` does; the same as
+    /// [`Layer::layer`](tower_layer::Layer::layer).
     ///
     /// ```
-    /// use rampart_core::{ClientIpResolver, ClientIpService};
+    /// use rampart_core::{ClientIpLayer, ClientIpService};
     ///
     /// let service = ClientIpService::new(tower::service_fn(|_: http::Request<()>| async {
     ///     Ok::<_, std::convert::Infallible>(http::Response::new(()))
-    /// }), ClientIpResolver::default());
+    /// }), &ClientIpLayer::new());
     /// # let _ = service;
     /// ```
-    pub fn new(inner: S, resolver: ClientIpResolver) -> Self {
-        Self { inner, resolver }
+    pub fn new(inner: S, layer: &ClientIpLayer) -> Self {
+        Self {
+            inner,
+            resolver: layer.resolver().clone(),
+        }
     }
 
     /// A [`ClientIpLayer`] that resolves with `resolver`.
@@ -51,9 +55,9 @@ impl<S> ClientIpService<S> {
     /// The inner service.
     ///
     /// ```
-    /// use rampart_core::{ClientIpResolver, ClientIpService};
+    /// use rampart_core::{ClientIpLayer, ClientIpService};
     ///
-    /// let service = ClientIpService::new(7, ClientIpResolver::default());
+    /// let service = ClientIpService::new(7, &ClientIpLayer::new());
     /// assert_eq!(*service.get_ref(), 7);
     /// ```
     pub fn get_ref(&self) -> &S {
@@ -63,9 +67,9 @@ impl<S> ClientIpService<S> {
     /// The inner service, mutably.
     ///
     /// ```
-    /// use rampart_core::{ClientIpResolver, ClientIpService};
+    /// use rampart_core::{ClientIpLayer, ClientIpService};
     ///
-    /// let mut service = ClientIpService::new(7, ClientIpResolver::default());
+    /// let mut service = ClientIpService::new(7, &ClientIpLayer::new());
     /// *service.get_mut() = 8;
     /// assert_eq!(service.into_inner(), 8);
     /// ```
@@ -76,9 +80,9 @@ impl<S> ClientIpService<S> {
     /// The inner service, unwrapped.
     ///
     /// ```
-    /// use rampart_core::{ClientIpResolver, ClientIpService};
+    /// use rampart_core::{ClientIpLayer, ClientIpService};
     ///
-    /// let service = ClientIpService::new(7, ClientIpResolver::default());
+    /// let service = ClientIpService::new(7, &ClientIpLayer::new());
     /// assert_eq!(service.into_inner(), 7);
     /// ```
     pub fn into_inner(self) -> S {
@@ -88,9 +92,9 @@ impl<S> ClientIpService<S> {
     /// The resolver.
     ///
     /// ```
-    /// use rampart_core::{ClientIpResolver, ClientIpService};
+    /// use rampart_core::{ClientIpLayer, ClientIpService};
     ///
-    /// let service = ClientIpService::new((), ClientIpResolver::default());
+    /// let service = ClientIpService::new((), &ClientIpLayer::new());
     /// assert!(service.resolver().trusted_proxies().is_empty());
     /// ```
     pub fn resolver(&self) -> &ClientIpResolver {

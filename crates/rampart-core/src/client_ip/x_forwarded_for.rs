@@ -45,15 +45,12 @@ impl Iterator for XForwardedForHops<'_> {
     fn next(&mut self) -> Option<Hop> {
         loop {
             if let Some(rest) = self.rest {
-                let entry = match rest.iter().rposition(|&b| b == b',') {
-                    Some(comma) => {
-                        self.rest = Some(&rest[..comma]);
-                        &rest[comma + 1..]
-                    }
-                    None => {
-                        self.rest = None;
-                        rest
-                    }
+                let entry = if let Some(comma) = rest.iter().rposition(|&b| b == b',') {
+                    self.rest = Some(&rest[..comma]);
+                    &rest[comma + 1..]
+                } else {
+                    self.rest = None;
+                    rest
                 };
                 return Some(parse_node(trim_ows(entry)));
             }

@@ -88,58 +88,58 @@ pub(crate) enum ValueKind {
 
 impl Directive {
     /// Every directive, in the order of this enum.
-    pub const ALL: [Directive; 23] = [
-        Directive::DefaultSrc,
-        Directive::ScriptSrc,
-        Directive::ScriptSrcElem,
-        Directive::ScriptSrcAttr,
-        Directive::StyleSrc,
-        Directive::StyleSrcElem,
-        Directive::StyleSrcAttr,
-        Directive::ImgSrc,
-        Directive::FontSrc,
-        Directive::ConnectSrc,
-        Directive::MediaSrc,
-        Directive::ObjectSrc,
-        Directive::FrameSrc,
-        Directive::ChildSrc,
-        Directive::WorkerSrc,
-        Directive::ManifestSrc,
-        Directive::BaseUri,
-        Directive::FormAction,
-        Directive::FrameAncestors,
-        Directive::Sandbox,
-        Directive::UpgradeInsecureRequests,
-        Directive::ReportUri,
-        Directive::ReportTo,
+    pub const ALL: [Self; 23] = [
+        Self::DefaultSrc,
+        Self::ScriptSrc,
+        Self::ScriptSrcElem,
+        Self::ScriptSrcAttr,
+        Self::StyleSrc,
+        Self::StyleSrcElem,
+        Self::StyleSrcAttr,
+        Self::ImgSrc,
+        Self::FontSrc,
+        Self::ConnectSrc,
+        Self::MediaSrc,
+        Self::ObjectSrc,
+        Self::FrameSrc,
+        Self::ChildSrc,
+        Self::WorkerSrc,
+        Self::ManifestSrc,
+        Self::BaseUri,
+        Self::FormAction,
+        Self::FrameAncestors,
+        Self::Sandbox,
+        Self::UpgradeInsecureRequests,
+        Self::ReportUri,
+        Self::ReportTo,
     ];
 
     /// The directive's name as it appears in the header.
     pub const fn name(self) -> &'static str {
         match self {
-            Directive::DefaultSrc => "default-src",
-            Directive::ScriptSrc => "script-src",
-            Directive::ScriptSrcElem => "script-src-elem",
-            Directive::ScriptSrcAttr => "script-src-attr",
-            Directive::StyleSrc => "style-src",
-            Directive::StyleSrcElem => "style-src-elem",
-            Directive::StyleSrcAttr => "style-src-attr",
-            Directive::ImgSrc => "img-src",
-            Directive::FontSrc => "font-src",
-            Directive::ConnectSrc => "connect-src",
-            Directive::MediaSrc => "media-src",
-            Directive::ObjectSrc => "object-src",
-            Directive::FrameSrc => "frame-src",
-            Directive::ChildSrc => "child-src",
-            Directive::WorkerSrc => "worker-src",
-            Directive::ManifestSrc => "manifest-src",
-            Directive::BaseUri => "base-uri",
-            Directive::FormAction => "form-action",
-            Directive::FrameAncestors => "frame-ancestors",
-            Directive::Sandbox => "sandbox",
-            Directive::UpgradeInsecureRequests => "upgrade-insecure-requests",
-            Directive::ReportUri => "report-uri",
-            Directive::ReportTo => "report-to",
+            Self::DefaultSrc => "default-src",
+            Self::ScriptSrc => "script-src",
+            Self::ScriptSrcElem => "script-src-elem",
+            Self::ScriptSrcAttr => "script-src-attr",
+            Self::StyleSrc => "style-src",
+            Self::StyleSrcElem => "style-src-elem",
+            Self::StyleSrcAttr => "style-src-attr",
+            Self::ImgSrc => "img-src",
+            Self::FontSrc => "font-src",
+            Self::ConnectSrc => "connect-src",
+            Self::MediaSrc => "media-src",
+            Self::ObjectSrc => "object-src",
+            Self::FrameSrc => "frame-src",
+            Self::ChildSrc => "child-src",
+            Self::WorkerSrc => "worker-src",
+            Self::ManifestSrc => "manifest-src",
+            Self::BaseUri => "base-uri",
+            Self::FormAction => "form-action",
+            Self::FrameAncestors => "frame-ancestors",
+            Self::Sandbox => "sandbox",
+            Self::UpgradeInsecureRequests => "upgrade-insecure-requests",
+            Self::ReportUri => "report-uri",
+            Self::ReportTo => "report-to",
         }
     }
 
@@ -158,10 +158,10 @@ impl Directive {
 
     pub(crate) fn value_kind(self) -> ValueKind {
         match self {
-            Directive::Sandbox => ValueKind::SandboxFlags,
-            Directive::UpgradeInsecureRequests => ValueKind::Flag,
-            Directive::ReportUri => ValueKind::Uris,
-            Directive::ReportTo => ValueKind::Token,
+            Self::Sandbox => ValueKind::SandboxFlags,
+            Self::UpgradeInsecureRequests => ValueKind::Flag,
+            Self::ReportUri => ValueKind::Uris,
+            Self::ReportTo => ValueKind::Token,
             _ => ValueKind::Sources,
         }
     }
@@ -172,13 +172,13 @@ impl Directive {
     pub(crate) fn takes_script_keywords(self) -> bool {
         matches!(
             self,
-            Directive::DefaultSrc
-                | Directive::ScriptSrc
-                | Directive::ScriptSrcElem
-                | Directive::ScriptSrcAttr
-                | Directive::StyleSrc
-                | Directive::StyleSrcElem
-                | Directive::StyleSrcAttr
+            Self::DefaultSrc
+                | Self::ScriptSrc
+                | Self::ScriptSrcElem
+                | Self::ScriptSrcAttr
+                | Self::StyleSrc
+                | Self::StyleSrcElem
+                | Self::StyleSrcAttr
         )
     }
 }
@@ -220,42 +220,38 @@ pub enum SandboxFlag {
 }
 
 impl SandboxFlag {
-    const ALL: [SandboxFlag; 13] = [
-        SandboxFlag::AllowDownloads,
-        SandboxFlag::AllowForms,
-        SandboxFlag::AllowModals,
-        SandboxFlag::AllowOrientationLock,
-        SandboxFlag::AllowPointerLock,
-        SandboxFlag::AllowPopups,
-        SandboxFlag::AllowPopupsToEscapeSandbox,
-        SandboxFlag::AllowPresentation,
-        SandboxFlag::AllowSameOrigin,
-        SandboxFlag::AllowScripts,
-        SandboxFlag::AllowTopNavigation,
-        SandboxFlag::AllowTopNavigationByUserActivation,
-        SandboxFlag::AllowTopNavigationToCustomProtocols,
+    const ALL: [Self; 13] = [
+        Self::AllowDownloads,
+        Self::AllowForms,
+        Self::AllowModals,
+        Self::AllowOrientationLock,
+        Self::AllowPointerLock,
+        Self::AllowPopups,
+        Self::AllowPopupsToEscapeSandbox,
+        Self::AllowPresentation,
+        Self::AllowSameOrigin,
+        Self::AllowScripts,
+        Self::AllowTopNavigation,
+        Self::AllowTopNavigationByUserActivation,
+        Self::AllowTopNavigationToCustomProtocols,
     ];
 
     /// The flag as written in the header.
     pub const fn name(self) -> &'static str {
         match self {
-            SandboxFlag::AllowDownloads => "allow-downloads",
-            SandboxFlag::AllowForms => "allow-forms",
-            SandboxFlag::AllowModals => "allow-modals",
-            SandboxFlag::AllowOrientationLock => "allow-orientation-lock",
-            SandboxFlag::AllowPointerLock => "allow-pointer-lock",
-            SandboxFlag::AllowPopups => "allow-popups",
-            SandboxFlag::AllowPopupsToEscapeSandbox => "allow-popups-to-escape-sandbox",
-            SandboxFlag::AllowPresentation => "allow-presentation",
-            SandboxFlag::AllowSameOrigin => "allow-same-origin",
-            SandboxFlag::AllowScripts => "allow-scripts",
-            SandboxFlag::AllowTopNavigation => "allow-top-navigation",
-            SandboxFlag::AllowTopNavigationByUserActivation => {
-                "allow-top-navigation-by-user-activation"
-            }
-            SandboxFlag::AllowTopNavigationToCustomProtocols => {
-                "allow-top-navigation-to-custom-protocols"
-            }
+            Self::AllowDownloads => "allow-downloads",
+            Self::AllowForms => "allow-forms",
+            Self::AllowModals => "allow-modals",
+            Self::AllowOrientationLock => "allow-orientation-lock",
+            Self::AllowPointerLock => "allow-pointer-lock",
+            Self::AllowPopups => "allow-popups",
+            Self::AllowPopupsToEscapeSandbox => "allow-popups-to-escape-sandbox",
+            Self::AllowPresentation => "allow-presentation",
+            Self::AllowSameOrigin => "allow-same-origin",
+            Self::AllowScripts => "allow-scripts",
+            Self::AllowTopNavigation => "allow-top-navigation",
+            Self::AllowTopNavigationByUserActivation => "allow-top-navigation-by-user-activation",
+            Self::AllowTopNavigationToCustomProtocols => "allow-top-navigation-to-custom-protocols",
         }
     }
 

@@ -32,6 +32,7 @@ mod error;
 mod nonce;
 mod parse;
 mod policy;
+mod preset;
 mod source;
 
 pub use self::{

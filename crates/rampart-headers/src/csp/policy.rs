@@ -413,12 +413,11 @@ impl ContentSecurityPolicy {
             return value.clone();
         }
         let fresh;
-        let nonce = match nonce {
-            Some(nonce) => nonce,
-            None => {
-                fresh = CspNonce::generate();
-                &fresh
-            }
+        let nonce = if let Some(nonce) = nonce {
+            nonce
+        } else {
+            fresh = CspNonce::generate();
+            &fresh
         };
         self.with_nonce(nonce)
     }

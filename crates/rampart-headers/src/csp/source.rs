@@ -70,17 +70,17 @@ impl HashAlgorithm {
     /// The prefix written in the source: `sha256`, `sha384`, `sha512`.
     pub const fn name(self) -> &'static str {
         match self {
-            HashAlgorithm::Sha256 => "sha256",
-            HashAlgorithm::Sha384 => "sha384",
-            HashAlgorithm::Sha512 => "sha512",
+            Self::Sha256 => "sha256",
+            Self::Sha384 => "sha384",
+            Self::Sha512 => "sha512",
         }
     }
 
     const fn base64_len(self) -> usize {
         match self {
-            HashAlgorithm::Sha256 => 44,
-            HashAlgorithm::Sha384 => 64,
-            HashAlgorithm::Sha512 => 88,
+            Self::Sha256 => 44,
+            Self::Sha384 => 64,
+            Self::Sha512 => 88,
         }
     }
 
@@ -107,21 +107,21 @@ impl Source {
     /// A host source such as `https://cdn.example.com` or `*.example.com`,
     /// checked when the policy is built.
     pub fn host(host: impl Into<Cow<'static, str>>) -> Self {
-        Source::Host(host.into())
+        Self::Host(host.into())
     }
 
     /// A scheme source; a trailing `:` is optional (`"https"` and `"https:"` are the same).
     pub fn scheme(scheme: impl Into<Cow<'static, str>>) -> Self {
         let scheme: Cow<'static, str> = scheme.into();
         match scheme.strip_suffix(':') {
-            Some(bare) => Source::Scheme(Cow::Owned(bare.to_owned())),
-            None => Source::Scheme(scheme),
+            Some(bare) => Self::Scheme(Cow::Owned(bare.to_owned())),
+            None => Self::Scheme(scheme),
         }
     }
 
     /// A hash source: the base64 digest of an inline script or style.
     pub fn hash(algorithm: HashAlgorithm, base64: impl Into<Cow<'static, str>>) -> Self {
-        Source::Hash(algorithm, base64.into())
+        Self::Hash(algorithm, base64.into())
     }
 
     /// Whether this is a keyword, nonce or hash that only script and style
@@ -129,14 +129,14 @@ impl Source {
     pub(crate) fn is_script_keyword(&self) -> bool {
         matches!(
             self,
-            Source::UnsafeInline
-                | Source::UnsafeEval
-                | Source::UnsafeHashes
-                | Source::WasmUnsafeEval
-                | Source::StrictDynamic
-                | Source::ReportSample
-                | Source::Nonce
-                | Source::Hash(..)
+            Self::UnsafeInline
+                | Self::UnsafeEval
+                | Self::UnsafeHashes
+                | Self::WasmUnsafeEval
+                | Self::StrictDynamic
+                | Self::ReportSample
+                | Self::Nonce
+                | Self::Hash(..)
         )
     }
 
@@ -147,17 +147,17 @@ impl Source {
             reason,
         };
         match self {
-            Source::Hash(algorithm, digest) => {
+            Self::Hash(algorithm, digest) => {
                 let ok =
                     digest.len() == algorithm.base64_len() && is_base64_value(digest.as_bytes());
                 if !ok {
                     return Err(invalid("not a base64 digest of the right length"));
                 }
             }
-            Source::Scheme(scheme) if !is_scheme(scheme) => {
+            Self::Scheme(scheme) if !is_scheme(scheme) => {
                 return Err(invalid("not a URL scheme such as https or data"));
             }
-            Source::Host(host) => {
+            Self::Host(host) => {
                 // Browsers would read an unquoted keyword as a host name.
                 let keyword = KEYWORDS
                     .iter()
@@ -187,14 +187,14 @@ impl Source {
                 return Ok(source.clone());
             }
             if inner.eq_ignore_ascii_case("nonce") {
-                return Ok(Source::Nonce);
+                return Ok(Self::Nonce);
             }
             if inner.len() >= 6 && inner[..6].eq_ignore_ascii_case("nonce-") {
                 return Err(CspError::FixedNonce);
             }
             if let Some((algorithm, digest)) = inner.split_once('-') {
                 if let Some(algorithm) = HashAlgorithm::from_name(algorithm) {
-                    let source = Source::hash(algorithm, digest.to_owned());
+                    let source = Self::hash(algorithm, digest.to_owned());
                     source.validate()?;
                     return Ok(source);
                 }
@@ -205,8 +205,8 @@ impl Source {
             });
         }
         let source = match token.strip_suffix(':') {
-            Some(scheme) if is_scheme(scheme) => Source::Scheme(Cow::Owned(scheme.to_owned())),
-            _ => Source::Host(Cow::Owned(token.to_owned())),
+            Some(scheme) if is_scheme(scheme) => Self::Scheme(Cow::Owned(scheme.to_owned())),
+            _ => Self::Host(Cow::Owned(token.to_owned())),
         };
         source.validate()?;
         Ok(source)
@@ -216,18 +216,18 @@ impl Source {
 impl fmt::Display for Source {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Source::SelfOrigin => f.write_str("'self'"),
-            Source::None => f.write_str("'none'"),
-            Source::UnsafeInline => f.write_str("'unsafe-inline'"),
-            Source::UnsafeEval => f.write_str("'unsafe-eval'"),
-            Source::UnsafeHashes => f.write_str("'unsafe-hashes'"),
-            Source::WasmUnsafeEval => f.write_str("'wasm-unsafe-eval'"),
-            Source::StrictDynamic => f.write_str("'strict-dynamic'"),
-            Source::ReportSample => f.write_str("'report-sample'"),
-            Source::Nonce => f.write_str("'nonce'"),
-            Source::Hash(algorithm, digest) => write!(f, "'{}-{digest}'", algorithm.name()),
-            Source::Scheme(scheme) => write!(f, "{scheme}:"),
-            Source::Host(host) => f.write_str(host),
+            Self::SelfOrigin => f.write_str("'self'"),
+            Self::None => f.write_str("'none'"),
+            Self::UnsafeInline => f.write_str("'unsafe-inline'"),
+            Self::UnsafeEval => f.write_str("'unsafe-eval'"),
+            Self::UnsafeHashes => f.write_str("'unsafe-hashes'"),
+            Self::WasmUnsafeEval => f.write_str("'wasm-unsafe-eval'"),
+            Self::StrictDynamic => f.write_str("'strict-dynamic'"),
+            Self::ReportSample => f.write_str("'report-sample'"),
+            Self::Nonce => f.write_str("'nonce'"),
+            Self::Hash(algorithm, digest) => write!(f, "'{}-{digest}'", algorithm.name()),
+            Self::Scheme(scheme) => write!(f, "{scheme}:"),
+            Self::Host(host) => f.write_str(host),
         }
     }
 }

@@ -36,9 +36,9 @@ impl ReportFormat {
     pub fn from_content_type(content_type: &str) -> Option<Self> {
         let essence = content_type.split(';').next().unwrap_or_default().trim();
         if essence.eq_ignore_ascii_case("application/csp-report") {
-            Some(ReportFormat::CspReport)
+            Some(Self::CspReport)
         } else if essence.eq_ignore_ascii_case("application/reports+json") {
-            Some(ReportFormat::ReportsJson)
+            Some(Self::ReportsJson)
         } else {
             None
         }
@@ -60,8 +60,8 @@ impl ViolatedDirective {
     /// The directive's name, or `"other"`.
     pub fn name(self) -> &'static str {
         match self {
-            ViolatedDirective::Known(d) => d.name(),
-            ViolatedDirective::Other => "other",
+            Self::Known(d) => d.name(),
+            Self::Other => "other",
         }
     }
 
@@ -69,7 +69,7 @@ impl ViolatedDirective {
         // CSP2's violated-directive carries the whole directive
         // (`script-src 'self'`); its name is the first word.
         let name = text.split_ascii_whitespace().next().unwrap_or_default();
-        Directive::from_name(name).map_or(ViolatedDirective::Other, ViolatedDirective::Known)
+        Directive::from_name(name).map_or(Self::Other, ViolatedDirective::Known)
     }
 }
 

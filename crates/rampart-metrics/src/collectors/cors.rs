@@ -51,10 +51,10 @@ impl Metrics {
     /// (`allowed`, `rejected`) and `rampart_cors_disallowed_requests_total`.
     ///
     /// ```
-    /// use rampart_cors::{Config, CorsLayer};
+    /// use rampart_cors::{CorsConfig, CorsLayer};
     /// use rampart_metrics::{Format, Metrics};
     ///
-    /// let cors = CorsLayer::new(&Config::new().allow_origin("https://app.example.com")).unwrap();
+    /// let cors = CorsLayer::new(&CorsConfig::new().allow_origin("https://app.example.com")).unwrap();
     /// let metrics = Metrics::new();
     /// metrics.register_cors(cors.stats())?;
     /// let text = metrics.encode(Format::Text);

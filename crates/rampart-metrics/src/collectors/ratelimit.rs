@@ -8,7 +8,7 @@ use prometheus_client::{
     encoding::{DescriptorEncoder, EncodeMetric},
     metrics::{MetricType, counter::ConstCounter},
 };
-use rampart_ratelimit::{Counter, RateLimitStats};
+use rampart_ratelimit::{RateLimitCounter, RateLimitStats};
 
 use super::Sources;
 use crate::{Metrics, RegisterError};
@@ -21,7 +21,7 @@ pub(crate) struct RateLimitCollector(Sources<Arc<RateLimitStats>>);
 impl Collector for RateLimitCollector {
     fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> fmt::Result {
         // Two layers may name a policy alike: their counts add up.
-        let mut rows: Vec<(String, Counter, u64)> = Vec::new();
+        let mut rows: Vec<(String, RateLimitCounter, u64)> = Vec::new();
         for stats in self.0.read().iter() {
             stats.for_each(|policy, counter, value| {
                 match rows

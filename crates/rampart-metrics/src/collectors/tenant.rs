@@ -8,7 +8,7 @@ use prometheus_client::{
     encoding::{DescriptorEncoder, EncodeMetric},
     metrics::{MetricType, counter::ConstCounter, gauge::ConstGauge},
 };
-use rampart_tenant::{Counter, TenantStats};
+use rampart_tenant::{TenantCounter, TenantStats};
 
 use super::Sources;
 use crate::{Metrics, RegisterError};
@@ -29,7 +29,7 @@ impl Collector for TenantCollector {
             None,
             MetricType::Counter,
         )?;
-        for counter in Counter::ALL {
+        for counter in TenantCounter::ALL {
             let total: u64 = sources.iter().map(|stats| stats.get(counter)).sum();
             ConstCounter::new(total)
                 .encode(family.encode_family(&[("event", counter.as_str())])?)?;
@@ -48,7 +48,7 @@ impl Collector for TenantCollector {
 
 impl Metrics {
     /// Exposes a tenant layer's counters as `rampart_tenant_events_total{event}`
-    /// (one series per [`Counter`], a fixed set) and `rampart_tenant_in_flight`.
+    /// (one series per [`TenantCounter`], a fixed set) and `rampart_tenant_in_flight`.
     ///
     /// ```
     /// use rampart_metrics::{Format, Metrics};

@@ -12,7 +12,7 @@ use pin_project_lite::pin_project;
 use crate::recorder::Tracker;
 
 pin_project! {
-    /// Response body of [`MetricsMiddleware`](crate::MetricsMiddleware): the
+    /// Response body of [`MetricsService`](crate::MetricsService): the
     /// inner body, unchanged, which records the request when its last frame
     /// has been read, when it fails, or when it is dropped unfinished (a
     /// client that went away mid-body), whichever comes first.

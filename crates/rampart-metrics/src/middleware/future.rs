@@ -12,7 +12,7 @@ use pin_project_lite::pin_project;
 use crate::{MetricsBody, recorder::Tracker};
 
 pin_project! {
-    /// Response future of [`MetricsMiddleware`](crate::MetricsMiddleware).
+    /// Response future of [`MetricsService`](crate::MetricsService).
     ///
     /// Dropped before the response: the request is recorded as `499`.
     #[derive(Debug)]

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use tower_layer::Layer;
 
-use crate::{Metrics, MetricsMiddleware, recorder::HttpMetrics};
+use crate::{Metrics, MetricsService, recorder::HttpMetrics};
 
 /// Layer that records the HTTP series of every request into a [`Metrics`]
 /// registry; made by [`Metrics::layer`].
@@ -38,7 +38,7 @@ use crate::{Metrics, MetricsMiddleware, recorder::HttpMetrics};
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct MetricsLayer {
-    http: Arc<HttpMetrics>,
+    pub(crate) http: Arc<HttpMetrics>,
 }
 
 impl MetricsLayer {
@@ -51,9 +51,9 @@ impl MetricsLayer {
 }
 
 impl<S> Layer<S> for MetricsLayer {
-    type Service = MetricsMiddleware<S>;
+    type Service = MetricsService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        MetricsMiddleware::from_shared(inner, Arc::clone(&self.http))
+        MetricsService::new(inner, self)
     }
 }

@@ -44,5 +44,5 @@ mod layer;
 mod service;
 
 pub use self::{
-    body::MetricsBody, future::ResponseFuture, layer::MetricsLayer, service::MetricsMiddleware,
+    body::MetricsBody, future::ResponseFuture, layer::MetricsLayer, service::MetricsService,
 };

@@ -21,41 +21,41 @@ use crate::{
 /// ```
 /// use std::convert::Infallible;
 /// use http::{Request, Response, StatusCode};
-/// use rampart_metrics::{Format, Metrics, MetricsMiddleware};
+/// use rampart_metrics::{Format, Metrics, MetricsLayer, MetricsService};
 /// use tower::{ServiceExt, service_fn};
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// let metrics = Metrics::new();
-/// let service = MetricsMiddleware::new(
+/// let service = MetricsService::new(
 ///     service_fn(|_req: Request<String>| async {
 ///         let mut response = Response::new(String::new());
 ///         *response.status_mut() = StatusCode::NOT_FOUND;
 ///         Ok::<_, Infallible>(response)
 ///     }),
-///     &metrics,
+///     &MetricsLayer::new(&metrics),
 /// );
 /// drop(service.oneshot(Request::get("/nope").body(String::new()).unwrap()).await.unwrap());
 /// assert!(metrics.encode(Format::Text).contains(r#"status="404"} 1"#));
 /// # }
 /// ```
 #[derive(Debug, Clone)]
-pub struct MetricsMiddleware<S> {
+pub struct MetricsService<S> {
     inner: S,
     http: Arc<HttpMetrics>,
 }
 
-impl<S> MetricsMiddleware<S> {
-    /// Wraps `inner`, recording into `metrics`.
-    pub fn new(inner: S, metrics: &Metrics) -> Self {
-        Self::from_shared(inner, Arc::clone(metrics.http()))
-    }
-
-    pub(crate) fn from_shared(inner: S, http: Arc<HttpMetrics>) -> Self {
-        Self { inner, http }
+impl<S> MetricsService<S> {
+    /// Wraps `inner`, recording where `layer` does; the same as
+    /// [`Layer::layer`](tower_layer::Layer::layer).
+    pub fn new(inner: S, layer: &MetricsLayer) -> Self {
+        Self {
+            inner,
+            http: Arc::clone(&layer.http),
+        }
     }
 
     /// Returns a new [`Layer`](tower_layer::Layer) that wraps services with a
-    /// [`MetricsMiddleware`]; the same as [`Metrics::layer`].
+    /// [`MetricsService`]; the same as [`Metrics::layer`].
     pub fn layer(metrics: &Metrics) -> MetricsLayer {
         MetricsLayer::new(metrics)
     }
@@ -76,7 +76,7 @@ impl<S> MetricsMiddleware<S> {
     }
 }
 
-impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for MetricsMiddleware<S>
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for MetricsService<S>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
 {

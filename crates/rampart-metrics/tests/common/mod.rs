@@ -46,48 +46,45 @@ pub(crate) fn promtool() -> Option<&'static str> {
 /// `promtool tsdb create-blocks-from openmetrics` (samples there need a
 /// timestamp, so one is added to each).
 pub(crate) fn check(promtool: &str, format: Format, text: &str) -> (bool, String) {
-    let output = match format {
-        Format::OpenMetrics => {
-            let dir = std::env::temp_dir().join(format!(
-                "rampart-metrics-promtool-{}-{}",
-                std::process::id(),
-                rand::random::<u64>()
-            ));
-            std::fs::create_dir_all(&dir).unwrap();
-            let stamped: String = text
-                .lines()
-                .map(|line| match line.starts_with('#') {
-                    true => format!("{line}\n"),
-                    false => format!("{line} 1700000000\n"),
-                })
-                .collect();
-            let input = dir.join("input.om");
-            std::fs::write(&input, stamped).unwrap();
-            let output = Command::new(promtool)
-                .args(["tsdb", "create-blocks-from", "openmetrics"])
-                .arg(&input)
-                .arg(dir.join("blocks"))
-                .output()
-                .expect("promtool starts");
-            let _ = std::fs::remove_dir_all(&dir);
-            output
-        }
-        _ => {
-            let mut child = Command::new(promtool)
-                .args(["check", "metrics"])
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .expect("promtool starts");
-            child
-                .stdin
-                .take()
-                .unwrap()
-                .write_all(text.as_bytes())
-                .unwrap();
-            child.wait_with_output().unwrap()
-        }
+    let output = if format == Format::OpenMetrics {
+        let dir = std::env::temp_dir().join(format!(
+            "rampart-metrics-promtool-{}-{}",
+            std::process::id(),
+            rand::random::<u64>()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let stamped: String = text
+            .lines()
+            .map(|line| match line.starts_with('#') {
+                true => format!("{line}\n"),
+                false => format!("{line} 1700000000\n"),
+            })
+            .collect();
+        let input = dir.join("input.om");
+        std::fs::write(&input, stamped).unwrap();
+        let output = Command::new(promtool)
+            .args(["tsdb", "create-blocks-from", "openmetrics"])
+            .arg(&input)
+            .arg(dir.join("blocks"))
+            .output()
+            .expect("promtool starts");
+        let _ = std::fs::remove_dir_all(&dir);
+        output
+    } else {
+        let mut child = Command::new(promtool)
+            .args(["check", "metrics"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("promtool starts");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
     };
     let said = format!(
         "{}{}",
@@ -212,7 +209,8 @@ pub(crate) struct Flaky {
 impl rampart_ratelimit::Store for Flaky {
     fn decide(&self, demands: &[rampart_ratelimit::Demand]) -> rampart_ratelimit::StoreFuture {
         if self.down.load(std::sync::atomic::Ordering::Relaxed) {
-            let error = rampart_ratelimit::StoreError::Backend("connection refused".into());
+            let error =
+                rampart_ratelimit::RateLimitStoreError::Backend("connection refused".into());
             return rampart_ratelimit::StoreFuture::ready(Err(error));
         }
         self.memory.decide(demands)
@@ -274,7 +272,7 @@ fn register_rampart_collectors(metrics: &Metrics) {
         metrics.register_ratelimit(layer.stats()).unwrap();
     }
     let cors = rampart_cors::CorsLayer::new(
-        &rampart_cors::Config::new().allow_origin("https://app.example.com"),
+        &rampart_cors::CorsConfig::new().allow_origin("https://app.example.com"),
     )
     .unwrap();
     metrics.register_cors(cors.stats()).unwrap();

@@ -6,7 +6,7 @@ use std::{fmt, sync::Arc, time::Duration};
 use rampart_core::{BreakerConfig, CircuitBreaker};
 
 use super::{
-    BreakerStats, Demand, MemoryStore, Outcome, RedisStore, Store, StoreError, StoreFuture, Verdict,
+    BreakerStats, Demand, MemoryStore, RateLimitStoreError, RedisStore, Store, StoreFuture, Verdict,
 };
 use crate::Fallback;
 
@@ -73,18 +73,21 @@ impl<P: Store> FallbackStore<P> {
     }
 
     /// How long to wait for the primary before falling back (default 50 ms).
+    #[must_use]
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
     }
 
     /// How long the breaker stays open before a probe (default 1 s).
+    #[must_use]
     pub fn probe_every(mut self, every: Duration) -> Self {
         self.breaker = breaker(every);
         self
     }
 
     /// The memory store used by policies with [`Fallback::Local`].
+    #[must_use]
     pub fn local(mut self, local: MemoryStore) -> Self {
         self.local = local;
         self
@@ -180,17 +183,10 @@ impl<P: Store> Store for FallbackStore<P> {
                     return Ok(verdicts);
                 }
                 Ok(Err(error)) => error,
-                Err(_) => StoreError::Timeout(timeout),
+                Err(_) => RateLimitStoreError::Timeout(timeout),
             };
             permit.failure(&error);
             Ok(decide_fallback(&local, &demands))
         })
-    }
-}
-
-impl Verdict {
-    /// `true` when this verdict lets the request through.
-    pub fn admits(&self) -> bool {
-        self.outcome == Outcome::Admitted
     }
 }

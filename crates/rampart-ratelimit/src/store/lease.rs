@@ -12,7 +12,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use super::{Demand, Outcome, Store, StoreError, StoreFuture, Verdict};
+use super::{Demand, Outcome, RateLimitStoreError, Store, StoreFuture, Verdict};
 
 /// How many decisions a [`LeaseStore`] made locally and how many went to
 /// its primary store.
@@ -133,6 +133,7 @@ impl<P: Store> LeaseStore<P> {
 
     /// Policy `policy` leases `size` units at a time (a size below 2 turns
     /// leasing off for it). Configure before the store is cloned.
+    #[must_use]
     pub fn lease(self, policy: &str, size: u32) -> Self {
         self.configure(|inner| {
             if size >= 2 {
@@ -144,11 +145,13 @@ impl<P: Store> LeaseStore<P> {
     }
 
     /// How long leased units may be spent (default 1 s).
+    #[must_use]
     pub fn ttl(self, ttl: Duration) -> Self {
         self.configure(|inner| inner.ttl = ttl)
     }
 
     /// The most keys holding a lease at once (default 100,000).
+    #[must_use]
     pub fn max_keys(self, max_keys: usize) -> Self {
         self.configure(|inner| inner.max_keys = max_keys)
     }
@@ -210,15 +213,17 @@ impl Inner {
         demands: &[Demand],
         forwarded: &[usize],
         mut verdicts: Vec<Option<Verdict>>,
-        result: Result<Vec<Verdict>, StoreError>,
+        result: Result<Vec<Verdict>, RateLimitStoreError>,
         now: Instant,
-    ) -> Result<Vec<Verdict>, StoreError> {
+    ) -> Result<Vec<Verdict>, RateLimitStoreError> {
         let refund = |verdicts: &[Option<Verdict>]| self.refund(demands, verdicts);
         let answers = match result {
             Ok(answers) if answers.len() == forwarded.len() => answers,
             Ok(_) => {
                 refund(&verdicts);
-                return Err(StoreError::Protocol("wrong number of verdicts".into()));
+                return Err(RateLimitStoreError::Protocol(
+                    "wrong number of verdicts".into(),
+                ));
             }
             Err(error) => {
                 refund(&verdicts);

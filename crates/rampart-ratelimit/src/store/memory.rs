@@ -91,12 +91,11 @@ impl MemoryStoreBuilder {
 
     /// The store.
     pub fn build(self) -> MemoryStore {
-        let ticker = match self.clock {
-            Some(clock) => Ticker::Custom(clock.now(), clock),
-            None => {
-                let clock = quanta::Clock::new();
-                Ticker::System(clock.raw(), clock)
-            }
+        let ticker = if let Some(clock) = self.clock {
+            Ticker::Custom(clock.now(), clock)
+        } else {
+            let clock = quanta::Clock::new();
+            Ticker::System(clock.raw(), clock)
         };
         let sweep_every = u64::try_from(self.sweep_every.as_nanos()).unwrap_or(u64::MAX);
         MemoryStore {
@@ -528,6 +527,10 @@ impl Store for MemoryStore {
     fn decide(&self, demands: &[Demand]) -> StoreFuture {
         StoreFuture::ready_inline(Ok(self.decide_now(demands)))
     }
+
+    fn as_memory(&self) -> Option<&MemoryStore> {
+        Some(self)
+    }
 }
 
 #[cfg(test)]
@@ -535,6 +538,22 @@ mod tests {
     use rampart_core::ManualClock;
 
     use super::*;
+
+    #[test]
+    fn only_a_memory_store_is_taken_for_one() {
+        #[derive(Debug)]
+        struct Elsewhere;
+        impl Store for Elsewhere {
+            fn decide(&self, _: &[Demand]) -> StoreFuture {
+                StoreFuture::ready(Ok(Vec::new()))
+            }
+        }
+        let store = MemoryStore::new();
+        assert!(store.as_memory().is_some());
+        // Through a pointer too: the layer's fast path no longer needs the bare type.
+        assert!(Arc::new(store).as_memory().is_some());
+        assert!(Elsewhere.as_memory().is_none());
+    }
     use crate::Outcome;
 
     fn demand(policy: &str, quota: &str, key: &str) -> Demand {
@@ -580,10 +599,7 @@ mod tests {
     #[test]
     fn cap_holds_and_new_keys_are_still_limited() {
         let clock = ManualClock::new();
-        let store = MemoryStore::builder()
-            .clock(clock.clone())
-            .max_keys(10)
-            .build();
+        let store = MemoryStore::builder().clock(clock).max_keys(10).build();
         for i in 0..10 {
             store.decide_now(&[demand("p", "1/hour", &i.to_string())]);
         }

@@ -105,6 +105,11 @@ pub enum Outcome {
 }
 
 impl Verdict {
+    /// `true` when this verdict lets the request through.
+    pub fn admits(&self) -> bool {
+        self.outcome == Outcome::Admitted
+    }
+
     /// An admitted verdict that reports nothing useful (fallback `Allow`).
     #[cfg(feature = "redis")]
     pub(crate) fn allowed_blind(quota: Quota) -> Self {
@@ -134,7 +139,7 @@ impl Verdict {
 /// Why a store could not decide.
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
-pub enum StoreError {
+pub enum RateLimitStoreError {
     /// The backend answered with an error or could not be reached.
     #[error("rate limit store error: {0}")]
     Backend(String),
@@ -150,7 +155,7 @@ pub enum StoreError {
 /// store's answer allocates nothing).
 pub(crate) type Verdicts = smallvec::SmallVec<[Verdict; 2]>;
 
-type BoxFuture = Pin<Box<dyn Future<Output = Result<Vec<Verdict>, StoreError>> + Send>>;
+type BoxFuture = Pin<Box<dyn Future<Output = Result<Vec<Verdict>, RateLimitStoreError>> + Send>>;
 
 /// What [`Store::decide`] returns: an answer at once (memory) or a boxed
 /// future (network). The layer takes a ready answer synchronously, so the
@@ -161,18 +166,18 @@ pub struct StoreFuture {
 }
 
 enum FutureState {
-    Ready(Option<Result<Verdicts, StoreError>>),
+    Ready(Option<Result<Verdicts, RateLimitStoreError>>),
     Pending(BoxFuture),
 }
 
 impl StoreFuture {
     /// An answer that is already known.
-    pub fn ready(result: Result<Vec<Verdict>, StoreError>) -> Self {
+    pub fn ready(result: Result<Vec<Verdict>, RateLimitStoreError>) -> Self {
         Self::ready_inline(result.map(Verdicts::from_vec))
     }
 
     /// An answer that is already known, without a `Vec`.
-    pub(crate) fn ready_inline(result: Result<Verdicts, StoreError>) -> Self {
+    pub(crate) fn ready_inline(result: Result<Verdicts, RateLimitStoreError>) -> Self {
         Self {
             state: FutureState::Ready(Some(result)),
         }
@@ -181,7 +186,7 @@ impl StoreFuture {
     /// An answer that needs I/O.
     pub fn pending<F>(future: F) -> Self
     where
-        F: Future<Output = Result<Vec<Verdict>, StoreError>> + Send + 'static,
+        F: Future<Output = Result<Vec<Verdict>, RateLimitStoreError>> + Send + 'static,
     {
         Self {
             state: FutureState::Pending(Box::pin(future)),
@@ -189,7 +194,7 @@ impl StoreFuture {
     }
 
     /// Takes the answer if it is already known.
-    pub(crate) fn take_ready(&mut self) -> Option<Result<Verdicts, StoreError>> {
+    pub(crate) fn take_ready(&mut self) -> Option<Result<Verdicts, RateLimitStoreError>> {
         match &mut self.state {
             FutureState::Ready(result) => result.take(),
             FutureState::Pending(_) => None,
@@ -198,14 +203,18 @@ impl StoreFuture {
 }
 
 impl Future for StoreFuture {
-    type Output = Result<Vec<Verdict>, StoreError>;
+    type Output = Result<Vec<Verdict>, RateLimitStoreError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match &mut self.state {
             FutureState::Ready(result) => Poll::Ready(
                 result
                     .take()
-                    .unwrap_or_else(|| Err(StoreError::Protocol("polled after completion".into())))
+                    .unwrap_or_else(|| {
+                        Err(RateLimitStoreError::Protocol(
+                            "polled after completion".into(),
+                        ))
+                    })
                     .map(Verdicts::into_vec),
             ),
             FutureState::Pending(future) => future.as_mut().poll(cx),
@@ -256,6 +265,17 @@ pub trait Store: fmt::Debug + Send + Sync + 'static {
         let _ = reserve;
         self.decide(demands)
     }
+
+    /// This store as a [`MemoryStore`], when it is one (the default: `None`).
+    ///
+    /// A [`RateLimitLayer`](crate::RateLimitLayer) on a store that answers
+    /// `Some` decides a request that one client-IP policy applies to on the
+    /// memory store directly: no [`Demand`], no [`StoreFuture`], nothing
+    /// allocated. Only `MemoryStore` overrides it; a store that wraps one
+    /// may forward to it.
+    fn as_memory(&self) -> Option<&MemoryStore> {
+        None
+    }
 }
 
 impl<S: Store + ?Sized> Store for Arc<S> {
@@ -265,5 +285,9 @@ impl<S: Store + ?Sized> Store for Arc<S> {
 
     fn decide_reserving(&self, demands: &[Demand], reserve: &[u32]) -> StoreFuture {
         (**self).decide_reserving(demands, reserve)
+    }
+
+    fn as_memory(&self) -> Option<&MemoryStore> {
+        (**self).as_memory()
     }
 }

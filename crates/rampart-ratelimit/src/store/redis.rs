@@ -6,7 +6,7 @@ use std::{fmt, sync::Arc, time::Duration};
 use rampart_core::Clock;
 use redis::{Script, aio::ConnectionManager};
 
-use super::{Demand, Outcome, Store, StoreError, StoreFuture, Verdict};
+use super::{Demand, Outcome, RateLimitStoreError, Store, StoreFuture, Verdict};
 
 const SCRIPT: &str = include_str!("gcra.lua");
 
@@ -107,6 +107,7 @@ impl RedisStore {
     }
 
     /// Puts keys under `prefix` (one per application sharing a Redis).
+    #[must_use]
     pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = Arc::from(prefix.into());
         self
@@ -115,6 +116,7 @@ impl RedisStore {
     /// Tests only: the script takes its time from `clock` (wall-clock, in
     /// microseconds) instead of the server's `TIME`, so a test can move time
     /// with `ManualClock` on a real Redis.
+    #[must_use]
     pub fn clock_for_tests(mut self, clock: impl Clock) -> Self {
         self.clock = Some(Arc::new(clock));
         self
@@ -203,7 +205,7 @@ async fn invoke<C: redis::aio::ConnectionLike>(
     now: &str,
     args: &[[u64; 5]],
     connection: &mut C,
-) -> Result<Vec<Verdict>, StoreError> {
+) -> Result<Vec<Verdict>, RateLimitStoreError> {
     let mut invocation = script.prepare_invoke();
     for key in keys {
         invocation.key(key);
@@ -226,12 +228,12 @@ async fn invoke<C: redis::aio::ConnectionLike>(
             eval_cmd(keys, now, args)
                 .query_async(connection)
                 .await
-                .map_err(|e| StoreError::Backend(e.to_string()))?
+                .map_err(|e| RateLimitStoreError::Backend(e.to_string()))?
         }
-        Err(e) => return Err(StoreError::Backend(e.to_string())),
+        Err(e) => return Err(RateLimitStoreError::Backend(e.to_string())),
     };
     if values.len() != keys.len() * 5 {
-        return Err(StoreError::Protocol(format!(
+        return Err(RateLimitStoreError::Protocol(format!(
             "expected {} integers, got {}",
             keys.len() * 5,
             values.len()
@@ -256,7 +258,7 @@ mod cluster {
 
     use redis::{Script, cluster_async::ClusterConnection};
 
-    use super::{StoreError, Verdict, invoke};
+    use super::{RateLimitStoreError, Verdict, invoke};
 
     /// The hash slot of `key`: CRC16 (XMODEM) of its hash tag (the text
     /// between the first `{` and the next `}`, when not empty) or of the
@@ -283,7 +285,7 @@ mod cluster {
         now: &str,
         args: &[[u64; 5]],
         connection: ClusterConnection,
-    ) -> Result<Vec<Verdict>, StoreError> {
+    ) -> Result<Vec<Verdict>, RateLimitStoreError> {
         let slots: Vec<u16> = keys.iter().map(|k| slot(k)).collect();
         if slots.windows(2).all(|w| w[0] == w[1]) {
             let mut connection = connection;
@@ -311,7 +313,9 @@ mod cluster {
         }
         verdicts
             .into_iter()
-            .map(|v| v.ok_or_else(|| StoreError::Protocol("a slot's verdict is missing".into())))
+            .map(|v| {
+                v.ok_or_else(|| RateLimitStoreError::Protocol("a slot's verdict is missing".into()))
+            })
             .collect()
     }
 

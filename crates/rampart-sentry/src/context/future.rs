@@ -114,18 +114,17 @@ where
         match self.project().kind.project() {
             KindProj::Passthrough { future } => future.poll(cx),
             KindProj::Tracked { future, tracked } => {
-                let hub = match &tracked.hub {
-                    Some(hub) => hub.clone(),
-                    None => {
-                        let (hub, span) = request_hub(&tracked.scope);
-                        if let Some(data) = tracked.transaction_request.take() {
-                            // Never the raw path, which sentry-tower names
-                            // it by without a route: `/reset/<token>`.
-                            let (method, route) = method_and_route(&tracked.scope);
-                            replace_transaction_request(span, data, &format!("{method} {route}"));
-                        }
-                        tracked.hub.insert(hub).clone()
+                let hub = if let Some(hub) = &tracked.hub {
+                    hub.clone()
+                } else {
+                    let (hub, span) = request_hub(&tracked.scope);
+                    if let Some(data) = tracked.transaction_request.take() {
+                        // Never the raw path, which sentry-tower names
+                        // it by without a route: `/reset/<token>`.
+                        let (method, route) = method_and_route(&tracked.scope);
+                        replace_transaction_request(span, data, &format!("{method} {route}"));
                     }
+                    tracked.hub.insert(hub).clone()
                 };
                 let result = ready!(Hub::run(hub.clone(), || future.poll(cx)));
                 match &result {

@@ -57,7 +57,7 @@ impl Shared {
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct SentryContextLayer {
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
 }
 
 impl SentryContextLayer {
@@ -115,6 +115,6 @@ impl<S> Layer<S> for SentryContextLayer {
     type Service = SentryContextService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        SentryContextService::new(inner, self.shared.clone())
+        SentryContextService::new(inner, self)
     }
 }

@@ -10,7 +10,7 @@ use sentry::Hub;
 use tower_service::Service;
 
 use super::{
-    ResponseFuture,
+    ResponseFuture, SentryContextLayer,
     layer::Shared,
     scope::{Recorded, RequestScope, request_id},
     trace,
@@ -41,7 +41,7 @@ use crate::route::route_of;
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
 /// let handler = service_fn(|_req: Request<()>| async { Ok::<_, Infallible>(Response::new("ok")) });
-/// let service = SentryContextService::layer(&SentryContextLayer::new(), handler);
+/// let service = SentryContextService::new(handler, &SentryContextLayer::new());
 /// let response = service.oneshot(Request::new(())).await.unwrap();
 /// assert_eq!(*response.body(), "ok");
 /// # }
@@ -53,13 +53,19 @@ pub struct SentryContextService<S> {
 }
 
 impl<S> SentryContextService<S> {
-    pub(crate) fn new(inner: S, shared: Arc<Shared>) -> Self {
-        Self { inner, shared }
+    /// Wraps `inner` with `layer`'s settings; the same as
+    /// [`Layer::layer`](tower_layer::Layer::layer).
+    pub fn new(inner: S, layer: &SentryContextLayer) -> Self {
+        Self {
+            inner,
+            shared: Arc::clone(&layer.shared),
+        }
     }
 
-    /// Wraps `inner` with `layer`'s settings.
-    pub fn layer(layer: &crate::SentryContextLayer, inner: S) -> Self {
-        tower_layer::Layer::layer(layer, inner)
+    /// Returns a new [`Layer`](tower_layer::Layer) that wraps services with a
+    /// [`SentryContextService`]; the same as [`SentryContextLayer::new`].
+    pub fn layer() -> SentryContextLayer {
+        SentryContextLayer::new()
     }
 
     /// The wrapped service.

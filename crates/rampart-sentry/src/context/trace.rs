@@ -29,17 +29,16 @@ pub(crate) fn tracing_enabled() -> bool {
 /// scrubbed like an event's.
 pub(crate) fn request_data<B>(request: &Request<B>) -> protocol::Request {
     let uri = request.uri();
-    let url = match (uri.scheme_str(), uri.authority()) {
-        (Some(scheme), Some(authority)) => format!("{scheme}://{authority}{uri}"),
-        _ => {
-            let host = request
-                .headers()
-                .get(http::header::HOST)
-                .and_then(|host| host.to_str().ok())
-                .unwrap_or("localhost");
-            let path = uri.path_and_query().map_or("/", |p| p.as_str());
-            format!("http://{host}{path}")
-        }
+    let url = if let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority()) {
+        format!("{scheme}://{authority}{uri}")
+    } else {
+        let host = request
+            .headers()
+            .get(http::header::HOST)
+            .and_then(|host| host.to_str().ok())
+            .unwrap_or("localhost");
+        let path = uri.path_and_query().map_or("/", |p| p.as_str());
+        format!("http://{host}{path}")
     };
     let mut data = protocol::Request {
         method: Some(request.method().to_string()),

@@ -16,10 +16,10 @@ use tower_service::Service;
 
 use super::{
     QuotaBody,
-    monthly::{MonthlyFuture, StoreError, Usage},
+    monthly::{MonthlyFuture, QuotaStoreError, Usage},
     slots::Slot,
 };
-use crate::{Counter, PROBLEM_TYPE, QuotaExceeded, Tenant};
+use crate::{PROBLEM_TYPE, QuotaExceeded, Tenant, TenantCounter};
 
 /// A monthly charge whose answer is awaited.
 pub(super) struct Monthly {
@@ -33,23 +33,23 @@ impl Monthly {
     /// `None` to go on, or the rejection.
     pub(super) fn decide<B>(
         &self,
-        result: Result<Usage, StoreError>,
+        result: Result<Usage, QuotaStoreError>,
     ) -> Option<Response<ResponseBody<B>>> {
         let stats = self.tenant.stats();
         match result {
             Ok(usage) if usage.admitted => {
-                stats.add(Counter::MonthlyAdmitted);
+                stats.add(TenantCounter::MonthlyAdmitted);
                 None
             }
             Ok(_) => {
-                stats.add(Counter::MonthlyLimited);
+                stats.add(TenantCounter::MonthlyLimited);
                 Some(
                     QuotaExceeded::monthly(&self.quota, self.limit, self.retry_after)
                         .into_rejection(),
                 )
             }
             Err(error) => {
-                stats.add(Counter::MonthlyUnavailable);
+                stats.add(TenantCounter::MonthlyUnavailable);
                 tracing::warn!(tenant = %self.tenant.id(), quota = %self.quota, %error, "monthly quota store failed");
                 Some(
                     Problem::new(http::StatusCode::SERVICE_UNAVAILABLE)
@@ -166,20 +166,19 @@ where
             match self.as_mut().project().state.project() {
                 StateProj::Waiting { waiting } => {
                     let result = ready!(Pin::new(&mut waiting.charge).poll(cx));
-                    let next = match waiting.monthly.decide(result) {
-                        Some(response) => State::Rejected {
+                    let next = if let Some(response) = waiting.monthly.decide(result) {
+                        State::Rejected {
                             response: Some(response),
-                        },
-                        None => {
-                            let (Some(mut service), Some(request)) =
-                                (waiting.service.take(), waiting.request.take())
-                            else {
-                                panic!("quota future polled after completion");
-                            };
-                            State::Inner {
-                                future: service.call(request),
-                                slot: waiting.slot.take(),
-                            }
+                        }
+                    } else {
+                        let (Some(mut service), Some(request)) =
+                            (waiting.service.take(), waiting.request.take())
+                        else {
+                            panic!("quota future polled after completion");
+                        };
+                        State::Inner {
+                            future: service.call(request),
+                            slot: waiting.slot.take(),
                         }
                     };
                     self.as_mut().project().state.set(next);

@@ -11,7 +11,7 @@ use super::{
     future::{Monthly, QuotaFuture},
     monthly::{Charge, Month},
 };
-use crate::{Counter, QuotaExceeded, Tenant, layer::missing_tenant};
+use crate::{QuotaExceeded, Tenant, TenantCounter, resolve::missing_tenant};
 
 /// The service made by [`QuotaLayer`].
 ///
@@ -35,9 +35,19 @@ pub struct QuotaService<S> {
 }
 
 impl<S> QuotaService<S> {
-    /// Wraps `inner`.
-    pub fn new(inner: S, layer: QuotaLayer) -> Self {
-        Self { inner, layer }
+    /// Wraps `inner` with `layer`'s quotas; the same as
+    /// [`Layer::layer`](tower_layer::Layer::layer).
+    pub fn new(inner: S, layer: &QuotaLayer) -> Self {
+        Self {
+            inner,
+            layer: layer.clone(),
+        }
+    }
+
+    /// Returns a new [`Layer`](tower_layer::Layer) that wraps services with a
+    /// [`QuotaService`] counting in `quotas`; the same as [`Quotas::layer`](crate::Quotas::layer).
+    pub fn layer(quotas: &crate::Quotas) -> QuotaLayer {
+        quotas.layer()
     }
 
     /// The wrapped service.
@@ -75,16 +85,15 @@ where
         };
         let quotas = &self.layer.quotas.inner;
         let slot = match tenant.limits().get_max_concurrent() {
-            Some(max) if self.layer.concurrent => match quotas.slots.try_acquire(tenant, max) {
-                Some(slot) => {
-                    tenant.stats().add(Counter::ConcurrencyAdmitted);
+            Some(max) if self.layer.concurrent => {
+                if let Some(slot) = quotas.slots.try_acquire(tenant, max) {
+                    tenant.stats().add(TenantCounter::ConcurrencyAdmitted);
                     Some(slot)
-                }
-                None => {
-                    tenant.stats().add(Counter::ConcurrencyLimited);
+                } else {
+                    tenant.stats().add(TenantCounter::ConcurrencyLimited);
                     return QuotaFuture::rejected(QuotaExceeded::concurrent(max).into_rejection());
                 }
-            },
+            }
             _ => None,
         };
         let monthly = self
@@ -110,17 +119,16 @@ where
             limit,
             retry_after: month.remaining(now),
         };
-        match charge.take_ready() {
-            Some(result) => match pending.decide(result) {
+        if let Some(result) = charge.take_ready() {
+            match pending.decide(result) {
                 None => QuotaFuture::inner(self.inner.call(request), slot),
                 // A refused request gives its slot back here (`slot` drops).
                 Some(response) => QuotaFuture::rejected(response),
-            },
-            None => {
-                let clone = self.inner.clone();
-                let ready = std::mem::replace(&mut self.inner, clone);
-                QuotaFuture::waiting(charge, pending, ready, request, slot)
             }
+        } else {
+            let clone = self.inner.clone();
+            let ready = std::mem::replace(&mut self.inner, clone);
+            QuotaFuture::waiting(charge, pending, ready, request, slot)
         }
     }
 }

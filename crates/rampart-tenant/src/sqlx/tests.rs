@@ -98,7 +98,7 @@ proptest! {
         }),
         tail in "[A-Za-z0-9_-]{0,30}",
     ) {
-        let id = format!("{}{}{}", head, bad, tail);
+        let id = format!("{head}{bad}{tail}");
         prop_assert!(id.parse::<TenantId>().is_err());
     }
 }

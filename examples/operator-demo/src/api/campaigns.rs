@@ -313,22 +313,19 @@ pub async fn execute(
     .bind(now())
     .fetch_optional(&mut *tx)
     .await?;
-    let row = match row {
-        Some(row) => row,
-        None => {
-            let exists: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM campaigns WHERE organization_id = $1 AND id = $2",
-            )
-            .bind(&principal.org_id)
-            .bind(&id)
-            .fetch_one(&mut *tx)
-            .await?;
-            return Err(if exists == 0 {
-                ApiError::NotFound("campaign")
-            } else {
-                ApiError::Conflict("the campaign is completed".into())
-            });
-        }
+    let Some(row) = row else {
+        let exists: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM campaigns WHERE organization_id = $1 AND id = $2",
+        )
+        .bind(&principal.org_id)
+        .bind(&id)
+        .fetch_one(&mut *tx)
+        .await?;
+        return Err(if exists == 0 {
+            ApiError::NotFound("campaign")
+        } else {
+            ApiError::Conflict("the campaign is completed".into())
+        });
     };
     tx.commit().await?;
     state.telephony().campaign_executed();

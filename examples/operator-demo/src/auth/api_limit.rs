@@ -6,7 +6,7 @@ use std::borrow::Cow;
 
 use axum::http::request::Parts;
 use rampart::ratelimit::{
-    ConfigError, Policy, PrincipalExtractor, PrincipalKey, Quota, RateLimitLayer, Store,
+    Policy, PrincipalExtractor, PrincipalKey, Quota, RateLimitConfigError, RateLimitLayer, Store,
 };
 
 use super::Principal;
@@ -120,7 +120,7 @@ pub fn api_policy(quota: Quota) -> Policy {
 pub fn api_rate_limit_layer(
     store: impl Store,
     quota: Quota,
-) -> Result<RateLimitLayer, ConfigError> {
+) -> Result<RateLimitLayer, RateLimitConfigError> {
     RateLimitLayer::builder(store)
         .policy(api_policy(quota))
         .build()

@@ -8,7 +8,7 @@ use std::{
 };
 
 use clap::Args;
-use rampart::ratelimit::{ConfigError, Quota, RateLimitLayer, Store};
+use rampart::ratelimit::{Quota, RateLimitConfigError, RateLimitLayer, Store};
 
 use super::{
     AuthLayer, KEY_FILE_NAME, KeyError, Keys, LoginLimiter, PasswordPool, TokenIssuer,
@@ -330,7 +330,10 @@ impl Authentication {
     }
 
     /// The per-user API limit, counting in `store`.
-    pub fn api_rate_limit_layer(&self, store: impl Store) -> Result<RateLimitLayer, ConfigError> {
+    pub fn api_rate_limit_layer(
+        &self,
+        store: impl Store,
+    ) -> Result<RateLimitLayer, RateLimitConfigError> {
         api_rate_limit_layer(store, self.api_quota)
     }
 }

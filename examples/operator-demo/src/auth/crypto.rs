@@ -48,6 +48,10 @@ impl JwtVerifier for Ed25519Verifier {
     }
 }
 
+#[allow(
+    clippy::trivially_copy_pass_by_ref,
+    reason = "jsonwebtoken's CryptoProvider takes this signature"
+)]
 fn signer(algorithm: &Algorithm, key: &EncodingKey) -> Result<Box<dyn JwtSigner>> {
     if *algorithm != Algorithm::EdDSA || key.family() != AlgorithmFamily::Ed {
         return Err(ErrorKind::InvalidAlgorithm.into());
@@ -56,6 +60,10 @@ fn signer(algorithm: &Algorithm, key: &EncodingKey) -> Result<Box<dyn JwtSigner>
     Ok(Box::new(Ed25519Signer(key)))
 }
 
+#[allow(
+    clippy::trivially_copy_pass_by_ref,
+    reason = "jsonwebtoken's CryptoProvider takes this signature"
+)]
 fn verifier(algorithm: &Algorithm, key: &DecodingKey) -> Result<Box<dyn JwtVerifier>> {
     if *algorithm != Algorithm::EdDSA || key.family() != AlgorithmFamily::Ed {
         return Err(ErrorKind::InvalidAlgorithm.into());

@@ -60,14 +60,13 @@ impl Db {
     /// The migration that failed.
     pub async fn migrate_down(&self, target: Option<i64>) -> Result<usize, DbError> {
         let applied = self.applied_versions().await?;
-        let target = match target {
-            Some(target) => target,
-            None => {
-                // One step: down to the version below the latest applied.
-                let mut versions = applied.clone();
-                versions.sort_unstable();
-                versions.iter().rev().nth(1).copied().unwrap_or(0)
-            }
+        let target = if let Some(target) = target {
+            target
+        } else {
+            // One step: down to the version below the latest applied.
+            let mut versions = applied.clone();
+            versions.sort_unstable();
+            versions.iter().rev().nth(1).copied().unwrap_or(0)
         };
         let reverted = applied.iter().filter(|v| **v > target).count();
         self.migrator().undo(&self.primary, target).await?;

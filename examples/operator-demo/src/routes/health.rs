@@ -100,21 +100,20 @@ impl ReadyChecks {
     async fn run(&self, state: &AppState) -> Arc<Report> {
         let mut report = {
             let mut running = self.running.lock().unwrap_or_else(PoisonError::into_inner);
-            match &*running {
-                Some(report) => report.clone(),
-                None => {
-                    let (publish, report) = watch::channel(None);
-                    *running = Some(report.clone());
-                    let state = state.clone();
-                    tokio::spawn(async move {
-                        let finished = Finished(state.clone());
-                        let report = Arc::new(Report::check(&state).await);
-                        // Cleared first: a request from now on starts afresh.
-                        drop(finished);
-                        publish.send_replace(Some(report));
-                    });
-                    report
-                }
+            if let Some(report) = &*running {
+                report.clone()
+            } else {
+                let (publish, report) = watch::channel(None);
+                *running = Some(report.clone());
+                let state = state.clone();
+                tokio::spawn(async move {
+                    let finished = Finished(state.clone());
+                    let report = Arc::new(Report::check(&state).await);
+                    // Cleared first: a request from now on starts afresh.
+                    drop(finished);
+                    publish.send_replace(Some(report));
+                });
+                report
             }
         };
         match report.wait_for(Option::is_some).await {

@@ -451,7 +451,7 @@ impl AsyncRead for Connection {
                 }
                 Poll::Ready(Ok(()))
             }
-            ready => ready,
+            Poll::Ready(Err(error)) => Poll::Ready(Err(error)),
         }
     }
 }

@@ -5,10 +5,10 @@ use std::{
     sync::{Arc, Mutex, PoisonError},
 };
 
-use super::{Charge, Month, MonthlyFuture, MonthlyStore, StoreError, Usage};
+use super::{Charge, Month, MonthlyFuture, MonthlyStore, QuotaStoreError, Usage};
 use crate::TenantId;
 
-struct Counter {
+struct TenantCounter {
     quota: Box<str>,
     month: Month,
     used: u64,
@@ -19,7 +19,7 @@ struct Counter {
 ///
 /// Holds at most `max_tenants` tenants (default 100,000). When full, tenants
 /// whose counters are all of past months are dropped; if none are, a new
-/// tenant's charge fails ([`StoreError::Full`], answered 503) rather than
+/// tenant's charge fails ([`QuotaStoreError::Full`], answered 503) rather than
 /// forgetting a live counter, which would hand out its quota again.
 ///
 /// # Example
@@ -50,7 +50,7 @@ pub struct MemoryMonthlyStore {
 }
 
 struct Inner {
-    counters: Mutex<HashMap<TenantId, Vec<Counter>>>,
+    counters: Mutex<HashMap<TenantId, Vec<TenantCounter>>>,
     max_tenants: usize,
 }
 
@@ -84,7 +84,7 @@ impl MemoryMonthlyStore {
         }
     }
 
-    fn decide(&self, charge: &Charge<'_>) -> Result<Usage, StoreError> {
+    fn decide(&self, charge: &Charge<'_>) -> Result<Usage, QuotaStoreError> {
         // The check and the increment under one lock: that is the
         // atomicity. The lock is never held across an await.
         let mut counters = self
@@ -96,21 +96,20 @@ impl MemoryMonthlyStore {
             let month = charge.month;
             counters.retain(|_, list| list.iter().any(|c| c.month >= month));
             if counters.len() >= self.inner.max_tenants {
-                return Err(StoreError::Full(self.inner.max_tenants));
+                return Err(QuotaStoreError::Full(self.inner.max_tenants));
             }
         }
         let list = counters.entry(charge.tenant.clone()).or_default();
-        let counter = match list.iter_mut().position(|c| &*c.quota == charge.quota) {
-            Some(i) => &mut list[i],
-            None => {
-                list.push(Counter {
-                    quota: charge.quota.into(),
-                    month: charge.month,
-                    used: 0,
-                });
-                let last = list.len() - 1;
-                &mut list[last]
-            }
+        let counter = if let Some(i) = list.iter_mut().position(|c| &*c.quota == charge.quota) {
+            &mut list[i]
+        } else {
+            list.push(TenantCounter {
+                quota: charge.quota.into(),
+                month: charge.month,
+                used: 0,
+            });
+            let last = list.len() - 1;
+            &mut list[last]
         };
         if counter.month != charge.month {
             // A new month: the count starts again.
@@ -213,7 +212,7 @@ mod tests {
         store.decide(&charge(&ids[2], "calls", month(2))).unwrap();
         assert_eq!(
             store.decide(&charge(&ids[3], "calls", month(2))),
-            Err(StoreError::Full(2))
+            Err(QuotaStoreError::Full(2))
         );
         // A tenant already held is still served.
         assert!(

@@ -30,7 +30,7 @@ pub struct Usage {
 /// Why a store could not decide.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum StoreError {
+pub enum QuotaStoreError {
     /// The backend failed (Redis unreachable, script error).
     #[error("monthly quota store failed: {0}")]
     Backend(String),
@@ -67,10 +67,10 @@ pub struct MonthlyFuture {
     inner: Inner,
 }
 
-type Pending = Pin<Box<dyn Future<Output = Result<Usage, StoreError>> + Send>>;
+type Pending = Pin<Box<dyn Future<Output = Result<Usage, QuotaStoreError>> + Send>>;
 
 enum Inner {
-    Ready(Option<Result<Usage, StoreError>>),
+    Ready(Option<Result<Usage, QuotaStoreError>>),
     Pending(Pending),
 }
 
@@ -93,7 +93,7 @@ impl MonthlyFuture {
     /// assert!(usage.admitted);
     /// # });
     /// ```
-    pub fn ready(result: Result<Usage, StoreError>) -> Self {
+    pub fn ready(result: Result<Usage, QuotaStoreError>) -> Self {
         Self {
             inner: Inner::Ready(Some(result)),
         }
@@ -101,7 +101,7 @@ impl MonthlyFuture {
 
     /// An answer that needs I/O.
     pub fn pending(
-        future: impl Future<Output = Result<Usage, StoreError>> + Send + 'static,
+        future: impl Future<Output = Result<Usage, QuotaStoreError>> + Send + 'static,
     ) -> Self {
         Self {
             inner: Inner::Pending(Box::pin(future)),
@@ -109,7 +109,7 @@ impl MonthlyFuture {
     }
 
     /// The answer when it is already known.
-    pub(crate) fn take_ready(&mut self) -> Option<Result<Usage, StoreError>> {
+    pub(crate) fn take_ready(&mut self) -> Option<Result<Usage, QuotaStoreError>> {
         match &mut self.inner {
             Inner::Ready(result) => result.take(),
             Inner::Pending(_) => None,
@@ -118,15 +118,13 @@ impl MonthlyFuture {
 }
 
 impl Future for MonthlyFuture {
-    type Output = Result<Usage, StoreError>;
+    type Output = Result<Usage, QuotaStoreError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match &mut self.inner {
-            Inner::Ready(result) => Poll::Ready(
-                result
-                    .take()
-                    .unwrap_or_else(|| Err(StoreError::Backend("polled after completion".into()))),
-            ),
+            Inner::Ready(result) => Poll::Ready(result.take().unwrap_or_else(|| {
+                Err(QuotaStoreError::Backend("polled after completion".into()))
+            })),
             Inner::Pending(future) => future.as_mut().poll(cx),
         }
     }

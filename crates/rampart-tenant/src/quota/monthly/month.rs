@@ -79,6 +79,7 @@ impl Month {
     }
 
     /// The month after this one.
+    #[must_use]
     pub fn next(&self) -> Self {
         if self.month == 12 {
             Self {

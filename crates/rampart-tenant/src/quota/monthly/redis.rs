@@ -4,7 +4,7 @@ use std::{sync::Arc, time::Duration};
 
 use redis::{Script, aio::ConnectionManager};
 
-use super::{Charge, MonthlyFuture, MonthlyStore, StoreError, Usage};
+use super::{Charge, MonthlyFuture, MonthlyStore, QuotaStoreError, Usage};
 
 const SCRIPT: &str = include_str!("monthly.lua");
 
@@ -61,6 +61,7 @@ impl RedisMonthlyStore {
     }
 
     /// Puts keys under `prefix` (one per application sharing a Redis).
+    #[must_use]
     pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = Arc::from(prefix.into());
         self
@@ -102,16 +103,16 @@ impl MonthlyStore for RedisMonthlyStore {
                         .arg(expire_at)
                         .query_async(&mut connection)
                         .await
-                        .map_err(|e| StoreError::Backend(e.to_string()))?
+                        .map_err(|e| QuotaStoreError::Backend(e.to_string()))?
                 }
-                Err(e) => return Err(StoreError::Backend(e.to_string())),
+                Err(e) => return Err(QuotaStoreError::Backend(e.to_string())),
             };
             match values[..] {
                 [admitted, used] => Ok(Usage {
                     admitted: admitted == 1,
                     used,
                 }),
-                _ => Err(StoreError::Backend(format!(
+                _ => Err(QuotaStoreError::Backend(format!(
                     "expected 2 integers from the script, got {}",
                     values.len()
                 ))),

@@ -6,10 +6,10 @@ use std::time::Duration;
 use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode, header};
 use rampart_core::{Problem, ResponseBody};
 
-use super::{HeaderMode, Shared};
+use crate::{RateLimitHeaders, layer::Shared};
 use smallvec::SmallVec;
 
-use crate::{Counter, Fallback, Mode, Outcome, Policy, StoreError, Verdict};
+use crate::{Fallback, Mode, Outcome, Policy, RateLimitCounter, RateLimitStoreError, Verdict};
 
 /// The `type` of the problem body of a 429.
 pub const PROBLEM_TYPE_LIMITED: &str =
@@ -132,10 +132,10 @@ fn reportable(shared: &Shared, policy: usize, verdict: &Verdict) -> bool {
 }
 
 fn fields(shared: &Shared, items: &[(usize, &Verdict)], limited: bool, set: &mut HeaderSet) {
-    if shared.headers == HeaderMode::Never || items.is_empty() {
+    if shared.headers == RateLimitHeaders::Never || items.is_empty() {
         return;
     }
-    if shared.headers == HeaderMode::OnRejection && !limited {
+    if shared.headers == RateLimitHeaders::OnRejection && !limited {
         return;
     }
     let mut policy_field = String::new();
@@ -192,10 +192,10 @@ fn legacy(shared: &Shared, tightest: Option<(usize, &Verdict)>, set: &mut Header
 /// with no headers to add, and needs no verdict).
 #[inline]
 pub(crate) fn admitted_quietly(shared: &Shared, index: usize) -> bool {
-    if shared.headers == HeaderMode::Always || shared.legacy {
+    if shared.headers == RateLimitHeaders::Always || shared.legacy {
         return false;
     }
-    shared.stats.at(index).add(Counter::Admitted);
+    shared.stats.at(index).add(RateLimitCounter::Admitted);
     true
 }
 
@@ -203,7 +203,7 @@ pub(crate) fn admitted_quietly(shared: &Shared, index: usize) -> bool {
 /// something may be reported: counts it and returns the headers to add,
 /// as [`decide`] would for this one verdict, without its general walk.
 pub(crate) fn admitted_one(shared: &Shared, index: usize, verdict: &Verdict) -> HeaderSet {
-    shared.stats.at(index).add(Counter::Admitted);
+    shared.stats.at(index).add(RateLimitCounter::Admitted);
     let mut set = HeaderSet::default();
     if reportable(shared, index, verdict) {
         fields(shared, &[(index, verdict)], false, &mut set);
@@ -217,12 +217,12 @@ pub(crate) fn admitted_one(shared: &Shared, index: usize, verdict: &Verdict) -> 
 pub(crate) fn decide<B>(
     shared: &Shared,
     applied: &[usize],
-    result: Result<&[Verdict], &StoreError>,
+    result: Result<&[Verdict], &RateLimitStoreError>,
 ) -> Decision<B> {
     let verdicts = match result {
         Ok(verdicts) if verdicts.len() == applied.len() => verdicts,
         Ok(verdicts) => {
-            let error = StoreError::Protocol(format!(
+            let error = RateLimitStoreError::Protocol(format!(
                 "{} verdicts for {} policies",
                 verdicts.len(),
                 applied.len()
@@ -237,19 +237,19 @@ pub(crate) fn decide<B>(
     for (&index, verdict) in applied.iter().zip(verdicts) {
         let counters = stats.at(index);
         if verdict.fallback {
-            counters.add(Counter::Fallback);
+            counters.add(RateLimitCounter::Fallback);
         }
         let enforce = shared.policies[index].policy.mode == Mode::Enforce;
         match (verdict.outcome, enforce) {
             (Outcome::Unavailable, true) => unavailable_policy = Some(index),
             (Outcome::Limited, true) => {
-                counters.add(Counter::Limited);
+                counters.add(RateLimitCounter::Limited);
                 if worst.is_none_or(|(_, w)| verdict.retry_after > w.retry_after) {
                     worst = Some((index, verdict));
                 }
             }
             (Outcome::Limited, false) => {
-                counters.add(Counter::ShadowLimited);
+                counters.add(RateLimitCounter::ShadowLimited);
                 tracing::debug!(
                     target: "rampart_ratelimit",
                     policy = %shared.policies[index].policy.name,
@@ -260,7 +260,7 @@ pub(crate) fn decide<B>(
         }
     }
     if let Some(index) = unavailable_policy {
-        stats.at(index).add(Counter::Unavailable);
+        stats.at(index).add(RateLimitCounter::Unavailable);
         return Decision::Reject(fails_closed(&shared.policies[index].policy));
     }
     if let Some((index, verdict)) = worst {
@@ -272,7 +272,7 @@ pub(crate) fn decide<B>(
         set.apply(response.headers_mut());
         return Decision::Reject(response);
     }
-    let report = shared.headers == HeaderMode::Always || shared.legacy;
+    let report = shared.headers == RateLimitHeaders::Always || shared.legacy;
     let mut items: SmallVec<[(usize, &Verdict); 2]> = SmallVec::new();
     for (&index, verdict) in applied.iter().zip(verdicts) {
         let counters = stats.at(index);
@@ -281,7 +281,7 @@ pub(crate) fn decide<B>(
         if shared.policies[index].policy.mode == Mode::Enforce
             || verdict.outcome == Outcome::Admitted
         {
-            counters.add(Counter::Admitted);
+            counters.add(RateLimitCounter::Admitted);
         }
         if report && reportable(shared, index, verdict) {
             items.push((index, verdict));
@@ -390,14 +390,14 @@ pub fn rejection<B>(policy: &Policy, verdict: &Verdict) -> Option<Response<Respo
     }
 }
 
-fn unavailable<B>(shared: &Shared, applied: &[usize], error: &StoreError) -> Decision<B> {
+fn unavailable<B>(shared: &Shared, applied: &[usize], error: &RateLimitStoreError) -> Decision<B> {
     tracing::error!(
         target: "rampart_ratelimit",
         %error,
         "rate limit store failed and has no fallback: answering 503"
     );
     for &index in applied {
-        shared.stats.at(index).add(Counter::Unavailable);
+        shared.stats.at(index).add(RateLimitCounter::Unavailable);
     }
     let mut response = Problem::new(StatusCode::SERVICE_UNAVAILABLE)
         .with_detail("the rate limit store is unavailable")

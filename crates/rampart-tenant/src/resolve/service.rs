@@ -15,9 +15,9 @@ use tracing::{
 
 use super::{Shared, TenantLayer, future::ResponseFuture, respond};
 use crate::{
-    Counter, Limits, Tenant, TenantId,
+    Limits, Tenant, TenantConfigError, TenantCounter, TenantId, TenantPrincipal,
     context::WithTenant,
-    resolve::{Found, resolve},
+    resolve::source::{Found, resolve},
 };
 
 /// The service made by [`TenantLayer`]. Every clone shares one
@@ -42,13 +42,20 @@ pub struct TenantService<S> {
 }
 
 impl<S> TenantService<S> {
-    pub(crate) fn from_shared(inner: S, shared: Arc<Shared>) -> Self {
-        Self { inner, shared }
+    /// Wraps `inner` with `layer`'s configuration; the same as
+    /// [`Layer::layer`](tower_layer::Layer::layer).
+    pub fn new(inner: S, layer: &TenantLayer) -> Self {
+        Self {
+            inner,
+            shared: Arc::clone(&layer.shared),
+        }
     }
 
-    /// Wraps `inner` with `layer`'s configuration.
-    pub fn new(inner: S, layer: &TenantLayer) -> Self {
-        tower_layer::Layer::layer(layer, inner)
+    /// Returns a new [`Layer`](tower_layer::Layer) that wraps services with a
+    /// [`TenantService`] taking the tenant from the app's principal `P`, required;
+    /// the same as `TenantLayer::builder().from_principal::<P>().build()`.
+    pub fn layer<P: TenantPrincipal>() -> Result<TenantLayer, TenantConfigError> {
+        TenantLayer::builder().from_principal::<P>().build()
     }
 
     /// The wrapped service.
@@ -118,20 +125,20 @@ where
         let mut untrusted = false;
         let (found, source) = resolve(&shared.sources, &request, &mut untrusted);
         if untrusted {
-            shared.stats.add(Counter::UntrustedHeader);
+            shared.stats.add(TenantCounter::UntrustedHeader);
         }
         let id = match found {
             Found::Tenant(id) => id,
             Found::Invalid(error) => {
-                shared.stats.add(Counter::Invalid);
+                shared.stats.add(TenantCounter::Invalid);
                 return ResponseFuture::rejected(respond::invalid(source, &error));
             }
             Found::Nothing if shared.required => {
-                shared.stats.add(Counter::Missing);
+                shared.stats.add(TenantCounter::Missing);
                 return ResponseFuture::rejected(respond::missing());
             }
             Found::Nothing => {
-                shared.stats.add(Counter::Anonymous);
+                shared.stats.add(TenantCounter::Anonymous);
                 return ResponseFuture::anonymous(self.inner.call(request));
             }
         };
@@ -143,7 +150,7 @@ where
             Some(lookup) => match lookup.cached(&id) {
                 Some(Some(limits)) => limits,
                 Some(None) => {
-                    shared.stats.add(Counter::Unknown);
+                    shared.stats.add(TenantCounter::Unknown);
                     return ResponseFuture::rejected(respond::unknown(&id));
                 }
                 None => {

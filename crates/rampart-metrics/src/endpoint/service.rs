@@ -30,12 +30,12 @@ use crate::{BasicAuth, Format, GuardError, IpAllowList, Metrics};
 /// ```
 /// use http::{Request, StatusCode, header};
 /// use http_body_util::BodyExt;
-/// use rampart_metrics::{Metrics, MetricsService};
+/// use rampart_metrics::{Metrics, MetricsEndpoint};
 /// use tower::ServiceExt;
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// let metrics = Metrics::new();
-/// let service = MetricsService::new(&metrics).allow_ips("127.0.0.1, 10.0.0.0/8".parse().unwrap());
+/// let service = MetricsEndpoint::new(&metrics).allow_ips("127.0.0.1, 10.0.0.0/8".parse().unwrap());
 ///
 /// let mut request = Request::get("/metrics")
 ///     .header(header::ACCEPT, "application/openmetrics-text; version=1.0.0")
@@ -59,7 +59,7 @@ use crate::{BasicAuth, Format, GuardError, IpAllowList, Metrics};
 /// ```
 #[derive(Debug, Clone)]
 #[must_use]
-pub struct MetricsService {
+pub struct MetricsEndpoint {
     metrics: Metrics,
     guard: Guard,
 }
@@ -68,7 +68,7 @@ const ALLOW: HeaderValue = HeaderValue::from_static("GET, HEAD");
 const CHALLENGE: HeaderValue =
     HeaderValue::from_static("Basic realm=\"metrics\", charset=\"UTF-8\"");
 
-impl MetricsService {
+impl MetricsEndpoint {
     /// The endpoint of `metrics`, open to anyone who reaches it.
     pub fn new(metrics: &Metrics) -> Self {
         Self {
@@ -193,7 +193,7 @@ impl MetricsService {
     }
 }
 
-impl<B> Service<Request<B>> for MetricsService {
+impl<B> Service<Request<B>> for MetricsEndpoint {
     type Response = Response<Full<Bytes>>;
     type Error = Infallible;
     type Future = Ready<Result<Self::Response, Infallible>>;

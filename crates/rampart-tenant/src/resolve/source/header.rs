@@ -3,7 +3,7 @@
 use http::{HeaderName, Request};
 use rampart_core::{TrustedProxies, peer_addr};
 
-use crate::{TenantId, TenantIdError, resolve::Found};
+use crate::{TenantId, TenantIdError, resolve::source::Found};
 
 /// The header and the proxies allowed to set it.
 #[derive(Debug, Clone)]

@@ -1,6 +1,6 @@
 //! `/t/{tenant}/...`: the first path segment after a fixed prefix.
 
-use crate::{TenantId, TenantIdError, resolve::Found};
+use crate::{TenantId, TenantIdError, resolve::source::Found};
 
 /// The prefix, which starts and ends with `/` (checked by the builder).
 #[derive(Debug, Clone)]

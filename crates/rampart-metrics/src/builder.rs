@@ -1,7 +1,7 @@
 //! What a [`Metrics`](crate::Metrics) records: histogram buckets, how the
 //! status is written, whether body sizes are measured.
 
-use crate::{ConfigError, Metrics, StatusLabels};
+use crate::{Metrics, MetricsConfigError, StatusLabels};
 
 /// Upper bounds of `http_request_duration_seconds`, in seconds: from 1 ms
 /// (a cached answer) to 10 s (a slow report), finer where APIs live.
@@ -82,7 +82,7 @@ impl MetricsBuilder {
     }
 
     /// Validates the configuration and makes the registry with the HTTP series.
-    pub fn build(self) -> Result<Metrics, ConfigError> {
+    pub fn build(self) -> Result<Metrics, MetricsConfigError> {
         check_buckets("duration", &self.duration_buckets)?;
         if self.body_sizes {
             check_buckets("size", &self.size_buckets)?;
@@ -91,17 +91,17 @@ impl MetricsBuilder {
     }
 }
 
-fn check_buckets(histogram: &'static str, bounds: &[f64]) -> Result<(), ConfigError> {
+fn check_buckets(histogram: &'static str, bounds: &[f64]) -> Result<(), MetricsConfigError> {
     if bounds.is_empty() {
-        return Err(ConfigError::EmptyBuckets { histogram });
+        return Err(MetricsConfigError::EmptyBuckets { histogram });
     }
     if let Some(&value) = bounds.iter().find(|b| !b.is_finite()) {
-        return Err(ConfigError::NonFiniteBucket { histogram, value });
+        return Err(MetricsConfigError::NonFiniteBucket { histogram, value });
     }
     for pair in bounds.windows(2) {
         // `partial_cmp` is total here: every bound is finite.
         if pair[1] <= pair[0] {
-            return Err(ConfigError::UnsortedBuckets {
+            return Err(MetricsConfigError::UnsortedBuckets {
                 histogram,
                 previous: pair[0],
                 value: pair[1],
@@ -140,7 +140,7 @@ mod tests {
             .body_sizes(true)
             .build()
             .unwrap_err();
-        assert_eq!(err, ConfigError::EmptyBuckets { histogram: "size" });
+        assert_eq!(err, MetricsConfigError::EmptyBuckets { histogram: "size" });
     }
 
     #[test]

@@ -11,15 +11,16 @@ use tower_service::Service;
 
 use smallvec::SmallVec;
 
-use super::{
-    Applied, RateLimitLayer, Shared,
-    future::{self, ResponseFuture},
-    respond::{self, Decision},
-};
 use crate::{
-    Counter, Demand, Key, Mode, RateLimitStats,
+    Demand, Key, Mode, Policy, RateLimitConfigError, RateLimitCounter, RateLimitStats, Store,
     policy::{KeySource, RequestView},
     store::IpDecision,
+};
+use crate::{
+    RateLimitLayer,
+    future::{self, ResponseFuture},
+    layer::{Applied, Shared},
+    respond::{self, Decision},
 };
 
 /// The service made by [`RateLimitLayer`]. Every clone shares one set of
@@ -41,19 +42,37 @@ use crate::{
 /// let _inner = service.get_ref();
 /// ```
 #[derive(Debug, Clone)]
-pub struct RateLimit<S> {
+pub struct RateLimitService<S> {
     inner: S,
     shared: Arc<Shared>,
 }
 
-impl<S> RateLimit<S> {
-    pub(crate) fn from_shared(inner: S, shared: Arc<Shared>) -> Self {
-        Self { inner, shared }
+impl<S> RateLimitService<S> {
+    /// Wraps `inner` with `layer`'s policies; the same as
+    /// [`Layer::layer`](tower_layer::Layer::layer).
+    pub fn new(inner: S, layer: &RateLimitLayer) -> Self {
+        Self {
+            inner,
+            shared: Arc::clone(&layer.shared),
+        }
     }
 
-    /// Wraps `inner` with `layer`'s policies.
-    pub fn new(inner: S, layer: &RateLimitLayer) -> Self {
-        tower_layer::Layer::layer(layer, inner)
+    /// Returns a new [`Layer`](tower_layer::Layer) that wraps services with a
+    /// [`RateLimitService`] enforcing one `policy` in `store`; the same as
+    /// `RateLimitLayer::builder(store).policy(policy).build()`.
+    ///
+    /// ```
+    /// use rampart_ratelimit::{MemoryStore, Policy, RateLimitService};
+    ///
+    /// let layer = RateLimitService::<()>::layer(MemoryStore::new(), Policy::new("api", "100/minute".parse()?)?)?;
+    /// # let _ = layer;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn layer(
+        store: impl Store,
+        policy: Policy,
+    ) -> Result<RateLimitLayer, RateLimitConfigError> {
+        RateLimitLayer::builder(store).policy(policy).build()
     }
 
     /// The counters of this service's policies.
@@ -77,7 +96,7 @@ impl<S> RateLimit<S> {
     }
 }
 
-impl<S, ReqB, ResB> Service<Request<ReqB>> for RateLimit<S>
+impl<S, ReqB, ResB> Service<Request<ReqB>> for RateLimitService<S>
 where
     S: Service<Request<ReqB>, Response = Response<ResB>> + Clone,
 {
@@ -93,7 +112,7 @@ where
     fn call(&mut self, request: Request<ReqB>) -> Self::Future {
         if let Some(lone) = &self.shared.lone_ip {
             let Some(ip) = lone.key.of(request.extensions()) else {
-                self.shared.stats.at(0).add(Counter::NoKey);
+                self.shared.stats.at(0).add(RateLimitCounter::NoKey);
                 return ResponseFuture::quiet(self.inner.call(request));
             };
             let decision = lone.memory.decide_ip(&lone.policy, &ip);
@@ -111,7 +130,7 @@ where
     }
 }
 
-impl<S> RateLimit<S> {
+impl<S> RateLimitService<S> {
     #[inline(always)]
     fn decide<ReqB, ResB>(
         &mut self,
@@ -179,7 +198,7 @@ impl<S> RateLimit<S> {
     }
 }
 
-impl<S> RateLimit<S> {
+impl<S> RateLimitService<S> {
     /// Answers a request that one client-IP policy (`index`) applies to,
     /// decided on the memory store.
     #[inline(always)]
@@ -225,7 +244,7 @@ fn claims(shared: &Shared, view: &impl RequestView) -> Claims {
             continue;
         }
         if policy.exempt.exempts(view) {
-            shared.stats.at(index).add(Counter::Exempt);
+            shared.stats.at(index).add(RateLimitCounter::Exempt);
             continue;
         }
         let key = match &policy.key {
@@ -233,7 +252,7 @@ fn claims(shared: &Shared, view: &impl RequestView) -> Claims {
             KeySource::Custom(extractor) => view.parts().and_then(|p| extractor.extract(p)),
         };
         let Some(key) = key else {
-            shared.stats.at(index).add(Counter::NoKey);
+            shared.stats.at(index).add(RateLimitCounter::NoKey);
             continue;
         };
         claims.push((index, key));

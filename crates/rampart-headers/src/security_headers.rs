@@ -1,17 +1,17 @@
-//! The configuration of the layer: which headers, which values, where.
+//! [`SecurityHeaders`]: which headers the layer sets, with which values,
+//! where; its presets for an API and an HTML app.
 
 use http::{HeaderName, HeaderValue, header};
 use rampart_core::TrustedProxies;
 
 use crate::{
-    ConfigError, CrossOriginOpenerPolicy, CrossOriginResourcePolicy, FrameOptions, Hsts,
-    ReferrerPolicy, SecurityHeadersLayer,
-    csp::{ContentSecurityPolicy, Directive::*, Source},
+    CrossOriginOpenerPolicy, CrossOriginResourcePolicy, FrameOptions, Hsts, ReferrerPolicy,
+    SecurityHeadersConfigError, SecurityHeadersLayer, csp::ContentSecurityPolicy,
 };
 
 /// Whether a header the handler already set is kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum HeaderMode {
+pub enum InsertHeaderMode {
     /// The handler's value wins; the layer adds the header only when the
     /// response lacks it (the default).
     #[default]
@@ -47,7 +47,7 @@ pub(crate) enum RouteTarget {
 ///     .exempt("/metrics")
 ///     .build()?;
 /// # let _ = layer;
-/// # Ok::<(), rampart_headers::ConfigError>(())
+/// # Ok::<(), rampart_headers::SecurityHeadersConfigError>(())
 /// ```
 #[derive(Debug, Clone, Default)]
 #[must_use]
@@ -96,7 +96,7 @@ impl SecurityHeaders {
     /// ```
     /// let layer = rampart_headers::SecurityHeaders::api().build()?;
     /// # let _ = layer;
-    /// # Ok::<(), rampart_headers::ConfigError>(())
+    /// # Ok::<(), rampart_headers::SecurityHeadersConfigError>(())
     /// ```
     pub fn api() -> Self {
         Self::common()
@@ -114,7 +114,7 @@ impl SecurityHeaders {
     /// ```
     /// let layer = rampart_headers::SecurityHeaders::html_app().build()?;
     /// # let _ = layer;
-    /// # Ok::<(), rampart_headers::ConfigError>(())
+    /// # Ok::<(), rampart_headers::SecurityHeadersConfigError>(())
     /// ```
     pub fn html_app() -> Self {
         Self::common()
@@ -261,7 +261,7 @@ impl SecurityHeaders {
     /// and `/docs/index.html`, not `/docsearch`) get `policy` instead. The
     /// longest matching prefix wins. The route's own routes and trusted
     /// proxies are not used: the top level's are.
-    pub fn route(mut self, prefix: impl Into<String>, policy: SecurityHeaders) -> Self {
+    pub fn route(mut self, prefix: impl Into<String>, policy: Self) -> Self {
         self.routes
             .push((prefix.into(), RouteTarget::Policy(Box::new(policy))));
         self
@@ -273,100 +273,23 @@ impl SecurityHeaders {
         self
     }
 
-    pub(crate) fn mode(&self, name: &HeaderName) -> HeaderMode {
+    pub(crate) fn mode(&self, name: &HeaderName) -> InsertHeaderMode {
         if self.overriding_all || self.overriding.contains(name) {
-            HeaderMode::Overriding
+            InsertHeaderMode::Overriding
         } else {
-            HeaderMode::IfNotPresent
+            InsertHeaderMode::IfNotPresent
         }
     }
 
     /// Checks the configuration and renders every header: the layer.
-    pub fn build(self) -> Result<SecurityHeadersLayer, ConfigError> {
+    pub fn build(self) -> Result<SecurityHeadersLayer, SecurityHeadersConfigError> {
         SecurityHeadersLayer::new(self)
-    }
-}
-
-impl ContentSecurityPolicy {
-    /// `default-src 'none'; frame-ancestors 'none'`: a JSON API loads
-    /// nothing and is framed by no one.
-    ///
-    /// ```
-    /// use rampart_headers::csp::ContentSecurityPolicy;
-    /// assert_eq!(ContentSecurityPolicy::api().to_string(), "default-src 'none'; frame-ancestors 'none'");
-    /// ```
-    pub fn api() -> Self {
-        ContentSecurityPolicy::builder()
-            .directive(DefaultSrc, [Source::None])
-            .directive(FrameAncestors, [Source::None])
-            .build_trusted()
-    }
-
-    /// The policy of [`SecurityHeaders::html_app`]:
-    /// `default-src 'self'; script-src 'self' 'nonce'; style-src 'self' 'nonce';
-    /// img-src 'self' data:; object-src 'none'; base-uri 'self'; form-action 'self';
-    /// frame-ancestors 'self'; upgrade-insecure-requests`.
-    ///
-    /// ```
-    /// use rampart_headers::csp::ContentSecurityPolicy;
-    /// assert!(ContentSecurityPolicy::html_app().needs_nonce());
-    /// ```
-    pub fn html_app() -> Self {
-        ContentSecurityPolicy::builder()
-            .directive(DefaultSrc, [Source::SelfOrigin])
-            .directive(ScriptSrc, [Source::SelfOrigin, Source::Nonce])
-            .directive(StyleSrc, [Source::SelfOrigin, Source::Nonce])
-            .directive(ImgSrc, [Source::SelfOrigin, Source::scheme("data")])
-            .directive(ObjectSrc, [Source::None])
-            .directive(BaseUri, [Source::SelfOrigin])
-            .directive(FormAction, [Source::SelfOrigin])
-            .directive(FrameAncestors, [Source::SelfOrigin])
-            .upgrade_insecure_requests()
-            .build_trusted()
-    }
-
-    /// A policy under which Swagger UI served from the app's own origin runs
-    /// (its inline `style` attributes and `data:` icons included) and
-    /// nothing else does: `default-src 'self'; img-src 'self' data:;
-    /// style-src 'self' 'unsafe-inline'; script-src 'self'; object-src 'none';
-    /// base-uri 'self'; form-action 'self'; frame-ancestors 'none'`.
-    ///
-    /// ```
-    /// use rampart_headers::csp::ContentSecurityPolicy;
-    /// assert!(!ContentSecurityPolicy::swagger_ui().needs_nonce());
-    /// ```
-    pub fn swagger_ui() -> Self {
-        ContentSecurityPolicy::builder()
-            .directive(DefaultSrc, [Source::SelfOrigin])
-            .directive(ImgSrc, [Source::SelfOrigin, Source::scheme("data")])
-            .directive(StyleSrc, [Source::SelfOrigin, Source::UnsafeInline])
-            .directive(ScriptSrc, [Source::SelfOrigin])
-            .directive(ObjectSrc, [Source::None])
-            .directive(BaseUri, [Source::SelfOrigin])
-            .directive(FormAction, [Source::SelfOrigin])
-            .directive(FrameAncestors, [Source::None])
-            .build_trusted()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn preset_policies_pass_validation() {
-        for csp in [
-            ContentSecurityPolicy::api(),
-            ContentSecurityPolicy::html_app(),
-            ContentSecurityPolicy::swagger_ui(),
-        ] {
-            assert_eq!(csp.to_builder().build().unwrap(), csp);
-            assert_eq!(
-                csp.to_string().parse::<ContentSecurityPolicy>().unwrap(),
-                csp
-            );
-        }
-    }
 
     #[test]
     fn permissions_policy_is_a_header_value() {

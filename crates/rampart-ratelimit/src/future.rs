@@ -14,14 +14,14 @@ use pin_project_lite::pin_project;
 use rampart_core::ResponseBody;
 use tower_service::Service;
 
-use super::{
-    Applied, Shared,
+use crate::StoreFuture;
+use crate::{
+    layer::{Applied, Shared},
     respond::{self, Decision, HeaderSet},
 };
-use crate::StoreFuture;
 
 pin_project! {
-    /// The response future of [`RateLimit`](super::RateLimit).
+    /// The response future of [`RateLimitService`](crate::RateLimitService).
     pub struct ResponseFuture<F, S, ReqB, ResB> {
         #[pin]
         state: State<F, S, ReqB, ResB>,

@@ -15,7 +15,7 @@ use prometheus_client::{
 };
 
 use crate::{
-    Format, MetricsBuilder, MetricsLayer, MetricsService, RegisterError,
+    Format, MetricsBuilder, MetricsEndpoint, MetricsLayer, RegisterError,
     collectors::{CounterFn, GaugeFn},
     recorder::{HTTP_NAMES, HttpMetrics},
 };
@@ -132,9 +132,9 @@ impl Metrics {
     }
 
     /// The `/metrics` endpoint of this registry (unguarded; see
-    /// [`MetricsService`] for the guards).
-    pub fn service(&self) -> MetricsService {
-        MetricsService::new(self)
+    /// [`MetricsEndpoint`] for the guards).
+    pub fn service(&self) -> MetricsEndpoint {
+        MetricsEndpoint::new(self)
     }
 
     #[cfg(any(

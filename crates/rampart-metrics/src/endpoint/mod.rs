@@ -7,5 +7,5 @@ mod service;
 pub use self::{
     accept::Format,
     guard::{BasicAuth, IpAllowList},
-    service::MetricsService,
+    service::MetricsEndpoint,
 };

@@ -16,7 +16,7 @@ use tower_service::Service;
 use tracing::instrument::Instrumented;
 
 use super::{Shared, respond, service::enter};
-use crate::{Counter, Limits, LookupError, TenantId, context::WithTenant};
+use crate::{Limits, LookupError, TenantCounter, TenantId, context::WithTenant};
 
 type Lookup = Pin<Box<dyn Future<Output = Result<Option<Arc<Limits>>, LookupError>> + Send>>;
 
@@ -156,13 +156,13 @@ where
                             future: enter(&mut service, shared, id, limits, request),
                         },
                         Ok(None) => {
-                            shared.stats.add(Counter::Unknown);
+                            shared.stats.add(TenantCounter::Unknown);
                             State::Rejected {
                                 response: Some(Box::new(respond::unknown(&id))),
                             }
                         }
                         Err(error) => {
-                            shared.stats.add(Counter::LookupFailed);
+                            shared.stats.add(TenantCounter::LookupFailed);
                             tracing::warn!(tenant = %id, %error, "tenant lookup failed");
                             State::Rejected {
                                 response: Some(Box::new(respond::unavailable())),

@@ -2,7 +2,7 @@
 
 use http::{Request, header};
 
-use crate::{TenantId, resolve::Found};
+use crate::{TenantId, resolve::source::Found};
 
 /// The base domain, lowercase, and the labels that are not tenants.
 #[derive(Debug, Clone)]
