@@ -1,5 +1,6 @@
 //! The subcommands: `serve` (the default), `migrate up|down|status`, `seed`,
-//! `keygen`, `gdpr purge`, `backup create|list|restore|prune|verify`.
+//! `keygen`, `gdpr purge`, `backup create|list|restore|prune|verify`,
+//! `retention run`.
 
 use crate::{
     Error,
@@ -25,6 +26,7 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
             GdprAction::Purge(args) => purge(args).await,
         },
         Some(Command::Backup(args)) => Ok(crate::backup::run(args).await?),
+        Some(Command::Retention(args)) => crate::retention::command(args).await,
         Some(Command::Serve(args)) => server::serve(*args).await,
         None => server::serve(cli.serve).await,
     }

@@ -95,6 +95,10 @@ pub enum Command {
     Gdpr(GdprCommandArgs),
     /// Back up, list, restore, prune or verify backups (BACKUP_URL).
     Backup(crate::backup::BackupArgs),
+    /// Data retention on demand: `retention run [--dry-run]` archives and
+    /// deletes old calls, deletes old sessions, anonymizes old dispositions
+    /// (the server also does it daily at RETENTION_SCHEDULE).
+    Retention(crate::retention::RetentionArgs),
 }
 
 /// Options of `gdpr`.
@@ -461,6 +465,11 @@ pub struct ServeArgs {
     /// The daily backup (`BACKUP_SCHEDULE`, `BACKUP_URL`, ...).
     #[command(flatten)]
     pub backup: crate::backup::BackupScheduleArgs,
+
+    /// The daily retention run (`RETENTION_SCHEDULE`, `RETENTION_*`,
+    /// `ARCHIVE_URL`).
+    #[command(flatten)]
+    pub retention: crate::retention::RetentionScheduleArgs,
 
     /// `development`, `test`, `staging` or `production`.
     #[arg(

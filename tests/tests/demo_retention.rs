@@ -1,0 +1,79 @@
+//! `operator-demo retention run` on the embedded SQLite database (issue
+//! 15): exact counts on back-dated rows, the archive read back from a
+//! folder and from a real S3-compatible server, a failed upload that
+//! deletes nothing, `--dry-run`, two runs at once, bad settings.
+
+mod demo_api_common;
+mod demo_backup_common;
+mod demo_retention_common;
+
+use demo_api_common::{Api, sqlite};
+use demo_backup_common::Store;
+use demo_retention_common::{a_failed_upload, retention, the_policy, two_runs_at_once};
+
+const OFF: [(&str, &str); 2] = [("BACKUP_SCHEDULE", "off"), ("RETENTION_SCHEDULE", "off")];
+
+fn database(api: &Api) -> Vec<(String, String)> {
+    vec![("DATA_DIR".into(), api.demo.data_dir().display().to_string())]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_policy_archives_deletes_and_anonymizes_exactly() {
+    let api = sqlite(&OFF, 2, 1).await;
+    the_policy(&api.admin_sql, &Store::folder(), &database(&api)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_archive_goes_through_a_real_s3_server() {
+    let Some(endpoint) = rampart_tests::s3_url() else {
+        return;
+    };
+    let api = sqlite(&OFF, 2, 1).await;
+    the_policy(&api.admin_sql, &Store::s3(&endpoint).await, &database(&api)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_upload_deletes_nothing() {
+    let Some(endpoint) = rampart_tests::s3_url() else {
+        return;
+    };
+    let api = sqlite(&OFF, 1, 1).await;
+    a_failed_upload(&api.admin_sql, &endpoint, &database(&api)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_runs_at_once_do_the_work_once() {
+    let api = sqlite(&OFF, 2, 1).await;
+    two_runs_at_once(&api.admin_sql, &Store::folder(), &database(&api)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_periods_are_refused_naming_the_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = ("DATA_DIR".to_owned(), dir.path().display().to_string());
+    for (variable, value) in [
+        ("RETENTION_CALLS_DAYS", "0"),
+        ("RETENTION_SESSIONS_DAYS", "-1"),
+        ("RETENTION_DISPOSITIONS_DAYS", "a year"),
+        ("RETENTION_BATCH_SIZE", "0"),
+        ("RETENTION_CALLS_DAYS", "36501"),
+    ] {
+        let out = retention(
+            &["run"],
+            &[data_dir.clone(), (variable.into(), value.into())],
+        )
+        .await;
+        assert_eq!(out.code, 2, "{variable}={value}: {}", out.stderr);
+        assert!(out.stderr.contains(variable), "{variable}: {}", out.stderr);
+    }
+    let out = retention(
+        &["run"],
+        &[
+            data_dir,
+            ("ARCHIVE_URL".into(), "ftp://example.com/x".into()),
+        ],
+    )
+    .await;
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(out.stderr.contains("ARCHIVE_URL"), "{}", out.stderr);
+}
