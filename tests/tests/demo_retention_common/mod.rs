@@ -9,7 +9,7 @@
     reason = "a module shared by two test binaries, each using part of it"
 )]
 
-use std::{collections::BTreeMap, process::Stdio, time::Duration};
+use std::{collections::BTreeMap, time::Duration};
 
 use operator_demo::{
     db::{Db, seed::org_id},
@@ -17,50 +17,20 @@ use operator_demo::{
 };
 use sqlx::Row;
 
-use crate::demo_api_common::BIN;
+use crate::demo_backup_common::{Out, Store, operator_demo_command};
 
 pub const DAY: i64 = 86_400;
 /// The run's clock (`--now`): a fixed time, so the cut-offs are exact.
 pub const NOW: i64 = 1_796_432_400;
 
-/// What `operator-demo retention run ...` did.
-#[derive(Debug)]
-pub struct Out {
-    pub code: i32,
-    pub stdout: String,
-    pub stderr: String,
-}
-
 /// Runs `operator-demo retention ARGS --now NOW` with `env` (nothing
-/// inherited of DATABASE_URL, ARCHIVE_URL, DATA_DIR) to its end.
+/// inherited of DATABASE_URL, ARCHIVE_URL) to its end.
 pub async fn retention(args: &[&str], env: &[(String, String)]) -> Out {
-    let mut command = tokio::process::Command::new(BIN);
-    command
-        .arg("retention")
-        .args(args)
-        .args(["--now", &NOW.to_string()])
-        .env_remove("DATABASE_URL")
-        .env_remove("DATABASE_READ_URL")
-        .env_remove("ARCHIVE_URL")
-        .env_remove("DATA_DIR")
-        .env("RUST_LOG", "warn")
-        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .stdin(Stdio::null())
-        .kill_on_drop(true);
-    let output = tokio::time::timeout(Duration::from_secs(300), command.output())
-        .await
-        .expect("operator-demo retention ends within 5 minutes")
-        .expect("operator-demo runs");
-    let out = Out {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    };
-    println!(
-        "retention {args:?} -> {}\n{}{}",
-        out.code, out.stdout, out.stderr
-    );
-    out
+    let now = NOW.to_string();
+    let mut all = vec!["retention"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--now", &now]);
+    operator_demo_command(&all, env).await
 }
 
 /// The rows one organization gets (ids prefixed by the organization's
@@ -75,6 +45,11 @@ pub async fn retention(args: &[&str], env: &[(String, String)]) -> Out {
 ///   then s4 deleted
 /// - s5 still active (started 1000 days ago): kept
 pub async fn seed_rows(db: &Db, org: u32) {
+    seed_rows_at(db, org, NOW).await;
+}
+
+/// [`seed_rows`] relative to `now`.
+pub async fn seed_rows_at(db: &Db, org: u32, now: i64) {
     let org_id = org_id(org);
     let mut tx = db.write_tx(&org_id).await.unwrap();
     let user: String =
@@ -100,8 +75,8 @@ pub async fn seed_rows(db: &Db, org: u32) {
         .bind(&org_id)
         .bind(&user)
         .bind(status)
-        .bind(NOW - started * DAY)
-        .bind(ended.map(|e| NOW - e * DAY))
+        .bind(now - started * DAY)
+        .bind(ended.map(|e| now - e * DAY))
         .execute(&mut *tx)
         .await
         .unwrap();
@@ -125,8 +100,8 @@ pub async fn seed_rows(db: &Db, org: u32) {
         .bind(format!("{org}-{session}"))
         .bind(format!("pc-{id}"))
         .bind(format!("+1555{org:07}"))
-        .bind(NOW - started * DAY)
-        .bind(NOW - started * DAY + 42)
+        .bind(now - started * DAY)
+        .bind(now - started * DAY + 42)
         .execute(&mut *tx)
         .await
         .unwrap();
@@ -140,7 +115,7 @@ pub async fn seed_rows(db: &Db, org: u32) {
             .bind(format!("notes of {id}"))
             .bind(format!(r#"{{"ref":"{id}"}}"#))
             .bind(&user)
-            .bind(NOW - updated * DAY)
+            .bind(now - updated * DAY)
             .execute(&mut *tx)
             .await
             .unwrap();
@@ -310,8 +285,6 @@ pub async fn audit(db: &Db, org: u32) -> Vec<(String, serde_json::Value)> {
 /// The expected per-organization summary of a run.
 pub const EXPECTED: [u64; 5] = [2, 1, 2, 2, 1];
 
-use crate::demo_backup_common::Store;
-
 /// `store`'s variables with ARCHIVE_URL for BACKUP_URL, and `database`.
 pub fn env(store: &Store, database: &[(String, String)]) -> Vec<(String, String)> {
     let mut env: Vec<(String, String)> = store
@@ -450,4 +423,44 @@ pub async fn two_runs_at_once(db: &Db, store: &Store, database: &[(String, Strin
             .count();
         assert_eq!(archives, 2, "one archive per organization");
     }
+}
+
+/// Whether `demo`'s log says its scheduled run (done, skipped).
+pub fn scheduled(demo: &rampart_tests::Demo) -> (bool, bool) {
+    let log = demo.stderr();
+    (
+        log.contains("scheduled retention run done"),
+        log.contains("scheduled retention run skipped"),
+    )
+}
+
+/// Waits until every demo in `demos` has run or skipped its slot.
+pub async fn wait_for_slot(demos: &[&rampart_tests::Demo]) {
+    for _ in 0..1200 {
+        if demos.iter().all(|d| {
+            let (done, skipped) = scheduled(d);
+            done || skipped
+        }) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// `/metrics` of `demo`.
+pub async fn metrics(demo: &rampart_tests::Demo) -> String {
+    demo.client()
+        .get(demo.url("/metrics"))
+        .send()
+        .await
+        .expect("/metrics answers")
+        .text()
+        .await
+        .expect("a body")
+}
+
+/// The value of the series `name` (the whole name with labels) in `text`.
+pub fn series(text: &str, name: &str) -> Option<i64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
 }

@@ -48,6 +48,9 @@ use crate::{
 /// The advisory lock key of retention runs ("retain" in ASCII).
 pub const LOCK_KEY: i64 = 0x7265_7461_696e;
 
+/// How long a scheduled run waits for another replica's.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2 * 3600);
+
 /// The most calls one run archives per organization (one object in
 /// memory); the next run takes the rest.
 pub const MAX_CALLS_PER_RUN: usize = 200_000;
@@ -229,14 +232,15 @@ impl LockPlace {
         }
     }
 
-    /// The lock, or `None` when another run holds it.
+    /// The lock, or `None` when another run held it for all of `wait`
+    /// (the file lock never waits).
     ///
     /// # Errors
     ///
     /// A message naming what failed.
-    pub async fn try_take(&self) -> Result<Option<JobLock>, String> {
+    pub async fn take(&self, wait: Wait) -> Result<Option<JobLock>, String> {
         match self {
-            Self::Postgres(url) => JobLock::postgres(url, LOCK_KEY, Wait::No)
+            Self::Postgres(url) => JobLock::postgres(url, LOCK_KEY, wait)
                 .await
                 .map_err(|err| format!("cannot take the retention lock: {err}")),
             Self::File(path) => {
@@ -280,8 +284,9 @@ impl Retention {
         &self.storage
     }
 
-    /// One run at `now`, unless another holds the lock. `progress` is
-    /// called before each organization with its index and the count.
+    /// One run at `now`, unless another holds the lock (the command: it
+    /// does not wait). `progress` is called before each organization with
+    /// its index and the count.
     ///
     /// # Errors
     ///
@@ -291,45 +296,71 @@ impl Retention {
         &self,
         now: i64,
         dry_run: bool,
-        mut progress: impl FnMut(usize, usize, &str),
+        progress: impl FnMut(usize, usize, &str),
     ) -> Result<Outcome, String> {
-        let Some(lock) = self.lock.try_take().await? else {
+        let Some(lock) = self.lock.take(Wait::No).await? else {
             return Ok(Outcome::Skipped);
         };
-        let result = async {
-            let orgs = self
-                .organizations()
-                .await
-                .map_err(|err| format!("cannot list the organizations: {err}"))?;
-            let cut = self.settings.cutoffs(now);
-            let mut report = RunReport {
-                at: now,
-                dry_run,
-                orgs: Vec::with_capacity(orgs.len()),
-            };
-            for (index, org) in orgs.iter().enumerate() {
-                progress(index, orgs.len(), org);
-                let mut org_report = OrgReport::new(org);
-                let result = if dry_run {
-                    self.count(org, cut, &mut org_report).await
-                } else {
-                    self.apply(org, cut, now, &mut org_report).await
-                };
-                if let Err(err) = result {
-                    tracing::error!(organization = %org, error = %err, "retention failed in an organization");
-                    org_report.error = Some(err);
-                    if !dry_run {
-                        self.audit(org, AUDIT_FAILED, &org_report, now).await.ok();
-                    }
-                }
-                report.orgs.push(org_report);
-            }
-            progress(orgs.len(), orgs.len(), "");
-            Ok(Outcome::Ran(report))
-        }
-        .await;
+        let result = self.run_locked(now, dry_run, progress).await;
         lock.release().await;
         result
+    }
+
+    /// The scheduled run of the slot at `slot` (Unix seconds), as the
+    /// backup's: waits for a replica that holds the lock (on Postgres), then
+    /// skips when a run at or after `slot` is in the audit log already.
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::run`].
+    pub async fn run_slot(&self, slot: i64) -> Result<Outcome, String> {
+        let Some(lock) = self.lock.take(Wait::Up(LOCK_WAIT)).await? else {
+            return Ok(Outcome::Skipped);
+        };
+        let result = match self.last_success().await {
+            Ok(last) if last >= slot => Ok(Outcome::Skipped),
+            Ok(_) => self.run_locked(crate::db::now(), false, |_, _, _| {}).await,
+            Err(err) => Err(format!("cannot read the last retention run: {err}")),
+        };
+        lock.release().await;
+        result
+    }
+
+    async fn run_locked(
+        &self,
+        now: i64,
+        dry_run: bool,
+        mut progress: impl FnMut(usize, usize, &str),
+    ) -> Result<Outcome, String> {
+        let orgs = self
+            .organizations()
+            .await
+            .map_err(|err| format!("cannot list the organizations: {err}"))?;
+        let cut = self.settings.cutoffs(now);
+        let mut report = RunReport {
+            at: now,
+            dry_run,
+            orgs: Vec::with_capacity(orgs.len()),
+        };
+        for (index, org) in orgs.iter().enumerate() {
+            progress(index, orgs.len(), org);
+            let mut org_report = OrgReport::new(org);
+            let result = if dry_run {
+                self.count(org, cut, &mut org_report).await
+            } else {
+                self.apply(org, cut, now, &mut org_report).await
+            };
+            if let Err(err) = result {
+                tracing::error!(organization = %org, error = %err, "retention failed in an organization");
+                org_report.error = Some(err);
+                if !dry_run {
+                    self.audit(org, AUDIT_FAILED, &org_report, now).await.ok();
+                }
+            }
+            report.orgs.push(org_report);
+        }
+        progress(orgs.len(), orgs.len(), "");
+        Ok(Outcome::Ran(report))
     }
 
     /// Every organization with a login or a pending erasure: the tables
@@ -604,7 +635,7 @@ pub async fn command(args: RetentionArgs) -> Result<(), crate::Error> {
         .await;
     bar.finish();
     db.close().await;
-    match outcome.map_err(config_error("DATABASE_URL"))? {
+    match outcome.map_err(crate::Error::Retention)? {
         Outcome::Skipped => {
             report::print_line("retention run skipped: another run holds the lock");
             Ok(())
@@ -613,18 +644,15 @@ pub async fn command(args: RetentionArgs) -> Result<(), crate::Error> {
             report.print();
             match report.failed() {
                 0 => Ok(()),
-                failed => Err(crate::Error::Config {
-                    variable: "ARCHIVE_URL",
-                    message: format!(
-                        "retention failed in {failed} organization(s); nothing was deleted in them: {}",
-                        report
-                            .orgs
-                            .iter()
-                            .filter_map(|o| o.error.as_deref())
-                            .next()
-                            .unwrap_or_default()
-                    ),
-                }),
+                failed => Err(crate::Error::Retention(format!(
+                    "{failed} organization(s) failed, nothing was deleted in them: {}",
+                    report
+                        .orgs
+                        .iter()
+                        .filter_map(|o| o.error.as_deref())
+                        .next()
+                        .unwrap_or_default()
+                ))),
             }
         }
     }

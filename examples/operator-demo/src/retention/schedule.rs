@@ -1,10 +1,10 @@
 //! The daily run inside the server, and its two series.
 //!
-//! One replica at a time: the run takes the retention lock without waiting
-//! (a Postgres advisory lock, or a file lock in `DATA_DIR` on SQLite); a
-//! replica that finds it held skips that day's run, the holder does it.
-//! A holder that dies frees the lock; the run is tried again the next day
-//! (and `RampartRetentionJobLate` fires if none succeeds for 26 hours).
+//! One replica at a time, as the backup: on Postgres the run waits for the
+//! retention lock (a session advisory lock, freed when its holder's
+//! connection dies), then skips if the audit log shows a run of this slot
+//! already (the other replica's); if that one failed, this one runs. On
+//! SQLite, a file lock in `DATA_DIR` that is not waited for.
 
 use std::{sync::atomic::AtomicI64, time::Duration};
 
@@ -112,14 +112,13 @@ pub fn spawn_scheduler(retention: Retention, schedule: Schedule, metrics: Retent
             };
             let secs = u64::try_from(next - now).unwrap_or(0);
             tokio::time::sleep(Duration::from_secs(secs)).await;
-            run_once(&retention, &metrics).await;
+            run_once(&retention, next, &metrics).await;
         }
     });
 }
 
-async fn run_once(retention: &Retention, metrics: &RetentionMetrics) {
-    let now = crate::db::now();
-    match retention.run(now, false, |_, _, _| {}).await {
+async fn run_once(retention: &Retention, slot: i64, metrics: &RetentionMetrics) {
+    match retention.run_slot(slot).await {
         Ok(Outcome::Ran(report)) => {
             for (action, rows) in report.totals() {
                 metrics
@@ -128,8 +127,8 @@ async fn run_once(retention: &Retention, metrics: &RetentionMetrics) {
                     .inc_by(rows);
             }
             if report.failed() == 0 {
-                metrics.seen(now);
-                tracing::info!(organizations = report.orgs.len(), totals = ?report.totals(), "retention run done");
+                metrics.seen(report.at);
+                tracing::info!(organizations = report.orgs.len(), totals = ?report.totals(), "scheduled retention run done");
             } else {
                 tracing::error!(
                     failed = report.failed(),
@@ -138,9 +137,7 @@ async fn run_once(retention: &Retention, metrics: &RetentionMetrics) {
             }
         }
         Ok(Outcome::Skipped) => {
-            tracing::info!("retention run skipped: another replica holds the lock");
-            // The holder's success shows here at the next refresh.
-            tokio::time::sleep(Duration::from_secs(600)).await;
+            tracing::info!("scheduled retention run skipped: another replica ran this slot");
             if let Ok(at) = retention.last_success().await {
                 metrics.seen(at);
             }
