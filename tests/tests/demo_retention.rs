@@ -11,8 +11,8 @@ mod demo_retention_common;
 use demo_api_common::{Api, sqlite};
 use demo_backup_common::{Store, schedule_at};
 use demo_retention_common::{
-    a_failed_upload, after_run, audit, env, metrics, retention, rows, scheduled, seed_rows_at,
-    series, the_policy, two_runs_at_once, wait_for_slot,
+    a_failed_upload, after_run, an_unreachable_store, audit, env, metrics, retention, rows,
+    scheduled, seed_rows_at, series, the_policy, two_runs_at_once, wait_for_slot,
 };
 
 const OFF: [(&str, &str); 2] = [("BACKUP_SCHEDULE", "off"), ("RETENTION_SCHEDULE", "off")];
@@ -43,6 +43,12 @@ async fn a_failed_upload_deletes_nothing() {
     };
     let api = sqlite(&OFF, 1, 1).await;
     a_failed_upload(&api.admin_sql, &endpoint, &database(&api)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_store_deletes_nothing() {
+    let api = sqlite(&OFF, 1, 1).await;
+    an_unreachable_store(&api.admin_sql, &database(&api)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -11,8 +11,8 @@ mod demo_retention_common;
 use demo_api_common::{API, Api, BIN, GLOBAL, PROXY, postgres};
 use demo_backup_common::{Store, schedule_at};
 use demo_retention_common::{
-    a_failed_upload, after_run, audit, env, metrics, rows, scheduled, seed_rows_at, series,
-    the_policy, two_runs_at_once, wait_for_slot,
+    a_failed_upload, after_run, an_unreachable_store, audit, env, metrics, rows, scheduled,
+    seed_rows_at, series, the_policy, two_runs_at_once, wait_for_slot,
 };
 use rampart_tests::{Demo, database_url};
 
@@ -56,6 +56,14 @@ async fn a_failed_upload_deletes_nothing() {
     };
     let api = postgres(&url, "retention_fail", &OFF, 1, 1).await;
     a_failed_upload(api.app_sql.as_ref().unwrap(), &endpoint, &app_role(&api)).await;
+    api.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_store_deletes_nothing() {
+    let Some(url) = database_url() else { return };
+    let api = postgres(&url, "retention_down", &OFF, 1, 1).await;
+    an_unreachable_store(api.app_sql.as_ref().unwrap(), &app_role(&api)).await;
     api.stop().await;
 }
 

@@ -464,3 +464,38 @@ pub fn series(text: &str, name: &str) -> Option<i64> {
     text.lines()
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
 }
+
+/// An S3 endpoint nobody listens on: nothing changes, the exit status is
+/// not 0 (object_store's retries end within seconds).
+pub async fn an_unreachable_store(db: &Db, database: &[(String, String)]) {
+    seed_rows(db, 1).await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut env: Vec<(String, String)> = [
+        ("ARCHIVE_URL", "s3://archive/calls".to_owned()),
+        ("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{port}")),
+        ("AWS_ACCESS_KEY_ID", "test".into()),
+        ("AWS_SECRET_ACCESS_KEY", "test".into()),
+        ("AWS_REGION", "us-east-1".into()),
+        ("AWS_ALLOW_HTTP", "true".into()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    env.extend_from_slice(database);
+    let run = retention(&["run"], &env).await;
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert!(
+        run.stderr.contains("retention run failed"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("nothing deleted"), "{}", run.stderr);
+    assert_eq!(rows(db, 1).await, seeded(1));
+    let events = audit(db, 1).await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].0, "retention.failed");
+}
