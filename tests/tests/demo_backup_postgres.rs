@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use demo_api_common::{API, Api, BIN, GLOBAL, PROXY, postgres};
 use demo_backup_common::{
-    Store, Writer, assert_snapshot, assert_tables_match, backup, companies, wait_for_companies,
-    wait_for_metric,
+    Store, Writer, assert_snapshot, assert_tables_match, backup, companies, schedule_at,
+    wait_for_companies, wait_for_metric,
 };
 use operator_demo::{
     backup::BackupName,
@@ -210,12 +210,7 @@ async fn two_servers_at_the_same_slot_store_one_backup() {
     let store = Store::folder();
     // Far enough ahead that both have started on a loaded machine.
     let slot = operator_demo::db::now() + 25;
-    let schedule = format!(
-        "{:02}:{:02}:{:02}",
-        slot.rem_euclid(86_400) / 3600,
-        slot.rem_euclid(3600) / 60,
-        slot.rem_euclid(60)
-    );
+    let schedule = schedule_at(slot);
     let backup_url = store.env()[0].1.clone();
     let env = [
         GLOBAL,

@@ -1,5 +1,6 @@
 //! The subcommands: `serve` (the default), `migrate up|down|status`, `seed`,
-//! `keygen`, `hash-password`, `gdpr purge`, `backup create|list|restore|prune|verify`.
+//! `keygen`, `hash-password`, `gdpr purge`, `backup create|list|restore|prune|verify`,
+//! `retention run`.
 
 use crate::{
     Error,
@@ -26,6 +27,7 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
         },
         Some(Command::Backup(args)) => Ok(crate::backup::run(args).await?),
         Some(Command::HashPassword) => hash_password(std::io::stdin().lock()),
+        Some(Command::Retention(args)) => crate::retention::command(args).await,
         Some(Command::Serve(args)) => server::serve(*args).await,
         None => server::serve(cli.serve).await,
     }

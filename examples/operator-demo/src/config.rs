@@ -99,6 +99,10 @@ pub enum Command {
     /// argon2id hash (PHC string), for a user row written by hand (a new
     /// tenant's first admin: docs/runbooks/tenant-onboarding.md).
     HashPassword,
+    /// Data retention on demand: `retention run [--dry-run]` archives and
+    /// deletes old calls, deletes old sessions, anonymizes old dispositions
+    /// (the server also does it daily at RETENTION_SCHEDULE).
+    Retention(crate::retention::RetentionArgs),
 }
 
 /// Options of `gdpr`.
@@ -479,6 +483,11 @@ pub struct ServeArgs {
     /// The daily backup (`BACKUP_SCHEDULE`, `BACKUP_URL`, ...).
     #[command(flatten)]
     pub backup: crate::backup::BackupScheduleArgs,
+
+    /// The daily retention run (`RETENTION_SCHEDULE`, `RETENTION_*`,
+    /// `ARCHIVE_URL`).
+    #[command(flatten)]
+    pub retention: crate::retention::RetentionScheduleArgs,
 
     /// `development`, `test`, `staging` or `production`.
     #[arg(

@@ -65,6 +65,9 @@ pub enum Error {
     /// A `backup` subcommand failed.
     #[error(transparent)]
     Backup(#[from] crate::backup::BackupError),
+    /// `retention run` failed (in some organization, or to start).
+    #[error("retention run failed: {0}")]
+    Retention(String),
 }
 
 impl Error {

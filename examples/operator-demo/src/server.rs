@@ -144,6 +144,26 @@ pub async fn serve_until(
             );
         }
         let backup_metrics = crate::backup::BackupMetrics::default();
+        // A bad ARCHIVE_URL stops the start, naming it, not the 03:00 run.
+        let archive = args
+            .retention
+            .settings
+            .storage(&args.data_dir)
+            .map_err(|message| Error::Config {
+                variable: "ARCHIVE_URL",
+                message,
+            })?;
+        let retention = crate::retention::Retention::new(
+            db.clone(),
+            archive,
+            args.retention.settings.clone(),
+            crate::retention::LockPlace::of(
+                &db,
+                args.database.database_url.as_deref(),
+                &args.data_dir,
+            ),
+        );
+        let retention_metrics = crate::retention::RetentionMetrics::default();
         let stack = app::Stack::from_args(&args, &auth, Some(db.clone())).await?;
         // The business metrics are served beside the HTTP series.
         stack.metrics.with_registry(|registry| {
@@ -155,7 +175,9 @@ pub async fn serve_until(
                 replica.register(registry);
             }
             backup_metrics.register(registry);
+            retention_metrics.register(registry);
         });
+        crate::retention::spawn_scheduler(retention, args.retention.schedule, retention_metrics);
         crate::backup::spawn_scheduler(backups, args.backup.schedule, backup_metrics);
         let mut state = state.with_login_limiter(stack.login_limiter.clone());
         if let Some(redis) = &stack.redis {

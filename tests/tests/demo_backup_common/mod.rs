@@ -37,32 +37,48 @@ pub struct Out {
 /// Runs `operator-demo backup ARGS` with `env` (nothing inherited of
 /// DATABASE_URL, BACKUP_URL, DATA_DIR) to its end, at most 5 minutes.
 pub async fn backup(args: &[&str], env: &[(String, String)]) -> Out {
+    let mut all = vec!["backup"];
+    all.extend_from_slice(args);
+    operator_demo_command(&all, env).await
+}
+
+/// Runs `operator-demo ARGS` with `env` (nothing inherited of the
+/// database and store variables) to its end, at most 5 minutes.
+pub async fn operator_demo_command(args: &[&str], env: &[(String, String)]) -> Out {
     let mut command = tokio::process::Command::new(BIN);
     command
-        .arg("backup")
         .args(args)
         .env_remove("DATABASE_URL")
         .env_remove("DATABASE_READ_URL")
         .env_remove("BACKUP_URL")
         .env_remove("BACKUP_DATABASE_URL")
+        .env_remove("ARCHIVE_URL")
         .env("RUST_LOG", "warn")
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .stdin(Stdio::null())
         .kill_on_drop(true);
     let output = tokio::time::timeout(Duration::from_secs(300), command.output())
         .await
-        .expect("operator-demo backup ends within 5 minutes")
+        .expect("operator-demo ends within 5 minutes")
         .expect("operator-demo runs");
     let out = Out {
         code: output.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
     };
-    println!(
-        "backup {args:?} -> {}\n{}{}",
-        out.code, out.stdout, out.stderr
-    );
+    println!("{args:?} -> {}\n{}{}", out.code, out.stdout, out.stderr);
     out
+}
+
+/// `HH:MM:SS` (UTC) of the second `slot` (Unix seconds) of its day: a
+/// daily schedule that falls at `slot`.
+pub fn schedule_at(slot: i64) -> String {
+    format!(
+        "{:02}:{:02}:{:02}",
+        slot.rem_euclid(86_400) / 3600,
+        slot.rem_euclid(3600) / 60,
+        slot.rem_euclid(60)
+    )
 }
 
 /// Where backups go in a test.

@@ -16,15 +16,18 @@ use std::{sync::atomic::AtomicI64, time::Duration};
 
 use clap::Args;
 use prometheus_client::{metrics::gauge::Gauge, registry::Registry};
-use sqlx::{Any, pool::PoolConnection};
 
 use super::{BackupSettings, Backups};
+use crate::jobs::{JobLock, Wait};
 
 /// How often the series are refreshed from the store between runs.
 const REFRESH: Duration = Duration::from_secs(300);
 
 /// The advisory lock key of the scheduled backup ("backup" in ASCII).
 const LOCK_KEY: i64 = 0x6261_636b_7570;
+
+/// How long a replica waits for another one's backup.
+const LOCK_WAIT: Duration = Duration::from_secs(2 * 3600);
 
 /// When the server backs up: `HH:MM` or `HH:MM:SS` UTC daily, or `off`.
 ///
@@ -169,7 +172,10 @@ pub fn spawn_scheduler(backups: Backups, schedule: Schedule, metrics: BackupMetr
 /// holds the lock or has already stored this slot's backup.
 async fn run_once(backups: &Backups, slot: i64) {
     let lock = match backups.postgres_url() {
-        Some(url) => match Lock::take(url).await {
+        // Waits for a replica that is backing up, so that it then sees that
+        // replica's backup (and exports its time) or, if that run failed,
+        // takes over.
+        Some(url) => match JobLock::postgres(url, LOCK_KEY, Wait::Up(LOCK_WAIT)).await {
             Ok(Some(lock)) => Some(lock),
             Ok(None) => {
                 tracing::warn!("scheduled backup skipped: another replica held the lock for 2 h");
@@ -208,51 +214,5 @@ async fn run_once(backups: &Backups, slot: i64) {
     }
     if let Some(lock) = lock {
         lock.release().await;
-    }
-}
-
-/// A session advisory lock, held on its own connection.
-struct Lock {
-    pool: sqlx::AnyPool,
-    conn: PoolConnection<Any>,
-}
-
-impl Lock {
-    async fn take(url: &str) -> Result<Option<Self>, sqlx::Error> {
-        sqlx::any::install_default_drivers();
-        let pool = sqlx::any::AnyPoolOptions::new()
-            .max_connections(1)
-            .connect(url)
-            .await?;
-        let mut conn = pool.acquire().await?;
-        // Waits for a replica that is backing up, so that it then sees that
-        // replica's backup (and exports its time) or, if that run failed,
-        // takes over. Bounded: a run stuck for hours is not waited for.
-        sqlx::query("SET lock_timeout = '2h'")
-            .execute(&mut *conn)
-            .await?;
-        match sqlx::query("SELECT 1 FROM (SELECT pg_advisory_lock($1)) AS locked")
-            .bind(LOCK_KEY)
-            .execute(&mut *conn)
-            .await
-        {
-            Ok(_) => Ok(Some(Self { pool, conn })),
-            // 55P03: lock_timeout.
-            Err(sqlx::Error::Database(err)) if err.code().as_deref() == Some("55P03") => {
-                drop(conn);
-                pool.close().await;
-                Ok(None)
-            }
-            Err(err) => Err(err),
-        }
-    }
-
-    async fn release(mut self) {
-        let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
-            .bind(LOCK_KEY)
-            .execute(&mut *self.conn)
-            .await;
-        drop(self.conn);
-        self.pool.close().await;
     }
 }
