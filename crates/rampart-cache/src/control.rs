@@ -99,16 +99,13 @@ impl CacheControl {
             let mut arg: Option<Vec<u8>> = None;
             if let Some((b'=', after)) = rest.split_first() {
                 let after = skip_ows(after);
-                match parse_value(after) {
-                    Some((value, after)) => {
-                        arg = Some(value);
-                        rest = after;
-                    }
-                    None => {
-                        self.malformed = true;
-                        rest = skip_past_comma(after);
-                        continue;
-                    }
+                if let Some((value, after)) = parse_value(after) {
+                    arg = Some(value);
+                    rest = after;
+                } else {
+                    self.malformed = true;
+                    rest = skip_past_comma(after);
+                    continue;
                 }
             }
             rest = skip_ows(rest);
@@ -121,9 +118,10 @@ impl CacheControl {
     }
 
     fn apply(&mut self, name: &[u8], arg: Option<&[u8]>) {
-        let seconds = |malformed: &mut bool| match arg.and_then(delta_seconds) {
-            Some(secs) => Some(secs),
-            None => {
+        let seconds = |malformed: &mut bool| {
+            if let Some(secs) = arg.and_then(delta_seconds) {
+                Some(secs)
+            } else {
                 *malformed = true;
                 None
             }

@@ -35,7 +35,7 @@ proptest! {
         let cc = CacheControl::parse(&text);
         let again = CacheControl::parse(&cc.to_string());
         prop_assert!(!again.malformed);
-        let mut expected = cc.clone();
+        let mut expected = cc;
         expected.malformed = false;
         prop_assert_eq!(again, expected);
         if !text.contains('"') {

@@ -121,18 +121,21 @@ impl RedisCacheStore {
 
     /// The prefix of every key (and of the invalidation channel): several
     /// apps, or test runs, share one Redis without meeting.
+    #[must_use]
     pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = Arc::from(prefix.into());
         self
     }
 
     /// How long one call may take before it counts as failed (default 50 ms).
+    #[must_use]
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
     }
 
     /// How the circuit breaker trips and recovers.
+    #[must_use]
     pub fn breaker(mut self, config: BreakerConfig) -> Self {
         self.breaker = CircuitBreaker::new("cache store", config);
         self

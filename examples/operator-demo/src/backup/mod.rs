@@ -302,7 +302,7 @@ impl Backups {
         };
         let object = name.object(MANIFEST);
         let bytes = match self.storage.get(&object).await {
-            Err(StorageError::MissingChecksum { .. }) | Err(StorageError::Store { .. })
+            Err(StorageError::MissingChecksum { .. } | StorageError::Store { .. })
                 if !self
                     .list()
                     .await?

@@ -198,17 +198,16 @@ impl RetentionSettings {
     ///
     /// A message for `ARCHIVE_URL`.
     pub fn storage(&self, data_dir: &Path) -> Result<Storage, String> {
-        let url = match self
+        let url = if let Some(url) = self
             .archive_url
             .as_deref()
             .map(str::trim)
             .filter(|u| !u.is_empty())
         {
-            Some(url) => url.to_owned(),
-            None => {
-                let dir = std::path::absolute(data_dir).map_err(|err| err.to_string())?;
-                format!("file://{}", dir.join("archive").display())
-            }
+            url.to_owned()
+        } else {
+            let dir = std::path::absolute(data_dir).map_err(|err| err.to_string())?;
+            format!("file://{}", dir.join("archive").display())
         };
         Storage::from_url(&url).map_err(|err| err.to_string())
     }
@@ -627,7 +626,7 @@ pub async fn command(args: RetentionArgs) -> Result<(), crate::Error> {
     let lock = LockPlace::of(&db, args.database.database_url.as_deref(), &args.data_dir);
     let retention = Retention::new(db.clone(), storage, args.settings.clone(), lock);
     let now = args.now.unwrap_or_else(crate::db::now);
-    let mut bar = report::Progress::new();
+    let bar = report::Progress::new();
     let outcome = retention
         .run(now, args.dry_run, |index, total, org| {
             bar.set(index, total, org)
@@ -649,8 +648,7 @@ pub async fn command(args: RetentionArgs) -> Result<(), crate::Error> {
                     report
                         .orgs
                         .iter()
-                        .filter_map(|o| o.error.as_deref())
-                        .next()
+                        .find_map(|o| o.error.as_deref())
                         .unwrap_or_default()
                 ))),
             }

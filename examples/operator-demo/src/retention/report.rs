@@ -135,7 +135,7 @@ impl Progress {
         }))
     }
 
-    pub(super) fn set(&mut self, index: usize, total: usize, org: &str) {
+    pub(super) fn set(&self, index: usize, total: usize, org: &str) {
         if let Some(bar) = &self.0 {
             bar.set_length(total as u64);
             bar.set_position(index as u64);
