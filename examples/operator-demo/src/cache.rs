@@ -179,16 +179,15 @@ pub fn write_tags(path: &str, tenant: &str) -> Vec<String> {
             path.strip_prefix(prefix)
                 .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
         })
-        .flat_map(|(_, kinds)| kinds.iter().map(|kind| format!("{kind}:{tenant}")))
+        .flat_map(|(_, kinds)| tags_of(kinds, tenant))
         .collect()
 }
 
 /// Middleware (under the cache) that, after every write request (not
 /// `GET`, `HEAD` nor `OPTIONS`) of a tenant, whatever its status (a write
 /// that failed late may have committed: a session whose call failed is
-/// stored as failed), invalidates [`write_tags`] before the answer leaves.
-/// A failed invalidation is retried twice and then logged: the answer is
-/// the write's, and the cache's TTLs bound what stays.
+/// stored as failed), [`invalidate`]s [`write_tags`] before the answer
+/// leaves.
 pub async fn invalidate_writes(cache: Cache, request: Request, next: Next) -> Response<Body> {
     use axum::http::Method;
     let read = matches!(
@@ -200,18 +199,33 @@ pub async fn invalidate_writes(cache: Cache, request: Request, next: Next) -> Re
         _ => Vec::new(),
     };
     let response = next.run(request).await;
-    if !tags.is_empty() {
-        let mut attempt = 0;
-        while let Err(error) = cache.invalidate_tags(tags.iter().cloned()).await {
-            attempt += 1;
-            if attempt == 3 {
-                tracing::warn!(%error, ?tags, "cache invalidation after a write failed");
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    }
+    invalidate(&cache, &tags).await;
     response
+}
+
+/// The tags of `kinds` for `tenant`.
+pub fn tags_of(kinds: &[&str], tenant: &str) -> Vec<String> {
+    kinds
+        .iter()
+        .map(|kind| format!("{kind}:{tenant}"))
+        .collect()
+}
+
+/// Invalidates `tags`, retried twice, then logged: the caller's change is
+/// made, and the cache's TTLs bound what stays.
+pub async fn invalidate(cache: &Cache, tags: &[String]) {
+    if tags.is_empty() {
+        return;
+    }
+    let mut attempt = 0;
+    while let Err(error) = cache.invalidate_tags(tags.iter().cloned()).await {
+        attempt += 1;
+        if attempt == 3 {
+            tracing::warn!(%error, ?tags, "cache invalidation after a write failed");
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 #[cfg(test)]
