@@ -287,8 +287,8 @@ pub fn app(state: AppState, stack: Stack) -> Router {
         //     write invalidates what it changed before its answer leaves
         .layer(stack.cache.clone())
         .layer(axum::middleware::from_fn({
-            let cache = stack.cache.handle();
-            move |request, next| crate::cache::invalidate_writes(cache.clone(), request, next)
+            let consistency = crate::cache::Consistency::new(&stack.cache, stack.cache_enabled);
+            move |request, next| crate::cache::invalidate_writes(consistency.clone(), request, next)
         }))
         // A panicking handler: a 500 problem+json for the client, and one
         // Sentry event with the request's context.

@@ -183,23 +183,78 @@ pub fn write_tags(path: &str, tenant: &str) -> Vec<String> {
         .collect()
 }
 
-/// Middleware (under the cache) that, after every write request (not
-/// `GET`, `HEAD` nor `OPTIONS`) of a tenant, whatever its status (a write
-/// that failed late may have committed: a session whose call failed is
-/// stored as failed), [`invalidate`]s [`write_tags`] before the answer
-/// leaves.
-pub async fn invalidate_writes(cache: Cache, request: Request, next: Next) -> Response<Body> {
+/// What the middleware under the cache needs: the handle, and the cached
+/// path patterns (none when `CACHE_ENABLED` is false).
+#[derive(Debug, Clone)]
+pub struct Consistency {
+    cache: Cache,
+    cached: Arc<[String]>,
+}
+
+impl Consistency {
+    /// For `layer`, built from [`config`]`(enabled)`.
+    pub fn new(layer: &CacheLayer, enabled: bool) -> Self {
+        let cached = if enabled {
+            config(true)
+                .routes
+                .into_iter()
+                .map(|route| route.path)
+                .collect()
+        } else {
+            Arc::from([])
+        };
+        Self {
+            cache: layer.handle(),
+            cached,
+        }
+    }
+
+    /// Whether `path` is one of the cached routes' (`{id}` matches a
+    /// segment).
+    fn cached(&self, path: &str) -> bool {
+        self.cached.iter().any(|pattern| {
+            let (mut want, mut have) = (pattern.split('/'), path.split('/'));
+            loop {
+                match (want.next(), have.next()) {
+                    (None, None) => return true,
+                    (Some(w), Some(h)) if w == h || (w.starts_with('{') && !h.is_empty()) => {}
+                    _ => return false,
+                }
+            }
+        })
+    }
+}
+
+/// Middleware under the cache. A read of a cached route reaching it is a
+/// miss whose answer will be kept: its database reads go to the primary
+/// ([`crate::db::on_primary`]), since a lagging replica's view would be
+/// pinned for the route's TTL. After every write request (not `GET`,
+/// `HEAD` nor `OPTIONS`) of a tenant, whatever its status (a write that
+/// failed late may have committed: a session whose call failed is stored
+/// as failed), it [`invalidate`]s [`write_tags`] before the answer leaves.
+pub async fn invalidate_writes(
+    consistency: Consistency,
+    request: Request,
+    next: Next,
+) -> Response<Body> {
     use axum::http::Method;
     let read = matches!(
         *request.method(),
         Method::GET | Method::HEAD | Method::OPTIONS
     );
+    if read {
+        return if consistency.cached(request.uri().path()) {
+            crate::db::on_primary(next.run(request)).await
+        } else {
+            next.run(request).await
+        };
+    }
     let tags = match request.extensions().get::<rampart::tenant::Tenant>() {
-        Some(tenant) if !read => write_tags(request.uri().path(), tenant.id().as_str()),
-        _ => Vec::new(),
+        Some(tenant) => write_tags(request.uri().path(), tenant.id().as_str()),
+        None => Vec::new(),
     };
     let response = next.run(request).await;
-    invalidate(&cache, &tags).await;
+    invalidate(&consistency.cache, &tags).await;
     response
 }
 
@@ -274,5 +329,11 @@ mod tests {
         );
         assert!(write_tags("/api/v1/companiesx", "t1").is_empty());
         assert!(write_tags("/auth/login", "t1").is_empty());
+        let layer = layer(Arc::new(MemoryCacheStore::new(1 << 20)), true).unwrap();
+        let on = Consistency::new(&layer, true);
+        assert!(on.cached("/api/v1/campaigns/7") && on.cached("/auth/me"));
+        assert!(!on.cached("/api/v1/campaigns/7/execute") && !on.cached("/api/v1/campaigns/"));
+        assert!(!on.cached("/api/v1/sessions") && !on.cached("/api/v1/admin/audit"));
+        assert!(!Consistency::new(&layer, false).cached("/auth/me"));
     }
 }

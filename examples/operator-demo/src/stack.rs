@@ -76,6 +76,8 @@ pub struct Stack {
     /// Layer 11: `CACHE_URL`, `CACHE_ENABLED`: the response cache, innermost;
     /// its [`handle`](rampart::cache::CacheLayer::handle) invalidates after writes.
     pub cache: rampart::cache::CacheLayer,
+    /// `CACHE_ENABLED`.
+    pub cache_enabled: bool,
     /// Whether a Sentry client is bound (`SENTRY_DSN` set): sentry-tower's
     /// hub and HTTP layers are mounted only then.
     pub sentry: bool,
@@ -132,6 +134,7 @@ impl Default for Stack {
                 true,
             )
             .expect("the cached routes are valid"),
+            cache_enabled: true,
             sentry: false,
         }
     }
@@ -246,6 +249,7 @@ impl Stack {
             metrics_endpoint,
             tenant,
             cache,
+            cache_enabled: args.cache_enabled,
             sentry: rampart::sentry::sentry::Hub::current()
                 .client()
                 .is_some_and(|client| client.is_enabled()),
