@@ -278,6 +278,12 @@ impl Demo {
             // Dropping the Demo waits for it to exit (see `STOP_TIMEOUT`).
             .env("SHUTDOWN_GRACE_SECS", "5")
             .env("BIND_ADDR", addr.to_string())
+            // Seeded ids repeat across tests sharing one Redis: each demo
+            // caches under keys of its own unless a test shares them.
+            .env(
+                "CACHE_PREFIX",
+                format!("test:{}:{addr}:", std::process::id()),
+            )
             .env("DATA_DIR", data_dir.path().join("data"))
             .envs(env.iter().copied())
             .stdin(Stdio::null())

@@ -136,8 +136,19 @@ async fn a_database_outage_answers_503_at_once_and_recovers() {
     let mut api = postgres(&url, "outage", &[], 1, 3).await;
     let app_url = api.postgres.as_ref().unwrap().app_url.clone();
     let (proxy, proxied) = TcpProxy::in_front_of(&app_url).await;
-    // The same demo, its database through the proxy.
-    api.demo = Demo::start(BIN, &[GLOBAL, API, PROXY, ("DATABASE_URL", &proxied)]).await;
+    // The same demo, its database through the proxy; without the response
+    // cache, which would keep answering the stream's reads from Redis.
+    api.demo = Demo::start(
+        BIN,
+        &[
+            GLOBAL,
+            API,
+            PROXY,
+            ("DATABASE_URL", &proxied),
+            ("CACHE_ENABLED", "false"),
+        ],
+    )
+    .await;
     let token = api.agent_of(1).await;
     let mut before = Vec::new();
     for i in 0..10 {

@@ -292,6 +292,13 @@ pub fn app(state: AppState, stack: Stack) -> Router {
         .layer(stack.tenant)
         // 10. per-user limit on /api routes, keyed by the principal
         .layer(stack.api_rate_limit)
+        // 11. the response cache, per tenant or principal; under it, every
+        //     write invalidates what it changed before its answer leaves
+        .layer(stack.cache.clone())
+        .layer(axum::middleware::from_fn({
+            let consistency = crate::cache::Consistency::new(&stack.cache, stack.cache_enabled);
+            move |request, next| crate::cache::invalidate_writes(consistency.clone(), request, next)
+        }))
         // A panicking handler: a 500 problem+json for the client, and one
         // Sentry event with the request's context.
         .layer(CatchPanicLayer::custom(|_| {

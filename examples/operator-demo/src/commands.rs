@@ -205,7 +205,7 @@ async fn purge(args: PurgeArgs) -> Result<(), Error> {
         db.migrate_up().await.map_err(database_error)?;
     }
     let now = args.now.unwrap_or_else(crate::db::now);
-    let report = crate::gdpr::erase::purge_due(&db, &hasher, now)
+    let report = crate::gdpr::erase::purge_due(&db, &hasher, now, None)
         .await
         .map_err(database_error)?;
     db.close().await;

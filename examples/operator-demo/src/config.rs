@@ -428,6 +428,33 @@ pub struct ServeArgs {
     #[arg(long = "redis-url", env = "REDIS_URL", value_name = "REDIS_URL")]
     pub redis_url: Option<String>,
 
+    /// Where cached responses live: `memory`, `redis://...` or
+    /// `two-tier+redis://...`. Unset: two-tier over REDIS_URL when set, else memory.
+    #[arg(long = "cache-url", env = "CACHE_URL", value_name = "CACHE_URL")]
+    pub cache_url: Option<String>,
+
+    /// The prefix of the cache's Redis keys and invalidation channel: the
+    /// replicas of one deployment share it; another app on the same Redis
+    /// takes another.
+    #[arg(
+        long = "cache-prefix",
+        env = "CACHE_PREFIX",
+        value_name = "CACHE_PREFIX",
+        default_value = "operator-demo:cache:"
+    )]
+    pub cache_prefix: String,
+
+    /// Whether the response cache serves and stores answers at all.
+    #[arg(
+        long = "cache-enabled",
+        env = "CACHE_ENABLED",
+        value_name = "CACHE_ENABLED",
+        default_value = "true",
+        action = clap::ArgAction::Set,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub cache_enabled: bool,
+
     /// Seconds that running requests get to finish after SIGTERM or Ctrl-C.
     #[arg(
         long = "shutdown-grace",

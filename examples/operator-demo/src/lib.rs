@@ -42,6 +42,7 @@ pub mod api;
 pub mod app;
 pub mod auth;
 pub mod backup;
+pub mod cache;
 pub mod commands;
 pub mod config;
 pub mod db;

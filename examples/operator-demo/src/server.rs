@@ -106,14 +106,7 @@ pub async fn serve_until(
         .build(&args.data_dir, &args.frontend_url)
         .map_err(|(variable, message)| Error::Config { variable, message })?;
     let purge_metrics = crate::gdpr::erase::PurgeMetrics::default();
-    if args.gdpr.purge_interval_secs > 0 {
-        crate::gdpr::erase::spawn_job(
-            db.clone(),
-            gdpr.hasher.clone(),
-            Duration::from_secs(args.gdpr.purge_interval_secs),
-            purge_metrics.clone(),
-        );
-    }
+    let hasher = gdpr.hasher.clone();
     let state = AppState::new(args.data_dir.clone())
         .with_gdpr(gdpr)
         .with_db(db.clone())
@@ -121,6 +114,8 @@ pub async fn serve_until(
         .with_passwords(auth.passwords.clone())
         .with_telephony(Telephony::new(telephony));
     let drain = state.drain().clone();
+    // The erasure job invalidates the cached answers of those it erases.
+    let mut cache = None;
     let router = if args.bare {
         app::routes(state)
     } else {
@@ -183,8 +178,18 @@ pub async fn serve_until(
         if let Some(redis) = &stack.redis {
             state = state.with_redis(redis.clone());
         }
+        cache = Some(stack.cache.handle());
         app::app(state, stack)
     };
+    if args.gdpr.purge_interval_secs > 0 {
+        crate::gdpr::erase::spawn_job(
+            db.clone(),
+            hasher,
+            Duration::from_secs(args.gdpr.purge_interval_secs),
+            purge_metrics.clone(),
+            cache,
+        );
+    }
 
     let bind_error = |source| Error::Bind {
         addr: args.bind,

@@ -73,6 +73,11 @@ pub struct Stack {
     pub metrics_endpoint: MetricsEndpoint,
     /// Layer 9: the organization of the verified principal as the tenant.
     pub tenant: rampart::tenant::TenantLayer,
+    /// Layer 11: `CACHE_URL`, `CACHE_ENABLED`: the response cache, innermost;
+    /// its [`handle`](rampart::cache::CacheLayer::handle) invalidates after writes.
+    pub cache: rampart::cache::CacheLayer,
+    /// `CACHE_ENABLED`.
+    pub cache_enabled: bool,
     /// Whether a Sentry client is bound (`SENTRY_DSN` set): sentry-tower's
     /// hub and HTTP layers are mounted only then.
     pub sentry: bool,
@@ -122,6 +127,14 @@ impl Default for Stack {
             metrics_endpoint: metrics.service(),
             metrics,
             tenant,
+            cache: crate::cache::layer(
+                Arc::new(rampart::cache::MemoryCacheStore::new(
+                    crate::cache::LOCAL_BYTES,
+                )),
+                true,
+            )
+            .expect("the cached routes are valid"),
+            cache_enabled: true,
             sentry: false,
         }
     }
@@ -195,12 +208,22 @@ impl Stack {
 
         let tenant =
             crate::tenancy::tenant_layer(db).map_err(|err| config_error("DATABASE_URL", err))?;
+        let cache = crate::cache::from_args(
+            args.cache_url.as_deref(),
+            args.redis_url.as_deref(),
+            &args.cache_prefix,
+            args.cache_enabled,
+        )
+        .await?;
         let metrics = metrics_of(
             [&rate_limit, &probe_rate_limit, &api_rate_limit],
             &cors,
             &tenant,
         )
         .map_err(|err| config_error("METRICS_*", err))?;
+        metrics
+            .register_cache(cache.stats())
+            .map_err(|err| config_error("METRICS_*", err))?;
         for (store, stats) in breakers {
             metrics
                 .register_ratelimit_breaker(store, stats)
@@ -225,6 +248,8 @@ impl Stack {
             metrics,
             metrics_endpoint,
             tenant,
+            cache,
+            cache_enabled: args.cache_enabled,
             sentry: rampart::sentry::sentry::Hub::current()
                 .client()
                 .is_some_and(|client| client.is_enabled()),
@@ -354,7 +379,7 @@ async fn connect_redis(url: &str) -> Result<redis::aio::ConnectionManager, Error
 }
 
 /// The URL without its password, for messages and logs.
-fn redact(url: &str) -> String {
+pub(crate) fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
             format!("{}***{}", &url[..scheme + 3], &url[at..])

@@ -110,6 +110,9 @@ pub(crate) async fn setup(
             PROXY,
             ("DATABASE_URL", &pg.app_url),
             ("DATABASE_READ_URL", &replica_app_url),
+            // These tests watch which database answers a read; cached
+            // answers would hide it (the cache with a replica: main.rs).
+            ("CACHE_ENABLED", "false"),
         ],
     )
     .await;

@@ -349,7 +349,7 @@ impl Db {
     where
         F: Future<Output = Result<T, sqlx::Error>>,
     {
-        if let Some(replica) = &self.replica {
+        if let Some(replica) = self.replica.as_ref().filter(|_| !reading_primary()) {
             if let Some(permit) = replica.try_acquire() {
                 match open(replica.pool.clone()).await {
                     Ok(value) => {
@@ -405,6 +405,7 @@ impl Db {
     /// assert_eq!(one, 1);
     /// # }
     /// ```
+    /// Reads see the primary within [`on_primary`].
     pub async fn read<T, F>(&self, org_id: &str, read: F) -> Result<T, sqlx::Error>
     where
         F: for<'c> Fn(&'c mut Transaction<'static, Any>) -> ReadFuture<'c, T>,
@@ -612,4 +613,19 @@ pub fn now() -> i64 {
 /// A new id: a UUID v7 (time-ordered, so inserts stay local in the index).
 pub fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
+}
+
+tokio::task_local! {
+    static ON_PRIMARY: ();
+}
+
+/// Runs `future` with its [`Db::read`]s and [`Db::read_conn`]s on the
+/// primary: for an answer the response cache will keep, which must not pin
+/// a lagging replica's view for its TTL.
+pub async fn on_primary<F: Future>(future: F) -> F::Output {
+    ON_PRIMARY.scope((), future).await
+}
+
+fn reading_primary() -> bool {
+    ON_PRIMARY.try_with(|()| ()).is_ok()
 }

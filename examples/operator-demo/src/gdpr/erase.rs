@@ -51,7 +51,17 @@ pub const MAX_PER_RUN: i64 = 1000;
 ///
 /// The driver's error when the due requests cannot be listed; a failed
 /// erasure is logged and counted in [`PurgeReport::failed`].
-pub async fn purge_due(db: &Db, hasher: &UserHasher, now: i64) -> Result<PurgeReport, sqlx::Error> {
+///
+/// With `cache` (the server's job), each erased user's cached answers
+/// (`/auth/me`, the sessions and organization view of their organization)
+/// are invalidated at once; `operator-demo gdpr purge` has none, and they
+/// expire with their TTL (5 minutes).
+pub async fn purge_due(
+    db: &Db,
+    hasher: &UserHasher,
+    now: i64,
+    cache: Option<&rampart::cache::Cache>,
+) -> Result<PurgeReport, sqlx::Error> {
     // erasure_requests holds ids and times only, without row-level
     // security: the one list that spans organizations (as user_logins).
     let due = sqlx::query(
@@ -66,7 +76,13 @@ pub async fn purge_due(db: &Db, hasher: &UserHasher, now: i64) -> Result<PurgeRe
     for row in due {
         let (user_id, org_id): (String, String) = (row.try_get(0)?, row.try_get(1)?);
         match erase_user(db, hasher, &org_id, &user_id, now).await {
-            Ok(true) => report.erased += 1,
+            Ok(true) => {
+                report.erased += 1;
+                if let Some(cache) = cache {
+                    let tags = crate::cache::tags_of(&["users", "sessions", "org"], &org_id);
+                    crate::cache::invalidate(cache, &tags).await;
+                }
+            }
             Ok(false) => {}
             Err(err) => {
                 tracing::error!(organization = %org_id, error = %err, "an erasure failed; it is tried again at the next run");
@@ -278,6 +294,7 @@ pub fn spawn_job(
     hasher: UserHasher,
     interval: Duration,
     metrics: PurgeMetrics,
+    cache: Option<rampart::cache::Cache>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut ticks = tokio::time::interval(interval);
@@ -285,7 +302,7 @@ pub fn spawn_job(
         loop {
             ticks.tick().await;
             let now = crate::db::now();
-            match purge_due(&db, &hasher, now).await {
+            match purge_due(&db, &hasher, now, cache.as_ref()).await {
                 Ok(report) => {
                     metrics.ran(report, now);
                     if report.erased > 0 || report.failed > 0 {
