@@ -1,6 +1,9 @@
 //! The OpenAPI document states the constraints the handlers apply, so that a
 //! client generated from it sends requests the API accepts: every value a
-//! schema admits passes the handler's validation.
+//! schema admits passes the handler's validation, except a blank text (only
+//! whitespace), which the schemas do not exclude: a pattern that says both
+//! "no control character" and "not blank" is too slow for schemathesis to
+//! generate from (its health check fails).
 
 use operator_demo::api::{ApiDoc, calls::DISPOSITIONS, validate};
 use proptest::prelude::*;
@@ -69,7 +72,7 @@ proptest! {
             ("UserInput", "full_name", 200),
         ] {
             let schema = field(schema_name, field_name);
-            if admitted(schema, &value) {
+            if admitted(schema, &value) && !value.trim().is_empty() {
                 prop_assert!(validate::text(field_name, &value, 1, max).is_ok(), "{schema_name}.{field_name}: {value:?}");
             }
         }
@@ -91,7 +94,7 @@ proptest! {
 #[test]
 fn the_patterns_refuse_what_validation_refuses() {
     let name = field("CampaignInput", "name");
-    for bad in ["", "   ", "\t\n", "a\u{0}b", "a\u{7f}"] {
+    for bad in ["", "a\u{0}b", "a\u{7f}", "\r"] {
         assert!(!admitted(name, bad), "{bad:?}");
     }
     for good in ["Acme", " Acme ", "line\nbreak", "字"] {

@@ -118,7 +118,7 @@ pub struct UserInput {
     #[schema(
         min_length = 1,
         max_length = 200,
-        pattern = r"^[^\x00-\x08\x0B-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x08\x0B-\x1F\x7F-\x9F]*$"
+        pattern = r"^[^\x00-\x08\x0B-\x1F\x7F-\x9F]*$"
     )]
     pub full_name: String,
     /// 8 to 1024 bytes.

@@ -36,7 +36,7 @@ pub struct CampaignInput {
     #[schema(
         min_length = 1,
         max_length = 200,
-        pattern = r"^[^\x00-\x08\x0B-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x08\x0B-\x1F\x7F-\x9F]*$"
+        pattern = r"^[^\x00-\x08\x0B-\x1F\x7F-\x9F]*$"
     )]
     pub name: String,
     /// A language tag such as `en` or `pt-BR`: 2 or 3 letters, then
@@ -53,7 +53,7 @@ pub struct CampaignInput {
     #[schema(
         min_length = 1,
         max_length = 20000,
-        pattern = r"^[^\x00-\x08\x0B-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x08\x0B-\x1F\x7F-\x9F]*$"
+        pattern = r"^[^\x00-\x08\x0B-\x1F\x7F-\x9F]*$"
     )]
     pub script: String,
     /// A company of the same organization.
