@@ -183,45 +183,29 @@ pub fn write_tags(path: &str, tenant: &str) -> Vec<String> {
         .collect()
 }
 
-/// What the middleware under the cache needs: the handle, and the cached
-/// path patterns (none when `CACHE_ENABLED` is false).
+/// What the middleware under the cache needs: the handle, and the layer
+/// whose routes are cached (none when `CACHE_ENABLED` is false).
 #[derive(Debug, Clone)]
 pub struct Consistency {
     cache: Cache,
-    cached: Arc<[String]>,
+    layer: Option<CacheLayer>,
 }
 
 impl Consistency {
     /// For `layer`, built from [`config`]`(enabled)`.
     pub fn new(layer: &CacheLayer, enabled: bool) -> Self {
-        let cached = if enabled {
-            config(true)
-                .routes
-                .into_iter()
-                .map(|route| route.path)
-                .collect()
-        } else {
-            Arc::from([])
-        };
         Self {
             cache: layer.handle(),
-            cached,
+            layer: enabled.then(|| layer.clone()),
         }
     }
 
     /// Whether `path` is one of the cached routes' (`{id}` matches a
     /// segment).
     fn cached(&self, path: &str) -> bool {
-        self.cached.iter().any(|pattern| {
-            let (mut want, mut have) = (pattern.split('/'), path.split('/'));
-            loop {
-                match (want.next(), have.next()) {
-                    (None, None) => return true,
-                    (Some(w), Some(h)) if w == h || (w.starts_with('{') && !h.is_empty()) => {}
-                    _ => return false,
-                }
-            }
-        })
+        self.layer
+            .as_ref()
+            .is_some_and(|layer| layer.caches_path(path))
     }
 }
 

@@ -126,6 +126,17 @@ impl CacheLayer {
         Cache::from_arc(Arc::clone(&self.shared.store))
     }
 
+    /// Whether `path` matches one of the configured routes (method and
+    /// request headers aside): an app that treats those requests apart
+    /// (reads them from its primary database, say) asks the layer rather
+    /// than matching the templates again.
+    pub fn caches_path(&self, path: &str) -> bool {
+        self.shared
+            .routes
+            .iter()
+            .any(|route| route.matches(path).is_some())
+    }
+
     /// The counters: one namespace per route.
     pub fn stats(&self) -> CacheStats {
         self.shared.store.stats()
