@@ -39,8 +39,8 @@ use std::{path::Path as FsPath, sync::Arc};
 
 use futures_util::StreamExt;
 use object_store::{
-    ObjectStore, PutPayload, WriteMultipart, aws::AmazonS3Builder, local::LocalFileSystem,
-    path::Path,
+    ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart, aws::AmazonS3Builder,
+    local::LocalFileSystem, path::Path,
 };
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -199,7 +199,7 @@ impl Storage {
     }
 
     fn path(&self, name: &str) -> Path {
-        self.prefix.child(name)
+        self.prefix.clone().join(name)
     }
 
     fn store_error(
