@@ -218,6 +218,13 @@ async fn writes_are_read_back_on_another_replica() {
         } else {
             (&bases[1], &bases[0])
         };
+        // The reader holds a copy (a hit from now on) when the writer writes.
+        let before = get(&api, reader, &path, &admin).await;
+        assert_eq!(
+            before.ok(200)["name"],
+            format!("v{}", i - 1).as_str(),
+            "pair {i}"
+        );
         let name = format!("v{i}");
         let put = api
             .client
