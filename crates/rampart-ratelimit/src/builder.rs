@@ -6,7 +6,7 @@ use std::{collections::HashSet, sync::Arc};
 use crate::{
     MemoryStore, Policy, RateLimitConfigError, RateLimitConfigIssue, RateLimitLayer,
     RateLimitStats, Store,
-    layer::{Compiled, LoneIp, Shared},
+    layer::{Compiled, Shared},
     policy::KeySource,
 };
 
@@ -121,6 +121,7 @@ impl RateLimitLayerBuilder {
                     _ => None,
                 };
                 Compiled {
+                    everywhere: policy.scope.is_everything() && policy.exempt.is_empty(),
                     field_prefix: format!("\"{}\";r=", policy.name).into_bytes().into(),
                     ip_policy,
                     item_value: http::HeaderValue::from_maybe_shared(bytes::Bytes::from(
@@ -132,30 +133,9 @@ impl RateLimitLayerBuilder {
                 }
             })
             .collect::<Box<[Compiled]>>();
-        let lone_ip = match (&*policies, &self.memory) {
-            (
-                [
-                    Compiled {
-                        policy,
-                        ip_policy: Some(ip_policy),
-                        ..
-                    },
-                ],
-                Some(memory),
-            ) if policy.scope.is_everything() && policy.exempt.is_empty() => match &policy.key {
-                KeySource::ClientIp(key) => Some(LoneIp {
-                    memory: memory.clone(),
-                    policy: ip_policy.clone(),
-                    key: *key,
-                }),
-                KeySource::Custom(_) => None,
-            },
-            _ => None,
-        };
         Ok(RateLimitLayer {
             shared: Arc::new(Shared {
                 policies,
-                lone_ip,
                 needs_parts,
                 store: self.store,
                 memory: self.memory,

@@ -73,14 +73,6 @@ struct Waiting<S, ReqB> {
 }
 
 impl<F, S, ReqB, ResB> ResponseFuture<F, S, ReqB, ResB> {
-    /// The inner service's future, its response to go out as it is.
-    #[inline(always)]
-    pub(crate) fn quiet(future: F) -> Self {
-        Self {
-            state: State::Quiet { future },
-        }
-    }
-
     /// The inner service's future, `headers` (if any) to be added to its
     /// response. Boxed by the caller, before it calls the inner service:
     /// then nothing between that call and this one needs the future kept

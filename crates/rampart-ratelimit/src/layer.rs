@@ -24,17 +24,6 @@ pub(crate) struct Shared {
     pub(crate) headers: RateLimitHeaders,
     pub(crate) legacy: bool,
     pub(crate) stats: Arc<RateLimitStats>,
-    /// The layer's only policy, when it applies to every request, keys on the
-    /// client address and counts in a [`MemoryStore`] (the plain "N per IP"
-    /// set-up): decided without looking at scopes or building claims.
-    pub(crate) lone_ip: Option<LoneIp>,
-}
-
-/// What the lone client-IP policy needs per request, taken out once.
-pub(crate) struct LoneIp {
-    pub(crate) memory: MemoryStore,
-    pub(crate) policy: IpPolicy,
-    pub(crate) key: crate::ClientIpKey,
 }
 
 pub(crate) struct Compiled {
@@ -45,6 +34,9 @@ pub(crate) struct Compiled {
     pub(crate) item_value: Option<http::HeaderValue>,
     /// The start of this policy's item in the `RateLimit` field: `"name";r=`.
     pub(crate) field_prefix: Box<[u8]>,
+    /// The policy applies to every request (no scope, no exemption): its
+    /// claim is made without looking at the request's method or path.
+    pub(crate) everywhere: bool,
     /// With a memory store and the client-IP key: what the store needs to
     /// decide this policy directly (its hasher primed with the name, its
     /// GCRA numbers).

@@ -1,6 +1,7 @@
 //! The service: finds the policies that apply, asks the store, answers.
 
 use std::{
+    net::IpAddr,
     sync::Arc,
     task::{Context, Poll},
 };
@@ -13,14 +14,14 @@ use smallvec::SmallVec;
 
 use crate::{
     Demand, Key, Mode, Policy, RateLimitConfigError, RateLimitCounter, RateLimitStats, Store,
+    StoreFuture,
     policy::{KeySource, RequestView},
-    store::IpDecision,
 };
 use crate::{
     RateLimitLayer,
     future::{self, ResponseFuture},
     layer::{Applied, Shared},
-    respond::{self, Decision},
+    respond::{self, Decision, HeaderSet},
 };
 
 /// The service made by [`RateLimitLayer`]. Every clone shares one set of
@@ -109,143 +110,156 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: Request<ReqB>) -> Self::Future {
-        if let Some(lone) = &self.shared.lone_ip {
-            let Some(ip) = lone.key.of(request.extensions()) else {
-                self.shared.stats.at(0).add(RateLimitCounter::NoKey);
-                return ResponseFuture::quiet(self.inner.call(request));
-            };
-            let decision = lone.memory.decide_ip(&lone.policy, &ip);
-            return self.answer_ip(request, 0, decision);
-        }
+    fn call(&mut self, mut request: Request<ReqB>) -> Self::Future {
+        let shared = &self.shared;
         // Split the request only when a policy's predicate or key extractor
         // needs `Parts`; the default (client IP) reads the request as it is.
-        if self.shared.needs_parts {
+        let claims = if shared.needs_parts {
             let (parts, body) = request.into_parts();
-            let claims = claims(&self.shared, &parts);
-            return self.decide(Request::from_parts(parts, body), claims);
-        }
-        let claims = claims(&self.shared, &request);
-        self.decide(request, claims)
-    }
-}
-
-impl<S> RateLimitService<S> {
-    #[inline(always)]
-    fn decide<ReqB, ResB>(
-        &mut self,
-        request: Request<ReqB>,
-        claims: Claims,
-    ) -> ResponseFuture<S::Future, S, ReqB, ResB>
-    where
-        S: Service<Request<ReqB>, Response = Response<ResB>> + Clone,
-    {
-        let shared = &self.shared;
-        let verdict = match (claims.as_slice(), &shared.memory) {
-            ([], _) => {
-                return ResponseFuture::quiet(self.inner.call(request));
-            }
-            // One client-IP policy on the memory store: no `Demand`, no
-            // store future, nothing allocated.
-            ([(index, Key::Ip(ip))], Some(memory)) => shared.policies[*index]
-                .ip_policy
-                .as_ref()
-                .map(|policy| (*index, memory.decide_ip(policy, ip))),
-            _ => None,
-        };
-        if let Some((index, decision)) = verdict {
-            return self.answer_ip(request, index, decision);
-        }
-        let applied: Applied = claims.iter().map(|(index, _)| *index).collect();
-        let demands: SmallVec<[Demand; 2]> = claims
-            .into_iter()
-            .map(|(index, key)| {
-                let policy = &shared.policies[index].policy;
-                Demand {
-                    policy: Arc::clone(&policy.name),
-                    quota: policy.quota,
-                    key,
-                    cost: policy.cost,
-                    enforce: policy.mode == Mode::Enforce,
-                    fallback: policy.fallback,
-                }
-            })
-            .collect();
-        let applied = &applied;
-        let mut decision = shared.store.decide(&demands);
-        if let Some(result) = decision.take_ready() {
-            let decided = match &result {
-                Ok(verdicts) => respond::decide(shared, applied, Ok(verdicts)),
-                Err(error) => respond::decide(shared, applied, Err(error)),
-            };
-            let headers = match decided {
-                Decision::Pass(headers) => future::boxed(headers),
-                Decision::Reject(response) => return ResponseFuture::rejected(response),
-            };
-            return ResponseFuture::with(self.inner.call(request), headers);
-        }
-        // The store needs I/O: the ready service goes into the future and a
-        // clone stays here, as tower's docs advise.
-        let clone = self.inner.clone();
-        let ready = std::mem::replace(&mut self.inner, clone);
-        ResponseFuture::waiting(
-            decision,
-            ready,
-            request,
-            applied.clone(),
-            Arc::clone(shared),
-        )
-    }
-}
-
-impl<S> RateLimitService<S> {
-    /// Answers a request that one client-IP policy (`index`) applies to,
-    /// decided on the memory store.
-    #[inline(always)]
-    fn answer_ip<ReqB, ResB>(
-        &mut self,
-        request: Request<ReqB>,
-        index: usize,
-        decision: IpDecision,
-    ) -> ResponseFuture<S::Future, S, ReqB, ResB>
-    where
-        S: Service<Request<ReqB>, Response = Response<ResB>> + Clone,
-    {
-        let shared = &self.shared;
-        // One call of the inner service below, not one per branch: each
-        // call site would build its future apart and copy it in.
-        let headers = if decision.charged() {
-            if respond::admitted_quietly(shared, index) {
-                None
-            } else {
-                future::boxed(respond::admitted_one(shared, index, &decision.verdict()))
-            }
+            let claims = claims(shared, &parts);
+            request = Request::from_parts(parts, body);
+            claims
         } else {
-            let verdict = decision.verdict();
-            match respond::decide(shared, &[index], Ok(std::slice::from_ref(&verdict))) {
-                Decision::Pass(headers) => future::boxed(headers),
-                Decision::Reject(response) => return ResponseFuture::rejected(response),
-            }
+            claims(shared, &request)
         };
-        ResponseFuture::with(self.inner.call(request), headers)
+        match decide(shared, claims) {
+            Decided::Pass(headers) => ResponseFuture::with(self.inner.call(request), headers),
+            Decided::Reject(response) => ResponseFuture::rejected(response),
+            Decided::Later(decision, applied) => {
+                // The store needs I/O: the ready service goes into the
+                // future and a clone stays here, as tower's docs advise.
+                let shared = Arc::clone(shared);
+                let clone = self.inner.clone();
+                let ready = std::mem::replace(&mut self.inner, clone);
+                ResponseFuture::waiting(decision, ready, request, applied, shared)
+            }
+        }
+    }
+}
+
+/// What the store said of a request, before the inner service is called.
+enum Decided<B> {
+    /// Pass it on, adding these headers to the response (if any).
+    Pass(Option<Box<HeaderSet>>),
+    /// Answer this instead.
+    Reject(Response<ResponseBody<B>>),
+    /// The store needs I/O: wait for its answer.
+    Later(StoreFuture, Applied),
+}
+
+/// Asks the store about the request's `claims` and turns a ready answer
+/// into what to do. A request that one client-address policy applies to
+/// is decided on a memory store directly (no [`Demand`], no store future,
+/// nothing allocated); any other goes to [`Store::decide`].
+#[inline(always)]
+fn decide<B>(shared: &Shared, claims: Claims) -> Decided<B> {
+    let on_memory = match (&claims, &shared.memory) {
+        (Claims::None, _) => return Decided::Pass(None),
+        (Claims::OneIp(index, ip), Some(memory)) => shared.policies[*index]
+            .ip_policy
+            .as_ref()
+            .map(|policy| (*index, memory.decide_ip(policy, ip))),
+        _ => None,
+    };
+    let Some((index, decision)) = on_memory else {
+        return decide_in_store(shared, claims.into_list());
+    };
+    let headers = if decision.charged() {
+        if respond::admitted_quietly(shared, index) {
+            None
+        } else {
+            future::boxed(respond::admitted_one(shared, index, &decision.verdict()))
+        }
+    } else {
+        let verdict = decision.verdict();
+        match respond::decide(shared, &[index], Ok(std::slice::from_ref(&verdict))) {
+            Decision::Pass(headers) => future::boxed(headers),
+            Decision::Reject(response) => return Decided::Reject(response),
+        }
+    };
+    Decided::Pass(headers)
+}
+
+/// [`decide`] through [`Store::decide`]: its answer if ready (a memory
+/// store's), else its future.
+#[inline(never)]
+fn decide_in_store<B>(shared: &Shared, claims: ClaimList) -> Decided<B> {
+    let applied: Applied = claims.iter().map(|(index, _)| *index).collect();
+    let demands: SmallVec<[Demand; 2]> = claims
+        .into_iter()
+        .map(|(index, key)| {
+            let policy = &shared.policies[index].policy;
+            Demand {
+                policy: Arc::clone(&policy.name),
+                quota: policy.quota,
+                key,
+                cost: policy.cost,
+                enforce: policy.mode == Mode::Enforce,
+                fallback: policy.fallback,
+            }
+        })
+        .collect();
+    let mut decision = shared.store.decide(&demands);
+    let Some(result) = decision.take_ready() else {
+        return Decided::Later(decision, applied);
+    };
+    match respond::decide(shared, &applied, result.as_deref()) {
+        Decision::Pass(headers) => Decided::Pass(future::boxed(headers)),
+        Decision::Reject(response) => Decided::Reject(response),
     }
 }
 
 /// The policies that apply to a request, each with its key (indexes into
 /// `shared.policies`), inline for up to two.
-type Claims = SmallVec<[(usize, Key); 2]>;
+type ClaimList = SmallVec<[(usize, Key); 2]>;
+
+/// [`ClaimList`], with the common case apart: one policy keyed on the
+/// client address needs no list (nothing to build, nothing to drop).
+enum Claims {
+    None,
+    OneIp(usize, IpAddr),
+    Many(ClaimList),
+}
+
+impl Claims {
+    #[inline(always)]
+    fn push(&mut self, index: usize, key: Key) {
+        match self {
+            Self::None => {
+                *self = match key {
+                    Key::Ip(ip) => Self::OneIp(index, ip),
+                    key => Self::Many(smallvec::smallvec![(index, key)]),
+                };
+            }
+            Self::OneIp(first, ip) => {
+                *self = Self::Many(smallvec::smallvec![(*first, Key::Ip(*ip)), (index, key)]);
+            }
+            Self::Many(list) => list.push((index, key)),
+        }
+    }
+
+    fn into_list(self) -> ClaimList {
+        match self {
+            Self::None => ClaimList::new(),
+            Self::OneIp(index, ip) => smallvec::smallvec![(index, Key::Ip(ip))],
+            Self::Many(list) => list,
+        }
+    }
+}
 
 /// The policies that apply to a request and their keys.
 fn claims(shared: &Shared, view: &impl RequestView) -> Claims {
-    let mut claims = Claims::new();
+    let mut claims = Claims::None;
     for (index, compiled) in shared.policies.iter().enumerate() {
         let policy = &compiled.policy;
-        if !policy.scope.contains(view) {
-            continue;
-        }
-        if policy.exempt.exempts(view) {
-            shared.stats.at(index).add(RateLimitCounter::Exempt);
-            continue;
+        if !compiled.everywhere {
+            if !policy.scope.contains(view) {
+                continue;
+            }
+            if policy.exempt.exempts(view) {
+                shared.stats.at(index).add(RateLimitCounter::Exempt);
+                continue;
+            }
         }
         let key = match &policy.key {
             KeySource::ClientIp(ip) => ip.of(view.extensions()).map(Key::Ip),
@@ -255,7 +269,7 @@ fn claims(shared: &Shared, view: &impl RequestView) -> Claims {
             shared.stats.at(index).add(RateLimitCounter::NoKey);
             continue;
         };
-        claims.push((index, key));
+        claims.push(index, key);
     }
     claims
 }

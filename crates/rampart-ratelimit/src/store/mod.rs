@@ -20,7 +20,7 @@ use std::{
     time::Duration,
 };
 
-pub(crate) use self::memory::{IpDecision, IpPolicy};
+pub(crate) use self::memory::IpPolicy;
 #[cfg(feature = "redis")]
 pub use self::{fallback::FallbackStore, redis::RedisStore};
 pub use self::{
