@@ -19,8 +19,9 @@
 //! so deleting a session at 90 days would take its calls with it,
 //! unarchived. Such sessions are counted as `held`.
 //!
-//! The organizations are those with a login or a pending erasure (the two
-//! tables without row-level security); see docs/compliance.md.
+//! Every organization is visited, those whose users were all erased too:
+//! the list is `organization_ids`, a table of ids without row-level
+//! security that a trigger fills; see docs/compliance.md.
 
 mod archive;
 mod report;
@@ -362,16 +363,15 @@ impl Retention {
         Ok(Outcome::Ran(report))
     }
 
-    /// Every organization with a login or a pending erasure: the tables
-    /// without row-level security (an organization's rows are not visible
-    /// to the app's role outside its own transaction).
+    /// Every organization, from `organization_ids` (migration 0006): the
+    /// table of ids without row-level security (an organization's rows are
+    /// not visible to the app's role outside its own transaction). Not
+    /// `user_logins`: an organization whose users were all erased has no
+    /// login left, yet keeps its calls.
     async fn organizations(&self) -> Result<Vec<String>, sqlx::Error> {
-        let rows = sqlx::query(
-            "SELECT organization_id FROM user_logins UNION \
-             SELECT organization_id FROM erasure_requests ORDER BY 1",
-        )
-        .fetch_all(self.db.writer())
-        .await?;
+        let rows = sqlx::query("SELECT organization_id FROM organization_ids ORDER BY 1")
+            .fetch_all(self.db.writer())
+            .await?;
         rows.iter().map(|row| row.try_get::<String, _>(0)).collect()
     }
 
