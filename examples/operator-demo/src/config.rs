@@ -6,7 +6,9 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use rampart::core::{ForwardedHeader, TrustedProxies};
 
-use crate::{auth::AuthArgs, telephony::TelephonyArgs};
+use crate::auth::AuthArgs;
+#[cfg(feature = "telephony")]
+use crate::telephony::TelephonyArgs;
 
 /// `RATE_LIMIT_GLOBAL`'s default: the plan's 1000 requests an hour per
 /// client address, of which 100 may come at once (not all 1000: a burst of
@@ -498,7 +500,8 @@ pub struct ServeArgs {
     pub auth: AuthArgs,
 
     /// The telephony providers (`TELEPHONY_*`, `TWILIO_*`, `TELNYX_*`);
-    /// the simulated provider by default.
+    /// the simulated provider by default. Only with the `telephony` feature.
+    #[cfg(feature = "telephony")]
     #[command(flatten)]
     pub telephony: TelephonyArgs,
 

@@ -57,6 +57,7 @@ pub mod shutdown;
 pub mod stack;
 pub mod storage;
 pub mod telemetry;
+#[cfg(feature = "telephony")]
 pub mod telephony;
 pub mod tenancy;
 pub mod timeout;
