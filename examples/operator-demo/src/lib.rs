@@ -61,7 +61,7 @@ pub mod telemetry;
 pub mod telephony;
 pub mod tenancy;
 pub mod timeout;
-pub mod tls;
+pub use config::tls;
 
 pub use self::error::Error;
 
