@@ -495,3 +495,98 @@ pub fn run_to_exit(
         std::fs::read_to_string(&stderr_path).unwrap_or_default(),
     )
 }
+
+/// A `redis-server` of one test's own on a loopback port, so that the test
+/// may stop it and start it again on the same port (the shared Redis of
+/// the run must stay up for the others). Killed when dropped.
+///
+/// ```no_run
+/// # async fn example() {
+/// let mut redis = rampart_tests::RedisServer::start().await.expect("redis-server installed");
+/// let url = redis.url();
+/// redis.stop();
+/// redis.restart().await;
+/// # let _ = url;
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct RedisServer {
+    child: Option<Child>,
+    port: u16,
+}
+
+impl RedisServer {
+    /// Starts `redis-server` on a free port (no persistence) and waits until
+    /// it accepts connections. `None` when `redis-server` is not installed.
+    ///
+    /// # Panics
+    ///
+    /// When it does not accept connections within [`START_TIMEOUT`].
+    pub async fn start() -> Option<Self> {
+        let mut server = Self {
+            child: None,
+            port: free_port(),
+        };
+        server.spawn().ok()?;
+        server.wait_until_up().await;
+        Some(server)
+    }
+
+    /// `redis://127.0.0.1:PORT/`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// Kills the server (SIGKILL: every connection drops at once, as when a
+    /// host is lost) and waits for it to exit.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts it again on the same port, empty.
+    ///
+    /// # Panics
+    ///
+    /// When it cannot be started or does not accept connections within
+    /// [`START_TIMEOUT`].
+    pub async fn restart(&mut self) {
+        self.stop();
+        self.spawn().expect("redis-server starts again");
+        self.wait_until_up().await;
+    }
+
+    fn spawn(&mut self) -> io::Result<()> {
+        let child = Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
+            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?;
+        self.child = Some(child);
+        Ok(())
+    }
+
+    async fn wait_until_up(&self) {
+        let deadline = Instant::now() + START_TIMEOUT;
+        while tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+            .await
+            .is_err()
+        {
+            assert!(
+                Instant::now() < deadline,
+                "redis-server on port {} does not answer",
+                self.port
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

@@ -10,7 +10,7 @@ mod demo_api_common;
 // proxy 127.0.0.1): with a shared Redis, other tests and runs count elsewhere.
 use demo_api_common::{BIN, CHEAP_TEST123, client as client_from_own_address, postgres};
 use operator_demo::db::{Db, DbConfig};
-use rampart_tests::{Demo, database_url, run_to_exit};
+use rampart_tests::{Demo, RedisServer, database_url, redis_url, run_to_exit};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 use tokio::{
@@ -100,6 +100,86 @@ async fn probes_have_a_limit_of_their_own() {
     let other = client_from_own_address();
     let response = other.get(demo.url("/ready")).send().await.unwrap();
     assert_eq!(response.status(), 200);
+}
+
+/// `/ready` of a demo whose Redis may be down: status and body.
+async fn ready_body(demo: &Demo, client: &reqwest::Client) -> (u16, Value) {
+    let response = client.get(demo.url("/ready")).send().await.unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+/// How long a test waits for the demo to notice Redis stopped or back: far
+/// above what it takes, reached only when the demo misbehaves.
+const REDIS_BOUND: Duration = Duration::from_secs(60);
+
+/// Redis stopped mid-run (its own redis-server, killed and started again on
+/// the same port): the rate limits and the cache fall back to memory, so
+/// `/ready` stays 200 with `"status":"degraded"` and `"redis"` not `ok`
+/// while requests are served, then `ready` again once Redis is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ready_stays_200_degraded_while_redis_is_down() {
+    if redis_url().is_none() {
+        return;
+    }
+    let Some(mut redis) = RedisServer::start().await else {
+        assert!(
+            !rampart_tests::services_required(),
+            "redis-server is not installed"
+        );
+        return;
+    };
+    let url = redis.url();
+    let demo = Demo::start(
+        BIN,
+        &[
+            ("REDIS_URL", url.as_str()),
+            ("RATE_LIMIT_PROBES", "1000000/minute"),
+        ],
+    )
+    .await;
+    let client = demo.client();
+    let (status, body) = ready_body(&demo, &client).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "ready", "{body}");
+    assert_eq!(body["checks"]["redis"], "ok", "{body}");
+
+    redis.stop();
+    let deadline = Instant::now() + REDIS_BOUND;
+    loop {
+        let (status, body) = ready_body(&demo, &client).await;
+        assert_eq!(status, 200, "Redis down must not make /ready fail: {body}");
+        if body["checks"]["redis"] != "ok" {
+            assert_eq!(body["status"], "degraded", "{body}");
+            assert!(
+                ["failing", "timeout"].contains(&body["checks"]["redis"].as_str().unwrap_or("")),
+                "{body}"
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "/ready never noticed: {body}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Served meanwhile: the global rate limit counts in memory.
+    for _ in 0..3 {
+        let response = client.get(demo.url("/")).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+    }
+
+    redis.restart().await;
+    let deadline = Instant::now() + REDIS_BOUND;
+    loop {
+        let (status, body) = ready_body(&demo, &client).await;
+        assert_eq!(status, 200, "{body}");
+        if body["status"] == "ready" {
+            assert_eq!(body["checks"]["redis"], "ok", "{body}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "Redis back, /ready still {body}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    drop(demo);
 }
 
 /// Connections of the app's role to its database.

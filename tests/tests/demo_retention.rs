@@ -11,8 +11,9 @@ mod demo_retention_common;
 use demo_api_common::{Api, sqlite};
 use demo_backup_common::{Store, schedule_at};
 use demo_retention_common::{
-    a_failed_upload, after_run, an_unreachable_store, audit, env, metrics, retention, rows,
-    scheduled, seed_rows_at, series, the_policy, two_runs_at_once, wait_for_slot,
+    a_failed_upload, after_run, an_organization_without_users, an_unreachable_store, audit, env,
+    metrics, retention, rows, scheduled, seed_rows_at, series, the_policy, two_runs_at_once,
+    wait_for_slot,
 };
 
 const OFF: [(&str, &str); 2] = [("BACKUP_SCHEDULE", "off"), ("RETENTION_SCHEDULE", "off")];
@@ -25,6 +26,12 @@ fn database(api: &Api) -> Vec<(String, String)> {
 async fn the_policy_archives_deletes_and_anonymizes_exactly() {
     let api = sqlite(&OFF, 2, 1).await;
     the_policy(&api.admin_sql, &Store::folder(), &database(&api)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_organization_whose_users_were_all_erased_is_visited() {
+    let api = sqlite(&OFF, 2, 1).await;
+    an_organization_without_users(&api.admin_sql, &Store::folder(), &database(&api)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -11,8 +11,8 @@ mod demo_retention_common;
 use demo_api_common::{API, Api, BIN, GLOBAL, PROXY, postgres};
 use demo_backup_common::{Store, schedule_at};
 use demo_retention_common::{
-    a_failed_upload, after_run, an_unreachable_store, audit, env, metrics, rows, scheduled,
-    seed_rows_at, series, the_policy, two_runs_at_once, wait_for_slot,
+    a_failed_upload, after_run, an_organization_without_users, an_unreachable_store, audit, env,
+    metrics, rows, scheduled, seed_rows_at, series, the_policy, two_runs_at_once, wait_for_slot,
 };
 use rampart_tests::{Demo, database_url};
 
@@ -28,6 +28,19 @@ async fn the_policy_archives_deletes_and_anonymizes_exactly() {
     let Some(url) = database_url() else { return };
     let api = postgres(&url, "retention_policy", &OFF, 2, 1).await;
     the_policy(
+        api.app_sql.as_ref().unwrap(),
+        &Store::folder(),
+        &app_role(&api),
+    )
+    .await;
+    api.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_organization_whose_users_were_all_erased_is_visited() {
+    let Some(url) = database_url() else { return };
+    let api = postgres(&url, "retention_erased", &OFF, 2, 1).await;
+    an_organization_without_users(
         api.app_sql.as_ref().unwrap(),
         &Store::folder(),
         &app_role(&api),

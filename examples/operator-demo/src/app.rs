@@ -26,7 +26,7 @@ use tower_http::{
 };
 
 use crate::{
-    api::{self, ApiError, Telephony},
+    api::{self, ApiError},
     auth::{AuthArgs, LoginLimiter, PasswordPool, Principal, TokenIssuer},
     db::Db,
     gdpr::Gdpr,
@@ -56,7 +56,8 @@ struct Inner {
     tokens: Option<TokenIssuer>,
     login_limiter: LoginLimiter,
     passwords: PasswordPool,
-    telephony: Telephony,
+    #[cfg(feature = "telephony")]
+    telephony: api::Telephony,
     redis: Option<redis::aio::ConnectionManager>,
     ready_checks: Arc<health::ReadyChecks>,
     gdpr: Gdpr,
@@ -76,7 +77,8 @@ impl AppState {
                 tokens: None,
                 login_limiter: LoginLimiter::memory(AuthArgs::default().rate_limit_login),
                 passwords: PasswordPool::default(),
-                telephony: Telephony::simulated(),
+                #[cfg(feature = "telephony")]
+                telephony: api::Telephony::simulated(),
                 redis: None,
                 ready_checks: Arc::default(),
                 drain: Arc::default(),
@@ -115,8 +117,9 @@ impl AppState {
     }
 
     /// With the telephony that sessions place calls through.
+    #[cfg(feature = "telephony")]
     #[must_use]
-    pub fn with_telephony(mut self, telephony: Telephony) -> Self {
+    pub fn with_telephony(mut self, telephony: api::Telephony) -> Self {
         Arc::make_mut(&mut self.inner).telephony = telephony;
         self
     }
@@ -183,7 +186,8 @@ impl AppState {
     }
 
     /// The telephony sessions use.
-    pub(crate) fn telephony(&self) -> &Telephony {
+    #[cfg(feature = "telephony")]
+    pub(crate) fn telephony(&self) -> &api::Telephony {
         &self.inner.telephony
     }
 

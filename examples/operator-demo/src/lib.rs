@@ -3,7 +3,8 @@
 //! The binary is [`run_cli`]; the pieces are public so that tests and
 //! benchmarks can build the same app in-process:
 //!
-//! - [`config`]: the command line and environment (`BIND_ADDR`, `DATA_DIR`, ...);
+//! - [`config`]: the command line and environment (`BIND_ADDR`, `DATA_DIR`, ...),
+//!   every setting of every area, one file each;
 //! - [`app`]: the state, the routes and the middleware around them;
 //! - [`stack`]: the Rampart layers and their configuration;
 //! - [`routes`] and [`api`]: the handlers;
@@ -13,7 +14,9 @@
 //! - [`backup`] and [`storage`]: backups to a folder or S3, restore, verify;
 //! - [`commands`]: `serve`, `migrate`, `seed`, `gdpr purge`, `backup`;
 //! - [`server`]: socket, TLS, graceful shutdown;
-//! - [`telemetry`], [`shutdown`], [`tls`].
+//! - [`telemetry`], [`shutdown`], [`tls`];
+//! - `telephony` (the default-on `telephony` feature): the providers and
+//!   the call-session routes; without it the middleware story reads alone.
 //!
 //! # Example
 //!
@@ -57,10 +60,11 @@ pub mod shutdown;
 pub mod stack;
 pub mod storage;
 pub mod telemetry;
+#[cfg(feature = "telephony")]
 pub mod telephony;
 pub mod tenancy;
 pub mod timeout;
-pub mod tls;
+pub use config::tls;
 
 pub use self::error::Error;
 

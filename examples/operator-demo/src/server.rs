@@ -19,15 +19,15 @@ pub use connection::{
 
 use crate::{
     Error,
-    api::Telephony,
     app::{self, AppState},
     commands,
     config::{Environment, ServeArgs},
     db::{Backend, Db, DbError, RoleCheckError},
     shutdown::{self, Drain},
-    telephony::TelephonyMetrics,
     tls,
 };
+#[cfg(feature = "telephony")]
+use crate::{api::Telephony, telephony::TelephonyMetrics};
 
 /// Creates the data folder, opens the socket, prints the URL it serves at and
 /// serves until SIGTERM or Ctrl-C; then `/ready` answers 503 at once, the
@@ -93,7 +93,9 @@ pub async fn serve_until(
     let db = commands::connect(&commands::db_config(&args.data_dir, &args.database)?).await?;
     prepare_database(&db, &args).await?;
     let auth = args.auth.build(&args.data_dir)?;
+    #[cfg(feature = "telephony")]
     let telephony_metrics = TelephonyMetrics::default();
+    #[cfg(feature = "telephony")]
     let telephony = args
         .telephony
         .build(telephony_metrics.clone())
@@ -111,8 +113,9 @@ pub async fn serve_until(
         .with_gdpr(gdpr)
         .with_db(db.clone())
         .with_tokens(auth.issuer.clone())
-        .with_passwords(auth.passwords.clone())
-        .with_telephony(Telephony::new(telephony));
+        .with_passwords(auth.passwords.clone());
+    #[cfg(feature = "telephony")]
+    let state = state.with_telephony(Telephony::new(telephony));
     let drain = state.drain().clone();
     // The erasure job invalidates the cached answers of those it erases.
     let mut cache = None;
@@ -162,6 +165,7 @@ pub async fn serve_until(
         let stack = app::Stack::from_args(&args, &auth, Some(db.clone())).await?;
         // The business metrics are served beside the HTTP series.
         stack.metrics.with_registry(|registry| {
+            #[cfg(feature = "telephony")]
             telephony_metrics.register(registry);
             purge_metrics.register(registry);
             db.register_primary_metrics(registry);

@@ -1,6 +1,8 @@
 //! The Twilio and Telnyx clients and the failover manager against loopback
 //! servers that speak each provider's wire format and fail on demand.
 
+#![cfg(feature = "telephony")]
+
 use std::{
     net::SocketAddr,
     sync::{Arc, Mutex},

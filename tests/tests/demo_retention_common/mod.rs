@@ -365,6 +365,26 @@ pub async fn the_policy(db: &Db, store: &Store, database: &[(String, String)]) {
     }
 }
 
+/// Organization 2's users all erased (no `user_logins` row left, as the
+/// erasure leaves it; no pending erasure either): the run visits it as it
+/// does organization 1, which still has its users.
+pub async fn an_organization_without_users(db: &Db, store: &Store, database: &[(String, String)]) {
+    seed_rows(db, 1).await;
+    seed_rows(db, 2).await;
+    sqlx::query("DELETE FROM user_logins WHERE organization_id = $1")
+        .bind(org_id(2))
+        .execute(db.writer())
+        .await
+        .unwrap();
+    let run = retention(&["run"], &env(store, database)).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    for org in [1, 2] {
+        assert_eq!(rows(db, org).await, after_run(org), "{}", run.stdout);
+        assert_eq!(summary(&run.stdout, org), EXPECTED, "{}", run.stdout);
+        assert_eq!(audit(db, org).await.len(), 1);
+    }
+}
+
 /// An archive that cannot be written (a bucket that does not exist on the
 /// S3 server): nothing changes, the exit status is not 0.
 pub async fn a_failed_upload(db: &Db, endpoint: &str, database: &[(String, String)]) {

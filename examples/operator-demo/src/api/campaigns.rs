@@ -328,6 +328,7 @@ pub async fn execute(
         });
     };
     tx.commit().await?;
+    #[cfg(feature = "telephony")]
     state.telephony().campaign_executed();
     Ok(Json(from_row(&row)?))
 }

@@ -24,7 +24,9 @@ pub mod gdpr;
 mod openapi;
 mod quota;
 mod rows;
+#[cfg(feature = "telephony")]
 pub mod sessions;
+#[cfg(feature = "telephony")]
 mod telephony;
 #[cfg(test)]
 mod testing;
@@ -42,6 +44,9 @@ pub use self::{
     extract::{DEFAULT_LIMIT, Id, JsonBody, MAX_LIMIT, MAX_OFFSET, Page, parse_id},
     openapi::{ApiDoc, docs},
     quota::{Limits, month_start},
+};
+#[cfg(feature = "telephony")]
+pub use self::{
     sessions::{DEFAULT_TO, TelephonyProvider},
     telephony::{PlacedCall, Telephony},
 };
@@ -109,9 +114,19 @@ pub fn auth_routes() -> Router<AppState> {
         .route("/campaigns", get(campaigns::list_legacy))
 }
 
-/// `/api/v1/*`: every route needs a token.
+/// `/api/v1/*`: every route needs a token. The call sessions (each places
+/// a call through a telephony provider) only with the `telephony` feature.
 pub fn api_routes() -> Router<AppState> {
-    Router::new()
+    let router = Router::new();
+    #[cfg(feature = "telephony")]
+    let router = router
+        .route(
+            "/api/v1/sessions",
+            get(sessions::list).post(sessions::create),
+        )
+        .route("/api/v1/sessions/{id}", get(sessions::read))
+        .route("/api/v1/sessions/{id}/end", post(sessions::end));
+    router
         .route(
             "/api/v1/companies",
             get(companies::list).post(companies::create),
@@ -133,12 +148,6 @@ pub fn api_routes() -> Router<AppState> {
                 .delete(campaigns::delete),
         )
         .route("/api/v1/campaigns/{id}/execute", post(campaigns::execute))
-        .route(
-            "/api/v1/sessions",
-            get(sessions::list).post(sessions::create),
-        )
-        .route("/api/v1/sessions/{id}", get(sessions::read))
-        .route("/api/v1/sessions/{id}/end", post(sessions::end))
         .route(
             "/api/v1/calls/{id}/disposition",
             put(calls::put_disposition),

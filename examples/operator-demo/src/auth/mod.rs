@@ -36,7 +36,6 @@
 //! ```
 
 mod api_limit;
-mod args;
 mod crypto;
 mod keys;
 mod layer;
@@ -50,7 +49,6 @@ pub use self::{
     api_limit::{
         API_LEGACY_PATHS, API_PATH_PREFIX, API_POLICY, ByUserId, api_policy, api_rate_limit_layer,
     },
-    args::{AuthArgs, AuthConfigError, Authentication, MAX_ACCESS_TOKEN_TTL},
     keys::{Jwk, Jwks, KEY_FILE_NAME, KeyError, Keys, keygen},
     layer::{Auth, AuthLayer, ResponseFuture},
     login_limit::{
@@ -61,3 +59,6 @@ pub use self::{
     principal::{Principal, Role},
     token::{IssuedToken, MAX_TOKEN_BYTES, TokenError, TokenIssuer, TokenSettings, TokenVerifier},
 };
+/// The settings (`JWT_*`, `RATE_LIMIT_LOGIN`, ...) live in
+/// [`config::auth`](crate::config::auth).
+pub use crate::config::auth::{AuthArgs, AuthConfigError, Authentication, MAX_ACCESS_TOKEN_TTL};

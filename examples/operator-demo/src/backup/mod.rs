@@ -14,7 +14,6 @@
 //!   count and checksum with the manifest.
 //! - Exit codes for cron: see [`BackupError::exit_code`].
 
-mod args;
 mod error;
 pub mod manifest;
 mod name;
@@ -26,20 +25,21 @@ mod sqlite;
 use std::path::{Path, PathBuf};
 
 pub use self::{
-    args::{
-        BackupAction, BackupArgs, BackupCommon, BackupSettings, DEFAULT_RETENTION_DAYS, PruneArgs,
-        RestoreArgs, VerifyArgs,
-    },
     error::BackupError,
     manifest::Manifest,
     name::{BackupName, MANIFEST, human_time},
     progress::Reporter,
-    schedule::{BackupMetrics, BackupScheduleArgs, Schedule, spawn_scheduler},
+    schedule::{BackupMetrics, Schedule, spawn_scheduler},
 };
 use self::{
     error::{db_error, io_error},
     manifest::differences,
     progress::human_bytes,
+};
+/// The command line of `backup` lives in [`config::backup`](crate::config::backup).
+pub use crate::config::backup::{
+    BackupAction, BackupArgs, BackupCommon, BackupScheduleArgs, BackupSettings,
+    DEFAULT_RETENTION_DAYS, PruneArgs, RestoreArgs, VerifyArgs,
 };
 use crate::{
     config::DatabaseArgs,

@@ -14,10 +14,9 @@
 
 use std::{sync::atomic::AtomicI64, time::Duration};
 
-use clap::Args;
 use prometheus_client::{metrics::gauge::Gauge, registry::Registry};
 
-use super::{BackupSettings, Backups};
+use super::Backups;
 use crate::jobs::{JobLock, Wait};
 
 /// How often the series are refreshed from the store between runs.
@@ -76,26 +75,6 @@ impl Schedule {
         let today = day + offset;
         Some(if today > now { today } else { today + 86_400 })
     }
-}
-
-/// The server's backup settings: `BACKUP_SCHEDULE` and the `BACKUP_*`
-/// variables of the command.
-#[derive(Debug, Clone, Args)]
-pub struct BackupScheduleArgs {
-    /// Daily backup time, `HH:MM` or `HH:MM:SS` UTC, or `off` (backups by
-    /// cron or a systemd timer instead).
-    #[arg(
-        id = "backup_schedule",
-        long = "backup-schedule",
-        env = "BACKUP_SCHEDULE",
-        value_name = "BACKUP_SCHEDULE",
-        default_value = "02:00"
-    )]
-    pub schedule: Schedule,
-
-    /// Where backups go, and for how long.
-    #[command(flatten)]
-    pub settings: BackupSettings,
 }
 
 /// `backup_last_success_timestamp_seconds` and `backup_size_bytes`.

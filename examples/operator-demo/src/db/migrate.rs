@@ -142,7 +142,7 @@ mod tests {
         // The tables are gone: creating them again works.
         db.migrate_up().await.unwrap();
         assert!(db.is_migrated().await.unwrap());
-        assert_eq!(db.migrate_down(Some(0)).await.unwrap(), 3);
+        assert_eq!(db.migrate_down(Some(0)).await.unwrap(), 4);
         assert_eq!(db.migrate_down(None).await.unwrap(), 0);
     }
 }

@@ -8,34 +8,14 @@
 
 use std::{sync::atomic::AtomicI64, time::Duration};
 
-use clap::Args;
 use prometheus_client::{
     encoding::EncodeLabelSet,
     metrics::{counter::Counter, family::Family, gauge::Gauge},
     registry::Registry,
 };
 
-use super::{Outcome, Retention, RetentionSettings};
+use super::{Outcome, Retention};
 use crate::backup::Schedule;
-
-/// The server's retention settings: `RETENTION_SCHEDULE` and the rest.
-#[derive(Debug, Clone, Args)]
-pub struct RetentionScheduleArgs {
-    /// Daily retention run, `HH:MM` or `HH:MM:SS` UTC, or `off` (by cron
-    /// or a systemd timer instead: `operator-demo retention run`).
-    #[arg(
-        id = "retention_schedule",
-        long = "retention-schedule",
-        env = "RETENTION_SCHEDULE",
-        value_name = "RETENTION_SCHEDULE",
-        default_value = "03:00"
-    )]
-    pub schedule: Schedule,
-
-    /// The periods and `ARCHIVE_URL`.
-    #[command(flatten)]
-    pub settings: RetentionSettings,
-}
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ActionLabel {

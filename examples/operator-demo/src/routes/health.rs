@@ -2,11 +2,14 @@
 //!
 //! `/health` answers as long as the process serves requests: a load balancer
 //! or an orchestrator restarts the process when it stops answering. `/ready`
-//! checks what a request needs (the data folder, the database, Redis when
-//! configured) and answers 503 while one is missing, so traffic goes
-//! elsewhere without a restart. The read replica is reported
-//! (`database_replica`) but never makes the app unready: every instance
-//! shares it, and reads fall back to the primary while it is down.
+//! checks what a request cannot be served without (the data folder, the
+//! primary database) and answers 503 while one is missing, so traffic goes
+//! elsewhere without a restart. What has a fallback is reported but never
+//! makes the app unready, only `degraded`: the read replica
+//! (`database_replica`: reads go to the primary) and Redis (`redis`: the
+//! rate limits count in memory, the cache passes requests on). Every
+//! replica shares them, so a 503 for their outage would take every replica
+//! out of the balancer at once while each could serve.
 
 use axum::{
     Json,
@@ -43,10 +46,11 @@ pub async fn health() -> impl IntoResponse {
 
 /// `GET /ready`: `200 {"status":"ready","checks":{...}}` when every check
 /// passes, else `503` problem+json whose `checks` member says which failed
-/// (`data_dir`, `database`, `redis`; `shutdown` once SIGTERM has started
-/// the drain, see [`Drain`](crate::shutdown::Drain)). A failing `database_replica` alone
-/// answers `200 {"status":"degraded","checks":{...}}`: reads are served by
-/// the primary meanwhile.
+/// (`data_dir`, `database`; `shutdown` once SIGTERM has started the drain,
+/// see [`Drain`](crate::shutdown::Drain)). A failing `database_replica` or
+/// `redis` alone answers `200 {"status":"degraded","checks":{...}}`: reads
+/// are served by the primary, rate limits count in this process's memory
+/// and the cache passes requests on meanwhile.
 ///
 /// Each check is named with its state only (`ok`, `failing`, `timeout`):
 /// why one fails goes to the log, never to whoever asks. Requests that
@@ -189,7 +193,9 @@ impl Report {
             let pong =
                 within(async move { redis::cmd("PING").query_async::<String>(&mut redis).await })
                     .await;
-            report.required("redis", pong);
+            // Every use of Redis falls back (rate limits: memory; cache:
+            // uncached), so its outage degrades, never stops, this replica.
+            report.degrades("redis", pong);
         }
         report
     }

@@ -26,7 +26,6 @@
 //! # }
 //! ```
 
-mod args;
 mod http;
 mod manager;
 mod metrics;
@@ -37,7 +36,6 @@ mod telnyx;
 mod twilio;
 
 pub use self::{
-    args::{ProviderKind, TelephonyArgs, TelephonyConfigError},
     manager::{SIMULATED_FROM_NUMBER, TelephonyError, TelephonyManager, TelephonyManagerBuilder},
     metrics::TelephonyMetrics,
     phone::{InvalidPhoneNumber, PhoneNumber},
@@ -49,6 +47,9 @@ pub use self::{
     telnyx::{TELNYX_BASE_URL, TelnyxProvider},
     twilio::{TWILIO_BASE_URL, TwilioProvider},
 };
+/// The settings (`TELEPHONY_*`, `TWILIO_*`, `TELNYX_*`) live in
+/// [`config::telephony`](crate::config::telephony).
+pub use crate::config::telephony::{ProviderKind, TelephonyArgs, TelephonyConfigError};
 /// How each provider's circuit breaker trips and recovers, and its state:
 /// rampart-core's breaker, the one the rate limiter and the database use.
 pub use rampart::core::{BreakerConfig, BreakerState};

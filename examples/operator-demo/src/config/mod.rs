@@ -1,12 +1,37 @@
 //! The command line and the environment: every setting of the demo, parsed
-//! and checked before anything starts.
+//! and checked before anything starts. The runtime code each setting drives
+//! stays in its own module; what it reads is gathered here:
+//!
+//! | module | settings |
+//! |---|---|
+//! | this one | `serve` (what it gathers from the others), the database, the client address, CORS, the rate limits, the cache's switches |
+//! | [`auth`] | `JWT_*`, `ACCESS_TOKEN_TTL`, `RATE_LIMIT_LOGIN*`, `RATE_LIMIT_API`, `PASSWORD_HASH_*` |
+//! | [`backup`] | `BACKUP_*` and the `backup` subcommands |
+//! | [`cache`] | `CACHE_URL` |
+//! | [`gdpr`] | `GDPR_*`, `AUDIT_HASH_KEY`, mail (`SMTP_URL`, `MAIL_FROM`) |
+//! | [`http`] | `HTTP_*` timeouts and limits of a connection and a request |
+//! | [`retention`] | `RETENTION_*`, `ARCHIVE_URL`, the `retention` subcommand |
+//! | `telephony` (feature `telephony`) | `TELEPHONY_*`, `TWILIO_*`, `TELNYX_*` |
+//! | [`tls`] | `TLS_CERT`, `TLS_KEY` loaded into a rustls configuration |
+
+pub mod auth;
+pub mod backup;
+pub mod cache;
+pub mod gdpr;
+pub mod http;
+pub mod retention;
+#[cfg(feature = "telephony")]
+pub mod telephony;
+pub mod tls;
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use rampart::core::{ForwardedHeader, TrustedProxies};
 
-use crate::{auth::AuthArgs, telephony::TelephonyArgs};
+#[cfg(feature = "telephony")]
+pub use self::telephony::TelephonyArgs;
+pub use self::{auth::AuthArgs, cache::CacheUrl, http::HttpArgs};
 
 /// `RATE_LIMIT_GLOBAL`'s default: the plan's 1000 requests an hour per
 /// client address, of which 100 may come at once (not all 1000: a burst of
@@ -490,7 +515,7 @@ pub struct ServeArgs {
     /// Connections: `HTTP_HEADER_READ_TIMEOUT_SECS`, `HTTP_REQUEST_TIMEOUT_SECS`,
     /// `HTTP_IDLE_TIMEOUT_SECS`, `HTTP_MAX_CONNECTIONS`.
     #[command(flatten)]
-    pub http: crate::server::HttpArgs,
+    pub http: HttpArgs,
 
     /// Tokens and the login and API limits (`JWT_*`, `ACCESS_TOKEN_TTL`,
     /// `RATE_LIMIT_LOGIN`, `RATE_LIMIT_API`).
@@ -498,7 +523,8 @@ pub struct ServeArgs {
     pub auth: AuthArgs,
 
     /// The telephony providers (`TELEPHONY_*`, `TWILIO_*`, `TELNYX_*`);
-    /// the simulated provider by default.
+    /// the simulated provider by default. Only with the `telephony` feature.
+    #[cfg(feature = "telephony")]
     #[command(flatten)]
     pub telephony: TelephonyArgs,
 

@@ -4,7 +4,7 @@ use std::{fmt, time::Duration};
 
 use clap::{Args, ValueEnum};
 
-use super::{
+use crate::telephony::{
     BreakerConfig, PhoneNumber, TELNYX_BASE_URL, TWILIO_BASE_URL, TelephonyManager,
     TelephonyMetrics, TelnyxProvider, TwilioProvider,
 };

@@ -10,11 +10,10 @@ use std::{
 use clap::Args;
 use rampart::ratelimit::{Quota, RateLimitConfigError, RateLimitLayer, Store};
 
-use super::{
-    AuthLayer, KEY_FILE_NAME, KeyError, Keys, LoginLimiter, PasswordPool, TokenIssuer,
-    TokenSettings, TokenVerifier, api_rate_limit_layer,
-    login_limit::default_address_quota,
-    pool::{DEFAULT_HASH_WAIT, default_permits},
+use crate::auth::{
+    AuthLayer, DEFAULT_HASH_WAIT, KEY_FILE_NAME, KeyError, Keys, LoginLimiter, PasswordPool,
+    TokenIssuer, TokenSettings, TokenVerifier, api_rate_limit_layer, default_address_quota,
+    default_permits,
 };
 
 /// The longest `ACCESS_TOKEN_TTL`: a stolen token is good for at most a week.
@@ -131,7 +130,7 @@ pub struct AuthArgs {
         long = "rate-limit-login-address",
         env = "RATE_LIMIT_LOGIN_ADDRESS",
         value_name = "RATE_LIMIT_LOGIN_ADDRESS",
-        default_value = super::login_limit::DEFAULT_LOGIN_ADDRESS_QUOTA
+        default_value = crate::auth::DEFAULT_LOGIN_ADDRESS_QUOTA
     )]
     pub rate_limit_login_address: Quota,
 

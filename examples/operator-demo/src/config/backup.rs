@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
-use crate::config::DatabaseArgs;
+use crate::{backup::Schedule, config::DatabaseArgs};
 
 /// `BACKUP_RETENTION_DAYS`'s default: the plan keeps daily backups 30 days.
 pub const DEFAULT_RETENTION_DAYS: u32 = 30;
@@ -144,4 +144,24 @@ pub struct VerifyArgs {
     /// The rest.
     #[command(flatten)]
     pub common: BackupCommon,
+}
+
+/// The server's backup settings: `BACKUP_SCHEDULE` and the `BACKUP_*`
+/// variables of the command.
+#[derive(Debug, Clone, Args)]
+pub struct BackupScheduleArgs {
+    /// Daily backup time, `HH:MM` or `HH:MM:SS` UTC, or `off` (backups by
+    /// cron or a systemd timer instead).
+    #[arg(
+        id = "backup_schedule",
+        long = "backup-schedule",
+        env = "BACKUP_SCHEDULE",
+        value_name = "BACKUP_SCHEDULE",
+        default_value = "02:00"
+    )]
+    pub schedule: Schedule,
+
+    /// Where backups go, and for how long.
+    #[command(flatten)]
+    pub settings: BackupSettings,
 }

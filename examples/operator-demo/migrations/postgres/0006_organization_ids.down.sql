@@ -1,0 +1,3 @@
+DROP TRIGGER IF EXISTS organization_ids_insert ON organizations;
+DROP FUNCTION IF EXISTS organization_ids_insert();
+DROP TABLE IF EXISTS organization_ids;

@@ -1,0 +1,2 @@
+DROP TRIGGER IF EXISTS organization_ids_insert;
+DROP TABLE IF EXISTS organization_ids;
