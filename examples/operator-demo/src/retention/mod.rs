@@ -214,7 +214,7 @@ impl Retention {
         Ok(Outcome::Ran(report))
     }
 
-    /// Every organization, from `organization_ids` (migration 0006): the
+    /// Every organization, from `organization_ids` (migration 0005): the
     /// table of ids without row-level security (an organization's rows are
     /// not visible to the app's role outside its own transaction). Not
     /// `user_logins`: an organization whose users were all erased has no
