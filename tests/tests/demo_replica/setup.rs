@@ -65,6 +65,18 @@ pub(crate) async fn setup(
     orgs: u32,
     users_per_org: u32,
 ) -> Replicated {
+    setup_with(primary_url, replica_url, tag, orgs, users_per_org, &[]).await
+}
+
+/// [`setup`], with `env` added to the demo's environment.
+pub(crate) async fn setup_with(
+    primary_url: &str,
+    replica_url: &str,
+    tag: &str,
+    orgs: u32,
+    users_per_org: u32,
+    env: &[(&str, &str)],
+) -> Replicated {
     let serial = SERIAL.lock().await;
     let _ = tokio_rustls::rustls::crypto::ring::default_provider().install_default();
     let replica_cluster = pool(replica_url).await;
@@ -102,20 +114,18 @@ pub(crate) async fn setup(
     let replica = pool(&with_host_of(&pg.owner_url, replica_url)).await;
     let replica_app_url = with_host_of(&pg.app_url, replica_url);
 
-    let demo = Demo::start(
-        BIN,
-        &[
-            GLOBAL,
-            API,
-            PROXY,
-            ("DATABASE_URL", &pg.app_url),
-            ("DATABASE_READ_URL", &replica_app_url),
-            // These tests watch which database answers a read; cached
-            // answers would hide it (the cache with a replica: main.rs).
-            ("CACHE_ENABLED", "false"),
-        ],
-    )
-    .await;
+    let mut demo_env = vec![
+        GLOBAL,
+        API,
+        PROXY,
+        ("DATABASE_URL", pg.app_url.as_str()),
+        ("DATABASE_READ_URL", replica_app_url.as_str()),
+        // These tests watch which database answers a read; cached
+        // answers would hide it (the cache with a replica: main.rs).
+        ("CACHE_ENABLED", "false"),
+    ];
+    demo_env.extend_from_slice(env);
+    let demo = Demo::start(BIN, &demo_env).await;
     let admin_sql = Db::connect(&DbConfig::from_url(&pg.owner_url))
         .await
         .expect("the owner");
@@ -219,16 +229,16 @@ async fn resume(replica: &PgPool) {
         .unwrap();
 }
 
-/// A client whose requests come, through the trusted proxy, from an address
-/// of their own (the login limit counts per address, in a shared Redis when
-/// `REDIS_URL` is set).
-fn client() -> reqwest::Client {
+/// A client whose requests come, through the trusted proxy, from a `/64`
+/// of their own (the login limits count per `/64`, in a shared Redis when
+/// `REDIS_URL` is set, so each test starts with a fresh budget).
+pub(crate) fn client() -> reqwest::Client {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
     let address = format!(
-        "2001:db8:5e:{:x}:{:x}::1",
+        "2001:db8:{:x}:{:x}::1",
         std::process::id() & 0xffff,
         nanos & 0xffff
     );

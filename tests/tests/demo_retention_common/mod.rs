@@ -135,7 +135,7 @@ pub struct Rows {
 
 pub async fn rows(db: &Db, org: u32) -> Rows {
     let org_id = org_id(org);
-    let mut tx = db.primary_read_tx(&org_id).await.unwrap();
+    let mut tx = db.write_tx(&org_id).await.unwrap();
     let ids = |sql: &'static str| sqlx::query_scalar::<_, String>(sql).bind(org_id.clone());
     let sessions = ids("SELECT id FROM call_sessions WHERE organization_id = $1 ORDER BY id")
         .fetch_all(&mut *tx)
@@ -264,7 +264,7 @@ pub fn check_archive(gzip: &[u8], org: u32) {
 /// The `retention.*` audit events of `org`: (action, details).
 pub async fn audit(db: &Db, org: u32) -> Vec<(String, serde_json::Value)> {
     let org_id = org_id(org);
-    let mut tx = db.primary_read_tx(&org_id).await.unwrap();
+    let mut tx = db.write_tx(&org_id).await.unwrap();
     let rows = sqlx::query(
         "SELECT action, details FROM audit_events WHERE organization_id = $1 \
          AND action LIKE 'retention.%' ORDER BY created_at, id",
