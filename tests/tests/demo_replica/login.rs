@@ -13,8 +13,8 @@ const PAIRS: usize = 200;
 /// /auth/me` with the new token), 200 times: the first half with the
 /// replica's replay paused, so that it certainly knows nothing of the new
 /// user, the second half with replication running. Every login answers
-/// 200. (Before the fix, login looked the email up on the replica: the
-/// paused half all failed with 401.)
+/// 200. (Before the fix, login looked the email up on the replica: 199 of
+/// the 200 got 401, in both halves.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_user_logs_in_right_after_being_created() {
     let Some((primary_url, replica_url)) = services() else {
