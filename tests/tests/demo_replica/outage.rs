@@ -10,7 +10,10 @@ use serde_json::json;
 
 use crate::{
     demo_api_common::{API, Api, BIN, GLOBAL, PROXY},
-    setup::{ReplicaOutage, client, eventually_listed, id, ids, pool, services, setup},
+    setup::{
+        ReplicaOutage, assert_degraded, client, eventually_listed, id, ids, in_recovery, pool,
+        services, setup,
+    },
 };
 
 /// The replica down: reads fall back to the primary in the same request
@@ -41,7 +44,7 @@ async fn replica_down_reads_fall_back_to_the_primary_then_return() {
     // Db::read of what may lag reads the replica...
     let app = api.app_sql.as_ref().unwrap();
     assert!(
-        in_recovery(app).await,
+        in_recovery(app).await.unwrap(),
         "a read that may lag is on the replica"
     );
 
@@ -84,22 +87,12 @@ async fn replica_down_reads_fall_back_to_the_primary_then_return() {
     println!("reads during the outage took {:?}", started.elapsed());
     // ... and falls back to the primary too.
     assert!(
-        !in_recovery(app).await,
+        !in_recovery(app).await.unwrap(),
         "a read that may lag fell back to the primary"
     );
 
     // Ready: the primary and Redis are up; the replica is reported down.
-    let ready = api.send(Method::GET, "/ready", None, None).await;
-    let body = ready.ok(200);
-    assert_eq!(body["status"], "degraded", "{}", ready.text);
-    assert_eq!(body["checks"]["database"], "ok", "{}", ready.text);
-    assert!(
-        body["checks"]["database_replica"]
-            .as_str()
-            .is_some_and(|check| check != "ok"),
-        "{}",
-        ready.text
-    );
+    assert_degraded(api).await;
     assert!(metric(api, "db_replica_fallback_total").await > fallbacks_before);
     assert_eq!(metric(api, "db_replica_up").await, 0.0);
     api.send(Method::GET, "/health", None, None).await.ok(200);
@@ -180,17 +173,7 @@ async fn a_demo_starts_while_its_replica_is_down() {
     assert_eq!(body["items"][0]["name"], "Company of organization 1");
     api.get("/auth/me", &agent).await.ok(200);
 
-    let ready = api.send(Method::GET, "/ready", None, None).await;
-    let body = ready.ok(200);
-    assert_eq!(body["status"], "degraded", "{}", ready.text);
-    assert_eq!(body["checks"]["database"], "ok", "{}", ready.text);
-    assert!(
-        body["checks"]["database_replica"]
-            .as_str()
-            .is_some_and(|check| check != "ok"),
-        "{}",
-        ready.text
-    );
+    assert_degraded(&api).await;
     assert!(metric(&api, "db_replica_fallback_total").await >= 1.0);
     assert_eq!(metric(&api, "db_replica_up").await, 0.0);
 
@@ -261,19 +244,6 @@ async fn an_empty_read_url_counts_as_unset() {
     r.stop().await;
 }
 
-/// Whether a `Db::read` that may lag was served by the standby.
-async fn in_recovery(db: &operator_demo::db::Db) -> bool {
-    db.read(&org_id(1), Freshness::MayLag, |tx| {
-        Box::pin(async move {
-            sqlx::query_scalar("SELECT pg_is_in_recovery()")
-                .fetch_one(&mut **tx)
-                .await
-        })
-    })
-    .await
-    .expect("an answer")
-}
-
 /// The value of an unlabelled series in `/metrics`.
 async fn metric(api: &Api, name: &str) -> f64 {
     let reply = api.send(Method::GET, "/metrics", None, None).await;
@@ -296,7 +266,10 @@ async fn row_level_security_holds_on_the_replica() {
     };
     let r = setup(&primary_url, &replica_url, "replica_rls", 2, 2).await;
     let app = r.api.app_sql.as_ref().unwrap();
-    assert!(in_recovery(app).await, "Db::read is on the replica");
+    assert!(
+        in_recovery(app).await.unwrap(),
+        "Db::read is on the replica"
+    );
     // The app role's URL, used directly.
     let direct = pool(&r.replica_app_url).await;
     let (one, two) = (org_id(1), org_id(2));

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use operator_demo::db::{Db, DbConfig, Freshness, seed::org_id};
 
-use crate::setup::{services, setup};
+use crate::setup::{in_recovery, services, setup};
 
 /// The replica's backend is killed mid-read (57P01 or a dropped connection):
 /// the read runs again on the primary, and the replica's breaker opens.
@@ -134,47 +134,28 @@ async fn a_busy_replica_pool_falls_back_without_opening_the_breaker() {
 
     // The replica pool's one connection, held by a read, while another
     // read asks for one.
-    let (on_replica, in_recovery) = db
+    let (first_on_replica, second_on_replica) = db
         .read(&org_id(1), Freshness::MayLag, |held| {
             let db = db.clone();
             Box::pin(async move {
                 let on_replica: bool = sqlx::query_scalar("SELECT pg_is_in_recovery()")
                     .fetch_one(&mut **held)
                     .await?;
-                let in_recovery = db
-                    .read(&org_id(1), Freshness::MayLag, |tx| {
-                        Box::pin(async move {
-                            sqlx::query_scalar::<_, bool>("SELECT pg_is_in_recovery()")
-                                .fetch_one(&mut **tx)
-                                .await
-                        })
-                    })
-                    .await?;
-                Ok((on_replica, in_recovery))
+                Ok((on_replica, in_recovery(&db).await?))
             })
         })
         .await
         .expect("answered");
-    assert!(on_replica, "the first read is on the replica");
+    assert!(first_on_replica, "the first read is on the replica");
     assert!(
-        !in_recovery,
+        !second_on_replica,
         "served by the primary while the replica pool is busy"
     );
     assert_eq!(metrics.fallbacks(), 1);
     assert!(metrics.is_up(), "a busy pool does not open the breaker");
 
     // Once the connection is free, reads are on the replica again.
-    let in_recovery = db
-        .read(&org_id(1), Freshness::MayLag, |tx| {
-            Box::pin(async move {
-                sqlx::query_scalar::<_, bool>("SELECT pg_is_in_recovery()")
-                    .fetch_one(&mut **tx)
-                    .await
-            })
-        })
-        .await
-        .unwrap();
-    assert!(in_recovery, "back on the replica");
+    assert!(in_recovery(&db).await.unwrap(), "back on the replica");
     db.close().await;
     r.stop().await;
 }

@@ -8,9 +8,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use operator_demo::db::{Db, DbConfig};
+use operator_demo::db::{Db, DbConfig, Freshness, seed::org_id};
 use rampart_tests::{Demo, database_replica_url, database_url, run_to_exit, with_host_of};
-use reqwest::header::HeaderMap;
+use reqwest::{Method, header::HeaderMap};
 use serde_json::Value;
 use sqlx::{PgPool, postgres::PgPoolOptions};
 use tokio::sync::{Mutex, MutexGuard};
@@ -301,6 +301,34 @@ impl Drop for LogOnPanic {
             println!("--- the demo's standard error:\n{log}");
         }
     }
+}
+
+/// Whether a `Db::read` that may lag was served by the standby.
+pub(crate) async fn in_recovery(db: &Db) -> Result<bool, sqlx::Error> {
+    db.read(&org_id(1), Freshness::MayLag, |tx| {
+        Box::pin(async move {
+            sqlx::query_scalar("SELECT pg_is_in_recovery()")
+                .fetch_one(&mut **tx)
+                .await
+        })
+    })
+    .await
+}
+
+/// `/ready` while the replica is down: `200`, `degraded`, the primary
+/// `ok` and the replica's check failing.
+pub(crate) async fn assert_degraded(api: &Api) {
+    let ready = api.send(Method::GET, "/ready", None, None).await;
+    let body = ready.ok(200);
+    assert_eq!(body["status"], "degraded", "{}", ready.text);
+    assert_eq!(body["checks"]["database"], "ok", "{}", ready.text);
+    assert!(
+        body["checks"]["database_replica"]
+            .as_str()
+            .is_some_and(|check| check != "ok"),
+        "{}",
+        ready.text
+    );
 }
 
 /// Stops the replica through `DATABASE_REPLICA_CTL`, and starts it again
