@@ -11,8 +11,8 @@ use serde_json::json;
 use crate::{
     demo_api_common::{API, Api, BIN, GLOBAL, PROXY},
     setup::{
-        ReplicaOutage, assert_degraded, client, eventually_listed, id, ids, in_recovery, pool,
-        services, setup,
+        ReplicaOutage, Replicated, assert_degraded, client, eventually_listed, id, ids,
+        in_recovery, pool, services, setup,
     },
 };
 
@@ -101,22 +101,7 @@ async fn replica_down_reads_fall_back_to_the_primary_then_return() {
     r.caught_up().await;
     let ready = api.send(Method::GET, "/ready", None, None).await;
     assert_eq!(ready.ok(200)["status"], "ready", "{}", ready.text);
-    // With replay paused, a row written now is on the primary only: once the
-    // breaker's probe has found the replica back, lists stop showing it.
-    r.pause().await;
-    let unseen = api
-        .post("/api/v1/companies", &agent, &json!({"name": "After"}))
-        .await;
-    let unseen_id = id(&unseen, 201);
-    eventually_listed(
-        api,
-        &agent,
-        "/api/v1/companies?limit=100",
-        &unseen_id,
-        false,
-    )
-    .await;
-    assert_eq!(metric(api, "db_replica_up").await, 1.0);
+    let unseen_id = back_on_the_replica(&r, api, &agent).await;
     r.resume().await;
     eventually_listed(api, &agent, "/api/v1/companies?limit=100", &unseen_id, true).await;
     // Each switch is logged once, not once per read.
@@ -179,22 +164,7 @@ async fn a_demo_starts_while_its_replica_is_down() {
 
     outage.end();
     r.caught_up().await;
-    // With replay paused, a row written now is on the primary only: once
-    // the breaker's probe has found the replica, lists stop showing it.
-    r.pause().await;
-    let unseen = api
-        .post("/api/v1/companies", &agent, &json!({"name": "After"}))
-        .await;
-    let unseen_id = id(&unseen, 201);
-    eventually_listed(
-        &api,
-        &agent,
-        "/api/v1/companies?limit=100",
-        &unseen_id,
-        false,
-    )
-    .await;
-    assert_eq!(metric(&api, "db_replica_up").await, 1.0);
+    back_on_the_replica(&r, &api, &agent).await;
     let fallbacks = metric(&api, "db_replica_fallback_total").await;
     for _ in 0..3 {
         let list = api.get("/api/v1/companies?limit=100", &agent).await;
@@ -242,6 +212,21 @@ async fn an_empty_read_url_counts_as_unset() {
     assert!(!metrics.contains("db_replica_up"), "{metrics}");
     drop(demo);
     r.stop().await;
+}
+
+/// Pauses replay and writes a company, which only the primary then has:
+/// once the breaker's probe has found the replica back, lists stop showing
+/// it and `db_replica_up` is 1. The company's id.
+async fn back_on_the_replica(r: &Replicated, api: &Api, agent: &str) -> String {
+    r.pause().await;
+    let unseen = api
+        .post("/api/v1/companies", agent, &json!({"name": "After"}))
+        .await;
+    let unseen_id = id(&unseen, 201);
+    let path = "/api/v1/companies?limit=100";
+    eventually_listed(api, agent, path, &unseen_id, false).await;
+    assert_eq!(metric(api, "db_replica_up").await, 1.0);
+    unseen_id
 }
 
 /// The value of an unlabelled series in `/metrics`.
