@@ -200,7 +200,7 @@ async fn verify_compares_every_table_with_the_manifest() {
 
 async fn count_users(db: &Db) -> i64 {
     sqlx::query_scalar("SELECT COUNT(*) FROM users")
-        .fetch_one(db.writer())
+        .fetch_one(db.primary())
         .await
         .unwrap()
 }
@@ -227,7 +227,7 @@ async fn restore_refuses_a_target_with_rows_unless_forced() {
     let changed: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM users WHERE full_name = 'changed after the backup'",
     )
-    .fetch_one(api.admin_sql.writer())
+    .fetch_one(api.admin_sql.primary())
     .await
     .unwrap();
     assert_eq!(changed, 2, "a refused restore changes nothing");

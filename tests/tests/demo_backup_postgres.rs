@@ -33,7 +33,7 @@ fn owner_env(api: &Api, store: &Store) -> Vec<(String, String)> {
 async fn superuser_execute(url: &str, sql: String) {
     let db = Db::connect(&DbConfig::from_url(url)).await.unwrap();
     sqlx::query(sqlx::AssertSqlSafe(sql))
-        .execute(db.writer())
+        .execute(db.primary())
         .await
         .unwrap();
     db.close().await;
@@ -186,7 +186,7 @@ async fn a_corrupted_dump_is_refused_and_a_full_target_needs_force() {
     let scratch: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM pg_database WHERE datname LIKE 'operator_demo_verify_%'",
     )
-    .fetch_one(api.admin_sql.writer())
+    .fetch_one(api.admin_sql.primary())
     .await
     .unwrap();
     assert_eq!(scratch, 0);
@@ -195,7 +195,7 @@ async fn a_corrupted_dump_is_refused_and_a_full_target_needs_force() {
 
 async fn renamed(api: &Api) -> i64 {
     sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE full_name = 'after the backup'")
-        .fetch_one(api.admin_sql.writer())
+        .fetch_one(api.admin_sql.primary())
         .await
         .unwrap()
 }

@@ -23,7 +23,7 @@ use std::{
 };
 
 use demo_api_common::{API, BIN, GLOBAL, PROXY, postgres};
-use operator_demo::db::{Db, DbConfig};
+use operator_demo::db::{Db, DbConfig, Freshness};
 use rampart_tests::{Demo, database_url, proxy::TcpProxy};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
@@ -261,7 +261,7 @@ async fn a_database_outage_answers_503_at_once_and_recovers() {
     let names: HashSet<String> = sqlx::query_scalar::<_, String>(
         "SELECT name FROM companies WHERE name LIKE 'before-%' OR name LIKE 'outage-%'",
     )
-    .fetch_all(api.admin_sql.writer())
+    .fetch_all(api.admin_sql.primary())
     .await
     .unwrap()
     .into_iter()
@@ -274,6 +274,15 @@ async fn a_database_outage_answers_503_at_once_and_recovers() {
     }
     drop(proxy);
     api.stop().await;
+}
+
+/// One read that may lag (so, on the replica when its breaker lets it).
+async fn read_once(db: &Db) -> Result<(), sqlx::Error> {
+    let org = operator_demo::db::new_id();
+    db.read(&org, Freshness::MayLag, |tx| {
+        Box::pin(async move { sqlx::query("SELECT 1").execute(&mut **tx).await.map(drop) })
+    })
+    .await
 }
 
 /// The replica's half-open probe is cancelled while the replica hangs (the
@@ -290,18 +299,18 @@ async fn a_cancelled_replica_probe_lets_the_next_read_probe() {
     config.replica_cooldown = Duration::from_secs(2);
     let db = Db::connect(&config).await.unwrap();
     let replica = db.replica_metrics().unwrap().clone();
-    drop(db.read_conn().await.unwrap());
+    read_once(&db).await.unwrap();
     assert!(replica.is_up());
 
     // The replica hangs: the read falls back to the primary, the breaker opens.
     proxy.stall().await;
-    drop(db.read_conn().await.unwrap());
+    read_once(&db).await.unwrap();
     assert!(!replica.is_up());
 
     // After the cool-down the next read is the probe; it is cancelled.
     tokio::time::sleep(config.replica_cooldown + Duration::from_millis(200)).await;
     assert!(
-        tokio::time::timeout(Duration::from_millis(100), db.read_conn())
+        tokio::time::timeout(Duration::from_millis(100), read_once(&db))
             .await
             .is_err(),
         "the probe was waiting for the replica"
@@ -309,7 +318,7 @@ async fn a_cancelled_replica_probe_lets_the_next_read_probe() {
 
     // The replica answers again: the very next read probes it.
     proxy.pass().await;
-    drop(db.read_conn().await.unwrap());
+    read_once(&db).await.unwrap();
     assert!(
         replica.is_up(),
         "the next read was the probe, and it closed the breaker"

@@ -6,7 +6,7 @@
 mod demo_api_common;
 
 use demo_api_common::{gdpr, postgres};
-use operator_demo::db::seed::org_id;
+use operator_demo::db::{Freshness, seed::org_id};
 use rampart_tests::database_url;
 use reqwest::Method;
 use serde_json::json;
@@ -74,15 +74,16 @@ async fn the_app_role_cannot_change_the_audit_log() {
     api.get("/api/v1/gdpr/export", &agent).await.ok(200);
     let app = api.app_sql.as_ref().unwrap();
     let org = org_id(1);
-    let visible: i64 = {
-        let mut tx = app.read_tx(&org).await.unwrap();
-        let n = sqlx::query_scalar("SELECT COUNT(*) FROM audit_events")
-            .fetch_one(&mut *tx)
-            .await
-            .unwrap();
-        tx.commit().await.unwrap();
-        n
-    };
+    let visible: i64 = app
+        .read(&org, Freshness::MayLag, |tx| {
+            Box::pin(async move {
+                sqlx::query_scalar("SELECT COUNT(*) FROM audit_events")
+                    .fetch_one(&mut **tx)
+                    .await
+            })
+        })
+        .await
+        .unwrap();
     assert_eq!(visible, 1);
     let attempts = [
         "UPDATE audit_events SET action = 'tampered'",
@@ -100,7 +101,7 @@ async fn the_app_role_cannot_change_the_audit_log() {
     let role = format!("{}_app", api.postgres.as_ref().unwrap().name);
     let grant = format!("GRANT UPDATE, DELETE, TRUNCATE ON audit_events TO {role}");
     sqlx::query(sqlx::AssertSqlSafe(grant))
-        .execute(api.admin_sql.writer())
+        .execute(api.admin_sql.primary())
         .await
         .unwrap();
     for sql in attempts {
@@ -121,7 +122,7 @@ async fn the_app_role_cannot_change_the_audit_log() {
     tx.commit().await.unwrap();
     let actions: Vec<String> =
         sqlx::query_scalar("SELECT action FROM audit_events ORDER BY created_at")
-            .fetch_all(api.admin_sql.writer())
+            .fetch_all(api.admin_sql.primary())
             .await
             .unwrap();
     assert_eq!(actions, ["test.insert", "gdpr.export"]);
@@ -155,7 +156,7 @@ async fn two_purges_at_once_erase_each_account_once() {
     assert_eq!(a + b, 4, "{a} + {b}");
     let erasures: i64 =
         sqlx::query_scalar("SELECT COUNT(*) FROM audit_events WHERE action = 'gdpr.erasure'")
-            .fetch_one(api.admin_sql.writer())
+            .fetch_one(api.admin_sql.primary())
             .await
             .unwrap();
     assert_eq!(erasures, 4);

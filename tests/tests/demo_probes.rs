@@ -186,7 +186,7 @@ async fn ready_stays_200_degraded_while_redis_is_down() {
 async fn connections(admin: &Db, role: &str) -> i64 {
     sqlx::query_scalar::<_, i64>("SELECT count(*) FROM pg_stat_activity WHERE usename = $1")
         .bind(role)
-        .fetch_one(admin.writer())
+        .fetch_one(admin.primary())
         .await
         .expect("pg_stat_activity")
 }
@@ -248,7 +248,7 @@ async fn ready_under_a_flood_and_with_the_database_down() {
         format!("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{role}'"),
     ] {
         sqlx::query(sqlx::AssertSqlSafe(sql))
-            .execute(admin.writer())
+            .execute(admin.primary())
             .await
             .expect("taking the database away");
     }
@@ -281,7 +281,7 @@ async fn ready_under_a_flood_and_with_the_database_down() {
 
     let sql = format!("GRANT CONNECT ON DATABASE {} TO PUBLIC", pg.name);
     sqlx::query(sqlx::AssertSqlSafe(sql))
-        .execute(admin.writer())
+        .execute(admin.primary())
         .await
         .expect("the database back");
     admin.close().await;

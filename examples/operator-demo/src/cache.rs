@@ -178,7 +178,7 @@ impl Consistency {
 
 /// Middleware under the cache. A read of a cached route reaching it is a
 /// miss whose answer will be kept: its database reads go to the primary
-/// ([`crate::db::on_primary`]), since a lagging replica's view would be
+/// ([`crate::db::read_latest`]), since a lagging replica's view would be
 /// pinned for the route's TTL. After every write request (not `GET`,
 /// `HEAD` nor `OPTIONS`) of a tenant, whatever its status (a write that
 /// failed late may have committed: a session whose call failed is stored
@@ -195,7 +195,7 @@ pub async fn invalidate_writes(
     );
     if read {
         return if consistency.cached(request.uri().path()) {
-            crate::db::on_primary(next.run(request)).await
+            crate::db::read_latest(next.run(request)).await
         } else {
             next.run(request).await
         };

@@ -16,7 +16,7 @@ use std::time::Duration;
 use rampart::tenant::{Limits, LookupError, TenantConfigError, TenantId, TenantLayer};
 use sqlx::Row;
 
-use crate::db::Db;
+use crate::db::{Db, Freshness};
 
 /// The plan's limits, for an organization whose row does not say otherwise.
 pub fn default_limits() -> Limits {
@@ -62,7 +62,7 @@ async fn organization_limits(db: &Db, id: &TenantId) -> Result<Option<Limits>, L
     // Through `Db::read`: retried once on the primary when the replica
     // fails mid-query or cancels it for recovery.
     let row = db
-        .read(id.as_str(), |tx| {
+        .read(id.as_str(), Freshness::MayLag, |tx| {
             let id = id.as_str().to_owned();
             Box::pin(async move {
                 sqlx::query(

@@ -135,7 +135,7 @@ pub async fn login(api: &Api, email: &str) -> Result<String, u16> {
 async fn sql_ids(api: &Api, sql: &'static str, user: &str) -> Vec<String> {
     let mut ids: Vec<String> = sqlx::query_scalar(sql)
         .bind(user)
-        .fetch_all(api.admin_sql.writer())
+        .fetch_all(api.admin_sql.primary())
         .await
         .unwrap();
     ids.sort();
@@ -315,7 +315,7 @@ pub async fn privacy_settings(api: &Api) {
         "SELECT call_recording_consent FROM privacy_settings WHERE user_id = $1",
     )
     .bind(&user)
-    .fetch_one(api.admin_sql.writer())
+    .fetch_one(api.admin_sql.primary())
     .await
     .unwrap();
     assert_eq!(stored, 1);
@@ -500,7 +500,7 @@ pub async fn erasure_leaves_no_trace(api: &Api) {
     let (user, _) = new_user(api, 1, &email, &name).await;
     let hash: String = sqlx::query_scalar("SELECT password_hash FROM users WHERE id = $1")
         .bind(&user)
-        .fetch_one(api.admin_sql.writer())
+        .fetch_one(api.admin_sql.primary())
         .await
         .unwrap();
 
@@ -602,7 +602,7 @@ pub async fn erasure_leaves_no_trace(api: &Api) {
         "SELECT disposition, notes, custom_fields FROM call_dispositions WHERE call_id = $1",
     )
     .bind(&call)
-    .fetch_one(api.admin_sql.writer())
+    .fetch_one(api.admin_sql.primary())
     .await
     .unwrap();
     assert_eq!(row.get::<String, _>(0), "interested");
@@ -612,7 +612,7 @@ pub async fn erasure_leaves_no_trace(api: &Api) {
         "SELECT COUNT(*) FROM audit_events WHERE actor_id LIKE 'erased:%' AND client_ip IS NULL \
          AND request_id IS NULL",
     )
-    .fetch_one(api.admin_sql.writer())
+    .fetch_one(api.admin_sql.primary())
     .await
     .unwrap();
     // The settings, the export, the deletion request.
@@ -627,7 +627,7 @@ async fn scan(api: &Api, values: &[&str]) -> Vec<(String, String)> {
             "SELECT table_name::text, column_name::text FROM information_schema.columns \
              WHERE table_schema = 'public' ORDER BY 1, 2",
         )
-        .fetch_all(db.writer())
+        .fetch_all(db.primary())
         .await
         .unwrap()
         .iter()
@@ -637,14 +637,14 @@ async fn scan(api: &Api, values: &[&str]) -> Vec<(String, String)> {
             let tables: Vec<String> = sqlx::query_scalar(
                 "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name",
             )
-            .fetch_all(db.writer())
+            .fetch_all(db.primary())
             .await
             .unwrap();
             let mut columns = Vec::new();
             for table in tables {
                 let sql = format!("SELECT name FROM pragma_table_info('{table}')");
                 let names: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-                    .fetch_all(db.writer())
+                    .fetch_all(db.primary())
                     .await
                     .unwrap();
                 columns.extend(names.into_iter().map(|c| (table.clone(), c)));
@@ -665,7 +665,7 @@ async fn scan(api: &Api, values: &[&str]) -> Vec<(String, String)> {
             );
             let count: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
                 .bind(*value)
-                .fetch_one(db.writer())
+                .fetch_one(db.primary())
                 .await
                 .unwrap();
             if count > 0 {

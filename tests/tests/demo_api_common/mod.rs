@@ -126,7 +126,7 @@ impl Api {
             query = query.bind(*bind);
         }
         query
-            .execute(self.admin_sql.writer())
+            .execute(self.admin_sql.primary())
             .await
             .expect("admin SQL");
     }
@@ -317,7 +317,7 @@ impl PgDatabase {
             ),
         ] {
             sqlx::query(sqlx::AssertSqlSafe(sql))
-                .execute(admin.writer())
+                .execute(admin.primary())
                 .await
                 .expect("database setup");
         }
@@ -338,7 +338,7 @@ impl PgDatabase {
             format!("REVOKE UPDATE, DELETE, TRUNCATE ON audit_events FROM {role}"),
         ] {
             sqlx::query(sqlx::AssertSqlSafe(sql))
-                .execute(owner.writer())
+                .execute(owner.primary())
                 .await
                 .expect("grants");
         }
@@ -355,11 +355,11 @@ impl PgDatabase {
         if let Ok(admin) = Db::connect(&DbConfig::from_url(&self.superuser_url)).await {
             let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
             let _ = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .execute(admin.writer())
+                .execute(admin.primary())
                 .await;
             let sql = format!("DROP ROLE IF EXISTS {}_app", self.name);
             let _ = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .execute(admin.writer())
+                .execute(admin.primary())
                 .await;
             admin.close().await;
         }

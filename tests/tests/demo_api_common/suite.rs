@@ -820,7 +820,7 @@ pub async fn new_users_reveal_no_other_organization(api: &Api) {
         );
         let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE email = $1")
             .bind(&theirs)
-            .fetch_one(api.admin_sql.writer())
+            .fetch_one(api.admin_sql.primary())
             .await
             .unwrap();
         assert_eq!(rows, 1, "{theirs}");

@@ -290,7 +290,7 @@ impl Writer {
 /// Every company id (seen by a role that sees every organization).
 pub async fn companies(db: &Db) -> BTreeSet<String> {
     sqlx::query_scalar::<_, String>("SELECT id FROM companies")
-        .fetch_all(db.writer())
+        .fetch_all(db.primary())
         .await
         .expect("companies")
         .into_iter()
@@ -314,7 +314,7 @@ pub async fn assert_tables_match(db: &Db, manifest: &Manifest) {
     for table in &manifest.tables {
         let sql = format!("SELECT COUNT(*) FROM {}", table.table);
         let rows: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-            .fetch_one(db.writer())
+            .fetch_one(db.primary())
             .await
             .expect("count");
         assert_eq!(rows, table.rows, "table {}", table.table);

@@ -3,14 +3,17 @@
 
 use std::time::Instant;
 
-use operator_demo::db::seed::org_id;
+use operator_demo::db::{Freshness, seed::org_id};
 use rampart_tests::{Demo, database_replica_ctl, run_to_exit, with_host_of};
 use reqwest::Method;
 use serde_json::json;
 
 use crate::{
-    demo_api_common::{Api, BIN},
-    setup::{ReplicaOutage, eventually_listed, id, ids, pool, services, setup},
+    demo_api_common::{API, Api, BIN, GLOBAL, PROXY},
+    setup::{
+        ReplicaOutage, Replicated, assert_degraded, client, eventually_listed, id, ids,
+        in_recovery, pool, services, setup,
+    },
 };
 
 /// The replica down: reads fall back to the primary in the same request
@@ -38,9 +41,12 @@ async fn replica_down_reads_fall_back_to_the_primary_then_return() {
     assert_eq!(body["checks"]["database_replica"], "ok");
     assert_eq!(metric(api, "db_replica_up").await, 1.0);
     let fallbacks_before = metric(api, "db_replica_fallback_total").await;
-    // Db::read_conn (the login's lookup by email) reads the replica...
+    // Db::read of what may lag reads the replica...
     let app = api.app_sql.as_ref().unwrap();
-    assert!(in_recovery(app).await, "read_conn is on the replica");
+    assert!(
+        in_recovery(app).await.unwrap(),
+        "a read that may lag is on the replica"
+    );
 
     let outage = ReplicaOutage::begin(&ctl);
     let started = Instant::now();
@@ -81,22 +87,12 @@ async fn replica_down_reads_fall_back_to_the_primary_then_return() {
     println!("reads during the outage took {:?}", started.elapsed());
     // ... and falls back to the primary too.
     assert!(
-        !in_recovery(app).await,
-        "read_conn fell back to the primary"
+        !in_recovery(app).await.unwrap(),
+        "a read that may lag fell back to the primary"
     );
 
     // Ready: the primary and Redis are up; the replica is reported down.
-    let ready = api.send(Method::GET, "/ready", None, None).await;
-    let body = ready.ok(200);
-    assert_eq!(body["status"], "degraded", "{}", ready.text);
-    assert_eq!(body["checks"]["database"], "ok", "{}", ready.text);
-    assert!(
-        body["checks"]["database_replica"]
-            .as_str()
-            .is_some_and(|check| check != "ok"),
-        "{}",
-        ready.text
-    );
+    assert_degraded(api).await;
     assert!(metric(api, "db_replica_fallback_total").await > fallbacks_before);
     assert_eq!(metric(api, "db_replica_up").await, 0.0);
     api.send(Method::GET, "/health", None, None).await.ok(200);
@@ -105,22 +101,7 @@ async fn replica_down_reads_fall_back_to_the_primary_then_return() {
     r.caught_up().await;
     let ready = api.send(Method::GET, "/ready", None, None).await;
     assert_eq!(ready.ok(200)["status"], "ready", "{}", ready.text);
-    // With replay paused, a row written now is on the primary only: once the
-    // breaker's probe has found the replica back, lists stop showing it.
-    r.pause().await;
-    let unseen = api
-        .post("/api/v1/companies", &agent, &json!({"name": "After"}))
-        .await;
-    let unseen_id = id(&unseen, 201);
-    eventually_listed(
-        api,
-        &agent,
-        "/api/v1/companies?limit=100",
-        &unseen_id,
-        false,
-    )
-    .await;
-    assert_eq!(metric(api, "db_replica_up").await, 1.0);
+    let unseen_id = back_on_the_replica(&r, api, &agent).await;
     r.resume().await;
     eventually_listed(api, &agent, "/api/v1/companies?limit=100", &unseen_id, true).await;
     // Each switch is logged once, not once per read.
@@ -131,6 +112,78 @@ async fn replica_down_reads_fall_back_to_the_primary_then_return() {
         1,
         "{log}"
     );
+    r.stop().await;
+}
+
+/// A demo started while its replica is down starts (it used to refuse),
+/// serves reads from the primary with the right rows (each counted in
+/// `db_replica_fallback_total`), reports the replica in `/ready` without
+/// failing it, and reads from the replica once it is back: with replay
+/// paused, a new row stops being listed, and reads stop counting fallbacks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_demo_starts_while_its_replica_is_down() {
+    let Some((primary_url, replica_url)) = services() else {
+        return;
+    };
+    let Some(ctl) = database_replica_ctl() else {
+        return;
+    };
+    let r = setup(&primary_url, &replica_url, "replica_down_at_start", 1, 2).await;
+    let pg = r.api.postgres.as_ref().unwrap();
+    let outage = ReplicaOutage::begin(&ctl);
+    let demo = Demo::start(
+        BIN,
+        &[
+            GLOBAL,
+            API,
+            PROXY,
+            ("DATABASE_URL", &pg.app_url),
+            ("DATABASE_READ_URL", &r.replica_app_url),
+            ("CACHE_ENABLED", "false"),
+        ],
+    )
+    .await;
+    let api = Api {
+        demo,
+        client: client(),
+        admin_sql: r.api.admin_sql.clone(),
+        app_sql: None,
+        users_per_org: 2,
+        postgres: None,
+    };
+    let agent = api.agent_of(1).await;
+    let companies = api.get("/api/v1/companies", &agent).await;
+    let body = companies.ok(200);
+    assert_eq!(body["total"], 1, "{}", companies.text);
+    assert_eq!(body["items"][0]["name"], "Company of organization 1");
+    api.get("/auth/me", &agent).await.ok(200);
+
+    assert_degraded(&api).await;
+    assert!(metric(&api, "db_replica_fallback_total").await >= 1.0);
+    assert_eq!(metric(&api, "db_replica_up").await, 0.0);
+
+    outage.end();
+    r.caught_up().await;
+    back_on_the_replica(&r, &api, &agent).await;
+    let fallbacks = metric(&api, "db_replica_fallback_total").await;
+    for _ in 0..3 {
+        let list = api.get("/api/v1/companies?limit=100", &agent).await;
+        assert_eq!(
+            list.ok(200)["total"],
+            1,
+            "the replica's view: {}",
+            list.text
+        );
+    }
+    assert_eq!(
+        metric(&api, "db_replica_fallback_total").await,
+        fallbacks,
+        "reads on the replica count no fallback"
+    );
+    let ready = api.send(Method::GET, "/ready", None, None).await;
+    assert_eq!(ready.ok(200)["status"], "ready", "{}", ready.text);
+    r.resume().await;
+    drop(api);
     r.stop().await;
 }
 
@@ -161,13 +214,19 @@ async fn an_empty_read_url_counts_as_unset() {
     r.stop().await;
 }
 
-/// Whether `Db::read_conn` gave a connection to the standby.
-async fn in_recovery(db: &operator_demo::db::Db) -> bool {
-    let mut conn = db.read_conn().await.expect("a connection");
-    sqlx::query_scalar("SELECT pg_is_in_recovery()")
-        .fetch_one(&mut *conn)
-        .await
-        .unwrap()
+/// Pauses replay and writes a company, which only the primary then has:
+/// once the breaker's probe has found the replica back, lists stop showing
+/// it and `db_replica_up` is 1. The company's id.
+async fn back_on_the_replica(r: &Replicated, api: &Api, agent: &str) -> String {
+    r.pause().await;
+    let unseen = api
+        .post("/api/v1/companies", agent, &json!({"name": "After"}))
+        .await;
+    let unseen_id = id(&unseen, 201);
+    let path = "/api/v1/companies?limit=100";
+    eventually_listed(api, agent, path, &unseen_id, false).await;
+    assert_eq!(metric(api, "db_replica_up").await, 1.0);
+    unseen_id
 }
 
 /// The value of an unlabelled series in `/metrics`.
@@ -192,22 +251,19 @@ async fn row_level_security_holds_on_the_replica() {
     };
     let r = setup(&primary_url, &replica_url, "replica_rls", 2, 2).await;
     let app = r.api.app_sql.as_ref().unwrap();
-    let in_recovery: bool = sqlx::query_scalar("SELECT pg_is_in_recovery()")
-        .fetch_one(app.reader())
-        .await
-        .unwrap();
-    assert!(in_recovery, "Db::reader() is the replica");
+    assert!(
+        in_recovery(app).await.unwrap(),
+        "Db::read is on the replica"
+    );
+    // The app role's URL, used directly.
+    let direct = pool(&r.replica_app_url).await;
     let (one, two) = (org_id(1), org_id(2));
 
     for table in ["organizations", "users", "companies", "campaigns"] {
         let sql = sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}"));
-        let outside: i64 = sqlx::query_scalar(sql)
-            .fetch_one(app.reader())
-            .await
-            .unwrap();
+        let outside: i64 = sqlx::query_scalar(sql).fetch_one(&direct).await.unwrap();
         assert_eq!(outside, 0, "{table} without a tenant");
         // Tenant 1, asking for tenant 2's rows by name: none.
-        let mut tx = app.read_tx(&one).await.unwrap();
         let sql = format!(
             "SELECT COUNT(*) FROM {table} WHERE {} = $1",
             if table == "organizations" {
@@ -216,19 +272,25 @@ async fn row_level_security_holds_on_the_replica() {
                 "organization_id"
             }
         );
-        let theirs: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.clone()))
-            .bind(&two)
-            .fetch_one(&mut *tx)
+        let (theirs, mine): (i64, i64) = app
+            .read(&one, Freshness::MayLag, |tx| {
+                let (sql, one, two) = (sql.clone(), one.clone(), two.clone());
+                Box::pin(async move {
+                    let theirs = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.clone()))
+                        .bind(two)
+                        .fetch_one(&mut **tx)
+                        .await?;
+                    let mine = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                        .bind(one)
+                        .fetch_one(&mut **tx)
+                        .await?;
+                    Ok((theirs, mine))
+                })
+            })
             .await
             .unwrap();
         assert_eq!(theirs, 0, "{table}: tenant 2's rows seen by tenant 1");
-        let mine: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-            .bind(&one)
-            .fetch_one(&mut *tx)
-            .await
-            .unwrap();
         assert!(mine >= 1, "{table} of tenant 1");
-        tx.commit().await.unwrap();
     }
     // The superuser on the replica sees both organizations' rows.
     let all: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM companies")
@@ -238,7 +300,6 @@ async fn row_level_security_holds_on_the_replica() {
     assert_eq!(all, 2);
 
     // The app role's URL, used directly: a write is refused by the standby.
-    let direct = pool(&r.replica_app_url).await;
     let refused = sqlx::query("UPDATE companies SET name = 'x'")
         .execute(&direct)
         .await
@@ -257,7 +318,9 @@ async fn row_level_security_holds_on_the_replica() {
 }
 
 /// A replica URL with a privileged role is refused at start-up like the
-/// primary's (row-level security would not apply to the reads).
+/// primary's (row-level security would not apply to the reads). A replica
+/// that answers nothing does not stop start-up:
+/// `a_demo_starts_while_its_replica_is_down`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn privileged_replica_role_stops_start_up() {
     let Some((primary_url, replica_url)) = services() else {
@@ -280,21 +343,5 @@ async fn privileged_replica_role_stops_start_up() {
     assert!(stderr.contains("superuser"), "{stderr}");
     assert!(stderr.contains("invalid DATABASE_READ_URL"), "{stderr}");
     assert!(!stderr.contains("invalid DATABASE_URL"), "{stderr}");
-    // A replica URL that answers nothing names DATABASE_READ_URL.
-    let nowhere = format!(
-        "postgres://nobody@127.0.0.1:{}/nothing",
-        rampart_tests::free_port()
-    );
-    let (status, stderr) = run_to_exit(
-        BIN,
-        &[],
-        &[
-            ("DATABASE_URL", &pg.app_url),
-            ("DATABASE_READ_URL", &nowhere),
-            ("BIND_ADDR", "127.0.0.1:0"),
-        ],
-    );
-    assert!(!status.success());
-    assert!(stderr.contains("DATABASE_READ_URL"), "{stderr}");
     r.stop().await;
 }

@@ -8,9 +8,9 @@ use std::sync::{
 
 use std::time::Duration;
 
-use operator_demo::db::{Db, DbConfig, seed::org_id};
+use operator_demo::db::{Db, DbConfig, Freshness, seed::org_id};
 
-use crate::setup::{services, setup};
+use crate::setup::{in_recovery, services, setup};
 
 /// The replica's backend is killed mid-read (57P01 or a dropped connection):
 /// the read runs again on the primary, and the replica's breaker opens.
@@ -25,7 +25,7 @@ async fn a_connection_killed_mid_read_is_retried_on_the_primary() {
     let before = metrics.fallbacks();
     let attempts = Arc::new(AtomicU32::new(0));
     let in_recovery = app
-        .read(&org_id(1), |tx| {
+        .read(&org_id(1), Freshness::MayLag, |tx| {
             let (attempts, superuser) = (attempts.clone(), r.replica.clone());
             Box::pin(async move {
                 if attempts.fetch_add(1, Ordering::SeqCst) == 0 {
@@ -70,7 +70,7 @@ async fn a_recovery_conflict_is_retried_on_the_primary() {
         let attempts = Arc::new(AtomicU32::new(0));
         // Raised on the standby only, as a real recovery conflict would be.
         let in_recovery = app
-            .read(&org_id(1), |tx| {
+            .read(&org_id(1), Freshness::MayLag, |tx| {
                 let attempts = attempts.clone();
                 Box::pin(async move {
                     attempts.fetch_add(1, Ordering::SeqCst);
@@ -97,7 +97,7 @@ async fn a_recovery_conflict_is_retried_on_the_primary() {
     // Any other error is the caller's: not retried.
     let attempts = Arc::new(AtomicU32::new(0));
     let err = app
-        .read(&org_id(1), |tx| {
+        .read(&org_id(1), Freshness::MayLag, |tx| {
             let attempts = attempts.clone();
             Box::pin(async move {
                 attempts.fetch_add(1, Ordering::SeqCst);
@@ -132,44 +132,30 @@ async fn a_busy_replica_pool_falls_back_without_opening_the_breaker() {
     let db = Db::connect(&config).await.expect("the app role");
     let metrics = db.replica_metrics().unwrap().clone();
 
-    // The replica pool's one connection, held.
-    let mut held = db.read_tx(&org_id(1)).await.unwrap();
-    let on_replica: bool = sqlx::query_scalar("SELECT pg_is_in_recovery()")
-        .fetch_one(&mut *held)
-        .await
-        .unwrap();
-    assert!(on_replica, "the first read is on the replica");
-
-    let in_recovery = db
-        .read(&org_id(1), |tx| {
+    // The replica pool's one connection, held by a read, while another
+    // read asks for one.
+    let (first_on_replica, second_on_replica) = db
+        .read(&org_id(1), Freshness::MayLag, |held| {
+            let db = db.clone();
             Box::pin(async move {
-                sqlx::query_scalar::<_, bool>("SELECT pg_is_in_recovery()")
-                    .fetch_one(&mut **tx)
-                    .await
+                let on_replica: bool = sqlx::query_scalar("SELECT pg_is_in_recovery()")
+                    .fetch_one(&mut **held)
+                    .await?;
+                Ok((on_replica, in_recovery(&db).await?))
             })
         })
         .await
-        .expect("answered by the primary");
+        .expect("answered");
+    assert!(first_on_replica, "the first read is on the replica");
     assert!(
-        !in_recovery,
+        !second_on_replica,
         "served by the primary while the replica pool is busy"
     );
     assert_eq!(metrics.fallbacks(), 1);
     assert!(metrics.is_up(), "a busy pool does not open the breaker");
 
     // Once the connection is free, reads are on the replica again.
-    held.commit().await.unwrap();
-    let in_recovery = db
-        .read(&org_id(1), |tx| {
-            Box::pin(async move {
-                sqlx::query_scalar::<_, bool>("SELECT pg_is_in_recovery()")
-                    .fetch_one(&mut **tx)
-                    .await
-            })
-        })
-        .await
-        .unwrap();
-    assert!(in_recovery, "back on the replica");
+    assert!(in_recovery(&db).await.unwrap(), "back on the replica");
     db.close().await;
     r.stop().await;
 }

@@ -8,9 +8,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use operator_demo::db::{Db, DbConfig};
+use operator_demo::db::{Db, DbConfig, Freshness, seed::org_id};
 use rampart_tests::{Demo, database_replica_url, database_url, run_to_exit, with_host_of};
-use reqwest::header::HeaderMap;
+use reqwest::{Method, header::HeaderMap};
 use serde_json::Value;
 use sqlx::{PgPool, postgres::PgPoolOptions};
 use tokio::sync::{Mutex, MutexGuard};
@@ -65,6 +65,18 @@ pub(crate) async fn setup(
     orgs: u32,
     users_per_org: u32,
 ) -> Replicated {
+    setup_with(primary_url, replica_url, tag, orgs, users_per_org, &[]).await
+}
+
+/// [`setup`], with `env` added to the demo's environment.
+pub(crate) async fn setup_with(
+    primary_url: &str,
+    replica_url: &str,
+    tag: &str,
+    orgs: u32,
+    users_per_org: u32,
+    env: &[(&str, &str)],
+) -> Replicated {
     let serial = SERIAL.lock().await;
     let _ = tokio_rustls::rustls::crypto::ring::default_provider().install_default();
     let replica_cluster = pool(replica_url).await;
@@ -102,20 +114,18 @@ pub(crate) async fn setup(
     let replica = pool(&with_host_of(&pg.owner_url, replica_url)).await;
     let replica_app_url = with_host_of(&pg.app_url, replica_url);
 
-    let demo = Demo::start(
-        BIN,
-        &[
-            GLOBAL,
-            API,
-            PROXY,
-            ("DATABASE_URL", &pg.app_url),
-            ("DATABASE_READ_URL", &replica_app_url),
-            // These tests watch which database answers a read; cached
-            // answers would hide it (the cache with a replica: main.rs).
-            ("CACHE_ENABLED", "false"),
-        ],
-    )
-    .await;
+    let mut demo_env = vec![
+        GLOBAL,
+        API,
+        PROXY,
+        ("DATABASE_URL", pg.app_url.as_str()),
+        ("DATABASE_READ_URL", replica_app_url.as_str()),
+        // These tests watch which database answers a read; cached
+        // answers would hide it (the cache with a replica: main.rs).
+        ("CACHE_ENABLED", "false"),
+    ];
+    demo_env.extend_from_slice(env);
+    let demo = Demo::start(BIN, &demo_env).await;
     let admin_sql = Db::connect(&DbConfig::from_url(&pg.owner_url))
         .await
         .expect("the owner");
@@ -219,16 +229,16 @@ async fn resume(replica: &PgPool) {
         .unwrap();
 }
 
-/// A client whose requests come, through the trusted proxy, from an address
-/// of their own (the login limit counts per address, in a shared Redis when
-/// `REDIS_URL` is set).
-fn client() -> reqwest::Client {
+/// A client whose requests come, through the trusted proxy, from a `/64`
+/// of their own (the login limits count per `/64`, in a shared Redis when
+/// `REDIS_URL` is set, so each test starts with a fresh budget).
+pub(crate) fn client() -> reqwest::Client {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
     let address = format!(
-        "2001:db8:5e:{:x}:{:x}::1",
+        "2001:db8:{:x}:{:x}::1",
         std::process::id() & 0xffff,
         nanos & 0xffff
     );
@@ -291,6 +301,34 @@ impl Drop for LogOnPanic {
             println!("--- the demo's standard error:\n{log}");
         }
     }
+}
+
+/// Whether a `Db::read` that may lag was served by the standby.
+pub(crate) async fn in_recovery(db: &Db) -> Result<bool, sqlx::Error> {
+    db.read(&org_id(1), Freshness::MayLag, |tx| {
+        Box::pin(async move {
+            sqlx::query_scalar("SELECT pg_is_in_recovery()")
+                .fetch_one(&mut **tx)
+                .await
+        })
+    })
+    .await
+}
+
+/// `/ready` while the replica is down: `200`, `degraded`, the primary
+/// `ok` and the replica's check failing.
+pub(crate) async fn assert_degraded(api: &Api) {
+    let ready = api.send(Method::GET, "/ready", None, None).await;
+    let body = ready.ok(200);
+    assert_eq!(body["status"], "degraded", "{}", ready.text);
+    assert_eq!(body["checks"]["database"], "ok", "{}", ready.text);
+    assert!(
+        body["checks"]["database_replica"]
+            .as_str()
+            .is_some_and(|check| check != "ok"),
+        "{}",
+        ready.text
+    );
 }
 
 /// Stops the replica through `DATABASE_REPLICA_CTL`, and starts it again

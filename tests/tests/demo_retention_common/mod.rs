@@ -135,7 +135,7 @@ pub struct Rows {
 
 pub async fn rows(db: &Db, org: u32) -> Rows {
     let org_id = org_id(org);
-    let mut tx = db.primary_read_tx(&org_id).await.unwrap();
+    let mut tx = db.write_tx(&org_id).await.unwrap();
     let ids = |sql: &'static str| sqlx::query_scalar::<_, String>(sql).bind(org_id.clone());
     let sessions = ids("SELECT id FROM call_sessions WHERE organization_id = $1 ORDER BY id")
         .fetch_all(&mut *tx)
@@ -264,7 +264,7 @@ pub fn check_archive(gzip: &[u8], org: u32) {
 /// The `retention.*` audit events of `org`: (action, details).
 pub async fn audit(db: &Db, org: u32) -> Vec<(String, serde_json::Value)> {
     let org_id = org_id(org);
-    let mut tx = db.primary_read_tx(&org_id).await.unwrap();
+    let mut tx = db.write_tx(&org_id).await.unwrap();
     let rows = sqlx::query(
         "SELECT action, details FROM audit_events WHERE organization_id = $1 \
          AND action LIKE 'retention.%' ORDER BY created_at, id",
@@ -373,7 +373,7 @@ pub async fn an_organization_without_users(db: &Db, store: &Store, database: &[(
     seed_rows(db, 2).await;
     sqlx::query("DELETE FROM user_logins WHERE organization_id = $1")
         .bind(org_id(2))
-        .execute(db.writer())
+        .execute(db.primary())
         .await
         .unwrap();
     let run = retention(&["run"], &env(store, database)).await;

@@ -75,7 +75,7 @@ pub async fn organization(
     // fails mid-query or cancels it for recovery.
     let (owned, month) = (org.to_owned(), quota::month_start(now()));
     let row = db
-        .read(org, |tx| {
+        .read(org, Freshness::MayLag, |tx| {
             let org = owned.clone();
             Box::pin(async move {
                 sqlx::query(USAGE)

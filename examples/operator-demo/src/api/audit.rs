@@ -123,7 +123,7 @@ pub async fn list(
     let db = state.db()?;
     let org = principal.org_id.clone();
     let rows = db
-        .read(&principal.org_id, |tx| {
+        .read(&principal.org_id, Freshness::MayLag, |tx| {
             let (org, filter) = (org.clone(), filter.clone());
             Box::pin(async move {
                 let sql = if filter.action.is_some() {

@@ -4,7 +4,10 @@ use axum::http::Extensions;
 use rampart::core::ClientIp;
 
 use super::prelude::*;
-use crate::auth::{Jwks, Role, password};
+use crate::{
+    auth::{Jwks, Role, password},
+    db::NO_TENANT,
+};
 
 /// The login form.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -46,10 +49,11 @@ pub struct Me {
     pub organization_id: String,
 }
 
-/// The placeholder organization and user an unknown email is looked up as:
-/// no row has it (ids are UUID v4/v5/v7, never nil), so the lookup finds
-/// nothing, after the same statements as for a known email.
-const NOBODY: &str = "00000000-0000-0000-0000-000000000000";
+/// The placeholder user an unknown email is looked up as, in no
+/// organization ([`NO_TENANT`]): no row has it (ids are UUID v4/v5/v7,
+/// never nil), so the lookup finds nothing, after the same statements as
+/// for a known email.
+const NOBODY: &str = NO_TENANT;
 
 /// Log in with email and password.
 ///
@@ -81,18 +85,28 @@ pub async fn login(
 
     // Who has this email: the one lookup made before a tenant is known
     // (user_logins holds no hash and no tenant data; see docs/configuration.md).
-    let login = sqlx::query("SELECT user_id, organization_id FROM user_logins WHERE email = $1")
-        .bind(&email)
-        .fetch_optional(&mut *db.read_conn().await?)
+    // Both reads are `Latest`: a user created a moment ago logs in at once,
+    // whatever the replica's lag.
+    let login = db
+        .read(NO_TENANT, Freshness::Latest, |tx| {
+            let email = email.clone();
+            Box::pin(async move {
+                sqlx::query("SELECT user_id, organization_id FROM user_logins WHERE email = $1")
+                    .bind(email)
+                    .fetch_optional(&mut **tx)
+                    .await
+            })
+        })
         .await?;
     let (user_id, org_id) = match login {
         Some(row) => (row.try_get::<String, _>(0)?, row.try_get::<String, _>(1)?),
-        None => (NOBODY.to_owned(), NOBODY.to_owned()),
+        None => (NOBODY.to_owned(), NO_TENANT.to_owned()),
     };
     // Read for an unknown email too: its time would tell a known one.
     let user = rows::read_row(
         &state,
         &org_id,
+        Freshness::Latest,
         "SELECT password_hash, role FROM users WHERE organization_id = $1 AND id = $2",
         &user_id,
     )
@@ -134,9 +148,12 @@ pub async fn login(
     responses((status = 200, body = Me), (status = 401)),
     security(("bearer" = [])))]
 pub async fn me(State(state): State<AppState>, principal: Principal) -> Result<Json<Me>, ApiError> {
+    // Latest: a token issued a moment ago names a user the replica may not
+    // have yet.
     let row = rows::read_row(
         &state,
         &principal.org_id,
+        Freshness::Latest,
         "SELECT email, full_name FROM users WHERE organization_id = $1 AND id = $2",
         &principal.user_id,
     )

@@ -221,6 +221,7 @@ pub async fn read(
     rows::read_owned(
         &state,
         &principal.org_id,
+        Freshness::MayLag,
         concat!(
             "SELECT ",
             columns!(),

@@ -147,6 +147,7 @@ pub async fn read(
     rows::read_owned(
         &state,
         &principal.org_id,
+        Freshness::MayLag,
         "SELECT id, name, domain, created_at, updated_at FROM companies \
          WHERE organization_id = $1 AND id = $2",
         &id,

@@ -9,10 +9,12 @@ use axum::{
 };
 use serde_json::{Value, json};
 use sqlx::{Any, Transaction};
-use tokio::sync::mpsc;
+use std::sync::{Mutex, PoisonError};
+use tokio::sync::{mpsc, oneshot};
 
 use super::prelude::*;
 use crate::{
+    db::Db,
     gdpr::{
         audit::{self, NewEvent, Origin},
         rfc3339,
@@ -295,7 +297,14 @@ pub async fn privacy_settings(
     State(state): State<AppState>,
     principal: Principal,
 ) -> Result<Json<PrivacySettings>, ApiError> {
-    let row = rows::read_row(&state, &principal.org_id, SETTINGS, &principal.user_id).await?;
+    let row = rows::read_row(
+        &state,
+        &principal.org_id,
+        Freshness::MayLag,
+        SETTINGS,
+        &principal.user_id,
+    )
+    .await?;
     match row {
         Some(row) => Ok(Json(settings_from_row(&row)?)),
         None => Ok(Json(PrivacySettings::DEFAULT)),
@@ -475,29 +484,9 @@ pub async fn export(
     )
     .await?;
     tx.commit().await?;
-    // On the primary: the export includes what the caller just wrote.
-    let tx = db.primary_read_tx(&principal.org_id).await?;
-    let (sender, receiver) = mpsc::channel::<Result<Bytes, std::io::Error>>(4);
-    let (org, user) = (principal.org_id.clone(), principal.user_id.clone());
-    tokio::spawn(async move {
-        let mut tx = tx;
-        match write_export(&mut tx, &org, &user, at, &sender).await {
-            Ok(()) => {}
-            Err(ExportError::Gone) => tracing::debug!("the client left during its export"),
-            Err(err) => {
-                tracing::error!(error = %err, "the export failed while streaming");
-                // The client sees a cut body, never a valid-looking document.
-                let _ = sender
-                    .send(Err(std::io::Error::other("the export failed")))
-                    .await;
-            }
-        }
-        let _ = tx.rollback().await;
-    });
-    let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
-        receiver.recv().await.map(|chunk| (chunk, receiver))
-    });
-    let mut response = Body::from_stream(stream).into_response();
+    // Latest: the export includes what the caller just wrote.
+    let body = stream_export(db.clone(), &principal, at).await?;
+    let mut response = body.into_response();
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
@@ -512,6 +501,64 @@ pub async fn export(
     }
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(response)
+}
+
+/// The caller's export, read in one [`Freshness::Latest`] transaction by a
+/// task of its own and streamed as it is read. Answers once the
+/// transaction has begun, so that a database that cannot begin it still
+/// gets its 503; a failure after that cuts the body.
+async fn stream_export(db: Db, principal: &Principal, at: i64) -> Result<Body, ApiError> {
+    let (sender, receiver) = mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    let (began, has_begun) = oneshot::channel::<()>();
+    let (org, user) = (principal.org_id.clone(), principal.user_id.clone());
+    let task = tokio::spawn(async move {
+        // Taken by the read once its transaction is open.
+        let began = Mutex::new(Some(began));
+        let outcome = db
+            .read(&org, Freshness::Latest, |tx| {
+                if let Some(began) = began.lock().unwrap_or_else(PoisonError::into_inner).take() {
+                    let _ = began.send(());
+                }
+                let (org, user, sender) = (org.clone(), user.clone(), sender.clone());
+                Box::pin(async move { Ok(write_export(tx, &org, &user, at, &sender).await) })
+            })
+            .await;
+        let err = match outcome {
+            Ok(Ok(())) => return Ok(()),
+            Ok(Err(err)) => err,
+            // Not begun: the handler answers with it.
+            Err(err)
+                if began
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .is_some() =>
+            {
+                return Err(err);
+            }
+            Err(err) => ExportError::Db(err),
+        };
+        match err {
+            ExportError::Gone => tracing::debug!("the client left during its export"),
+            err @ ExportError::Db(_) => {
+                tracing::error!(error = %err, "the export failed while streaming");
+                // The client sees a cut body, never a valid-looking document.
+                let _ = sender
+                    .send(Err(std::io::Error::other("the export failed")))
+                    .await;
+            }
+        }
+        Ok(())
+    });
+    if has_begun.await.is_err() {
+        return Err(match task.await {
+            Ok(Err(err)) => err.into(),
+            _ => ApiError::Internal("the export did not begin".into()),
+        });
+    }
+    let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
+        receiver.recv().await.map(|chunk| (chunk, receiver))
+    });
+    Ok(Body::from_stream(stream))
 }
 
 /// Why a streamed export stopped.

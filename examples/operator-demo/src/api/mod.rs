@@ -5,12 +5,11 @@
 //!
 //! Every handler checks its input (a 422 problem+json names the field),
 //! reaches the database only through [`Db::read`](crate::db::Db::read) (on
-//! the replica when there is one, retried on the primary when it fails),
-//! [`Db::read_conn`](crate::db::Db::read_conn) (the login's lookup by email),
-//! [`Db::primary_read_tx`](crate::db::Db::primary_read_tx) or
-//! [`Db::write_tx`](crate::db::Db::write_tx)
+//! the replica when the read may lag and there is one, retried on the
+//! primary when it fails) or [`Db::write_tx`](crate::db::Db::write_tx),
 //! with the caller's organization, and answers 404 for another
-//! organization's ids.
+//! organization's ids. No handler picks a pool: a read says how fresh it
+//! must be ([`Freshness`](crate::db::Freshness)).
 
 pub mod admin;
 pub mod audit;
@@ -68,7 +67,7 @@ mod prelude {
     pub(super) use crate::{
         app::AppState,
         auth::Principal,
-        db::{new_id, now},
+        db::{Freshness, new_id, now},
     };
 }
 

@@ -26,7 +26,10 @@ use utoipa::ToSchema;
 use rampart_tenant::{Month, sqlx::lock_tenant_resource};
 
 use super::ApiError;
-use crate::db::tenant;
+use crate::db::{
+    sessions::{self, NewSession},
+    tenant,
+};
 
 /// An organization's limits.
 #[derive(Debug, Clone, Copy, Serialize, ToSchema)]
@@ -164,13 +167,11 @@ pub(super) async fn reserve_call(
     })
 }
 
-/// Runs `insert` (`INSERT INTO call_sessions (...) SELECT ... WHERE
-/// (active calls) < max_concurrent_calls`, with the organization as `$2`
-/// and the rest bound by the caller) and refuses with 429
-/// `max_concurrent_calls` when it inserted nothing. Exact only after
-/// [`reserve_call`] in the same transaction: its row lock makes this count
-/// and insert one organization's at a time (on SQLite, `BEGIN IMMEDIATE`
-/// does).
+/// Inserts the session ([`sessions::insert_session`]) or refuses with 429
+/// `max_concurrent_calls` when the organization has that many active
+/// calls. Exact only after [`reserve_call`] in the same transaction: its
+/// row lock makes this count and insert one organization's at a time (on
+/// SQLite, `BEGIN IMMEDIATE` does).
 #[cfg_attr(
     not(feature = "telephony"),
     expect(
@@ -180,15 +181,14 @@ pub(super) async fn reserve_call(
 )]
 pub(super) async fn insert_session_within(
     tx: &mut Transaction<'static, Any>,
-    org_id: &str,
-    insert: sqlx::query::Query<'_, Any, sqlx::any::AnyArguments>,
+    new: &NewSession,
 ) -> Result<(), ApiError> {
-    if insert.execute(&mut **tx).await?.rows_affected() == 1 {
+    if sessions::insert_session(tx, new).await? {
         return Ok(());
     }
     Err(ApiError::Quota {
         quota: "max_concurrent_calls",
-        limit: limits(tx, org_id).await?.max_concurrent_calls,
+        limit: limits(tx, &new.org).await?.max_concurrent_calls,
         status: StatusCode::TOO_MANY_REQUESTS,
     })
 }
@@ -221,15 +221,19 @@ mod tests {
         let attempt = async {
             let mut tx = db.write_tx(org).await?;
             reserve_call(&mut tx, org, month).await?;
-            let insert = sqlx::query(super::super::sessions::INSERT_SESSION)
-                .bind(new_id())
-                .bind(org)
-                .bind(user)
-                .bind(None::<String>)
-                .bind("t")
-                .bind("simulated")
-                .bind(now());
-            insert_session_within(&mut tx, org, insert).await?;
+            let new = NewSession {
+                id: new_id(),
+                call_id: new_id(),
+                org: org.to_owned(),
+                user: user.to_owned(),
+                campaign_id: None,
+                provider_type: "t".to_owned(),
+                telephony_provider: "simulated",
+                from: "+15005550006".to_owned(),
+                to: "+15005550006".to_owned(),
+                at: now(),
+            };
+            insert_session_within(&mut tx, &new).await?;
             tx.commit().await?;
             Ok::<_, ApiError>(())
         };

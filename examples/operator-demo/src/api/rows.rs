@@ -10,7 +10,7 @@ use sqlx::{
 };
 
 use super::{ApiError, List, Page};
-use crate::app::AppState;
+use crate::{app::AppState, db::Freshness};
 
 /// Turns a row of a table into what the API answers.
 pub(super) type FromRow<T> = fn(&AnyRow) -> Result<T, sqlx::Error>;
@@ -43,19 +43,20 @@ fn owned<T>(
 
 /// Reads organization `org_id`'s row `id` with `select` (`SELECT ... WHERE
 /// organization_id = $1 AND id = $2`) in a read transaction, through
-/// [`Db::read`](crate::db::Db::read): on the replica when there is one,
-/// retried once on the primary when the replica fails mid-query or cancels
-/// it for recovery.
+/// [`Db::read`](crate::db::Db::read): with [`Freshness::MayLag`] on the
+/// replica when there is one, retried once on the primary when the replica
+/// fails mid-query or cancels it for recovery.
 pub(super) async fn read_row(
     state: &AppState,
     org_id: &str,
+    freshness: Freshness,
     select: &'static str,
     id: &str,
 ) -> Result<Option<AnyRow>, ApiError> {
     let (org, id) = (org_id.to_owned(), id.to_owned());
     let row = state
         .db()?
-        .read(org_id, |tx| {
+        .read(org_id, freshness, |tx| {
             let (org, id) = (org.clone(), id.clone());
             Box::pin(async move {
                 sqlx::query(select)
@@ -74,12 +75,14 @@ pub(super) async fn read_row(
 pub(super) async fn read_owned<T>(
     state: &AppState,
     org_id: &str,
+    freshness: Freshness,
     select: &'static str,
     id: &str,
     what: &'static str,
     from_row: FromRow<T>,
 ) -> Result<Json<T>, ApiError> {
-    owned(read_row(state, org_id, select, id).await?, what, from_row)
+    let row = read_row(state, org_id, freshness, select, id).await?;
+    owned(row, what, from_row)
 }
 
 /// Runs `delete` (`DELETE FROM <table> WHERE organization_id = $1 AND id = $2`)
@@ -141,7 +144,7 @@ pub(super) async fn list_page<T>(
     let org = org_id.to_owned();
     let rows = state
         .db()?
-        .read(org_id, |tx| {
+        .read(org_id, Freshness::MayLag, |tx| {
             let org = org.clone();
             Box::pin(async move {
                 sqlx::query(sql)

@@ -1,7 +1,11 @@
 //! `/api/v1/sessions`: call sessions, each placing one telephony call
 //! through the telephony manager.
 
-use super::{parse_id, prelude::*, quota};
+use super::{PlacedCall, parse_id, prelude::*, quota};
+use crate::db::{
+    Db,
+    sessions::{self, CallEnd, NewSession},
+};
 
 /// The number called when the request names none (a test number).
 pub const DEFAULT_TO: &str = "+15005550006";
@@ -131,16 +135,6 @@ const LIST: &str = concat!(
     " ORDER BY s.id DESC LIMIT $2 OFFSET $3) p ON TRUE ORDER BY p.id DESC"
 );
 
-/// A new active session (id, organization, user, campaign, provider type,
-/// telephony provider, start), inserted only while the organization has
-/// fewer active calls than its `max_concurrent_calls`: see
-/// `quota::insert_session_within`.
-pub(super) const INSERT_SESSION: &str = "INSERT INTO call_sessions (id, organization_id, \
-     user_id, campaign_id, provider_type, telephony_provider, status, started_at) \
-     SELECT $1, $2, $3, $4, $5, $6, 'active', $7 \
-     WHERE (SELECT COUNT(*) FROM call_sessions WHERE organization_id = $2 AND status = 'active') \
-     < (SELECT max_concurrent_calls FROM organizations WHERE id = $2)";
-
 fn from_row(row: &AnyRow) -> Result<Session, sqlx::Error> {
     from_rows(row, Some(row))
 }
@@ -193,6 +187,39 @@ pub async fn create(
     principal: Principal,
     JsonBody(input): JsonBody<SessionInput>,
 ) -> Result<Response, ApiError> {
+    let new = validate_input(&input, &principal, state.telephony().from_number())?;
+    let db = state.db()?;
+    reserve(db, &new).await?;
+    // Placed once the reservation is committed: no lock is held while a
+    // provider answers.
+    let placed = match state
+        .telephony()
+        .start_call(input.telephony_provider, &new.to)
+        .await
+    {
+        Ok(placed) => placed,
+        Err(failure) => {
+            sessions::mark_failed(db, &new).await?;
+            return Err(failure);
+        }
+    };
+    let end = sessions::record_provider(
+        db,
+        &new,
+        &placed.provider,
+        placed.provider_call_id.as_deref(),
+    )
+    .await?
+    .ok_or(ApiError::NotFound("session"))?;
+    Ok((StatusCode::CREATED, Json(started(new, placed, end))).into_response())
+}
+
+/// The request's session, checked: 422 naming the field otherwise.
+fn validate_input(
+    input: &SessionInput,
+    principal: &Principal,
+    from: &str,
+) -> Result<NewSession, ApiError> {
     let provider_type = input.provider_type.trim().to_owned();
     if provider_type.is_empty()
         || provider_type.len() > 32
@@ -214,116 +241,67 @@ pub async fn create(
         .as_deref()
         .map(|id| parse_id("campaign_id", id))
         .transpose()?;
-    let requested = input.telephony_provider.as_str();
-    let db = state.db()?;
-    let org = &principal.org_id;
-    let (session_id, call_id, at) = (new_id(), new_id(), now());
-    let from = state.telephony().from_number().to_owned();
-
-    // Reserve the call inside the quotas; place it once committed, so no
-    // lock is held while a provider answers.
-    let mut tx = db.write_tx(org).await?;
-    if let Some(campaign_id) = &campaign_id {
-        let found: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM campaigns WHERE organization_id = $1 AND id = $2",
-        )
-        .bind(org)
-        .bind(campaign_id)
-        .fetch_one(&mut *tx)
-        .await?;
-        if found == 0 {
-            return Err(ApiError::invalid("campaign_id", "no such campaign"));
-        }
-    }
-    quota::reserve_call(&mut tx, org, quota::month_start(at)).await?;
-    let insert = sqlx::query(INSERT_SESSION)
-        .bind(&session_id)
-        .bind(org)
-        .bind(&principal.user_id)
-        .bind(&campaign_id)
-        .bind(&provider_type)
-        .bind(requested)
-        .bind(at);
-    quota::insert_session_within(&mut tx, org, insert).await?;
-    sqlx::query(
-        "INSERT INTO calls (id, organization_id, session_id, provider, from_number, to_number, \
-         started_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .bind(&call_id)
-    .bind(org)
-    .bind(&session_id)
-    .bind(requested)
-    .bind(&from)
-    .bind(&to)
-    .bind(at)
-    .execute(&mut *tx)
-    .await?;
-    tx.commit().await?;
-
-    let placed = match state
-        .telephony()
-        .start_call(input.telephony_provider, &to)
-        .await
-    {
-        Ok(placed) => placed,
-        Err(failure) => {
-            let mut tx = db.write_tx(org).await?;
-            sqlx::query(
-                "UPDATE call_sessions SET status = 'failed', ended_at = $3 \
-                 WHERE organization_id = $1 AND id = $2",
-            )
-            .bind(org)
-            .bind(&session_id)
-            .bind(now())
-            .execute(&mut *tx)
-            .await?;
-            tx.commit().await?;
-            return Err(failure);
-        }
-    };
-    // Record who placed it; what comes back is all the answer needs that
-    // this handler does not know already (a session ended meanwhile by
-    // another request: `end` sets the call's `ended_at` with the status).
-    let mut tx = db.write_tx(org).await?;
-    let row = sqlx::query(
-        "UPDATE calls SET provider = $3, provider_call_id = $4 \
-         WHERE organization_id = $1 AND id = $2 RETURNING ended_at, duration_seconds",
-    )
-    .bind(org)
-    .bind(&call_id)
-    .bind(&placed.provider)
-    .bind(&placed.provider_call_id)
-    .fetch_optional(&mut *tx)
-    .await?
-    .ok_or(ApiError::NotFound("session"))?;
-    tx.commit().await?;
-    let ended_at: Option<i64> = row.try_get(0)?;
-    let session = Session {
-        id: session_id,
+    Ok(NewSession {
+        id: new_id(),
+        call_id: new_id(),
+        org: principal.org_id.clone(),
+        user: principal.user_id.clone(),
+        campaign_id,
         provider_type,
-        telephony_provider: requested.to_owned(),
-        status: if ended_at.is_some() {
+        telephony_provider: input.telephony_provider.as_str(),
+        from: from.to_owned(),
+        to,
+        at: now(),
+    })
+}
+
+/// Reserves the call inside the quotas, in one transaction: the campaign
+/// must be the organization's, the month's calls and the active calls
+/// below their limits (429 otherwise), then the session and its call are
+/// stored.
+async fn reserve(db: &Db, new: &NewSession) -> Result<(), ApiError> {
+    let mut tx = db.write_tx(&new.org).await?;
+    if let Some(campaign_id) = &new.campaign_id
+        && !sessions::campaign_exists(&mut tx, &new.org, campaign_id).await?
+    {
+        return Err(ApiError::invalid("campaign_id", "no such campaign"));
+    }
+    quota::reserve_call(&mut tx, &new.org, quota::month_start(new.at)).await?;
+    quota::insert_session_within(&mut tx, new).await?;
+    sessions::insert_call(&mut tx, new).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The session just started, as `POST` answers it: all it needs that the
+/// handler did not know already is how the call stands (`end` may have
+/// come first).
+fn started(new: NewSession, placed: PlacedCall, end: CallEnd) -> Session {
+    Session {
+        id: new.id,
+        provider_type: new.provider_type,
+        telephony_provider: new.telephony_provider.to_owned(),
+        status: if end.ended_at.is_some() {
             "ended"
         } else {
             "active"
         }
         .to_owned(),
-        campaign_id,
-        user_id: principal.user_id,
-        started_at: at,
-        ended_at,
+        campaign_id: new.campaign_id,
+        user_id: new.user,
+        started_at: new.at,
+        ended_at: end.ended_at,
         call: Some(Call {
-            id: call_id,
+            id: new.call_id,
             provider: placed.provider,
             provider_call_id: placed.provider_call_id,
-            from,
-            to,
-            started_at: at,
-            ended_at,
-            duration_seconds: row.try_get(1)?,
+            from: new.from,
+            to: new.to,
+            started_at: new.at,
+            ended_at: end.ended_at,
+            duration_seconds: end.duration_seconds,
         }),
-    };
-    Ok((StatusCode::CREATED, Json(session)).into_response())
+    }
 }
 
 /// List the organization's call sessions.
@@ -352,10 +330,18 @@ pub async fn read(
     principal: Principal,
     Id(id): Id,
 ) -> Result<Json<Session>, ApiError> {
-    // From the primary: a session is read right after it changes.
-    let tx = state.db()?.primary_read_tx(&principal.org_id).await?;
-    let query = sqlx::query(ONE).bind(&principal.org_id).bind(id);
-    rows::fetch_owned(tx, query, "session", from_row).await
+    // Latest: a session is read right after it changes.
+    let org = &principal.org_id;
+    rows::read_owned(
+        &state,
+        org,
+        Freshness::Latest,
+        ONE,
+        &id,
+        "session",
+        from_row,
+    )
+    .await
 }
 
 /// End a call session.

@@ -4,8 +4,9 @@
 //! - SQLite: a file in `DATA_DIR`, WAL journal, a busy timeout, migrated on
 //!   start. No row-level security: every query filters by organization.
 //! - Postgres: `DATABASE_URL`, optionally `DATABASE_READ_URL` for a read
-//!   replica (reads go there, writes to the primary; while the replica fails,
-//!   reads fall back to the primary: see [`Db::read_tx`]). Every tenant table has
+//!   replica (reads that may lag go there, writes to the primary; while the
+//!   replica fails or is down, even at start-up, reads fall back to the
+//!   primary: see [`Db::read`]). Every tenant table has
 //!   row-level security, enabled and forced, keyed by `app.current_org_id`;
 //!   the app connects as a role that owns no table and is neither superuser
 //!   nor `BYPASSRLS` (checked at start-up). Every query still filters by
@@ -17,9 +18,11 @@
 //!   waiting the pool's acquire timeout; a probe in the background closes it
 //!   when the database answers again ([`DbConfig::primary_cooldown`]).
 //!
-//! Every query on tenant data goes through [`Db::read_tx`] or
-//! [`Db::write_tx`]: the one place that sets the tenant for row-level
-//! security (through rampart-tenant's `begin_tenant_tx`).
+//! A request reaches the database in one of two ways, [`Db::read`] and
+//! [`Db::write_tx`], each for one organization: the one place that sets
+//! the tenant for row-level security (through rampart-tenant's
+//! `begin_tenant_read_tx` and `begin_tenant_tx`). Which pool serves it is
+//! theirs to decide, from the [`Freshness`] a read needs.
 //!
 //! `Any` carries only a few types: ids are UUID strings (TEXT), times are
 //! Unix seconds (BIGINT), JSON is TEXT checked as JSON in Rust.
@@ -44,6 +47,7 @@ mod primary;
 mod replica;
 mod role;
 pub mod seed;
+pub mod sessions;
 
 use std::{
     path::{Path, PathBuf},
@@ -58,7 +62,6 @@ use rampart_tenant::{
 use sqlx::{
     Any, AnyPool, Executor, Transaction,
     any::{AnyPoolOptions, install_default_drivers},
-    pool::PoolConnection,
 };
 
 use self::{
@@ -200,6 +203,19 @@ pub enum DbError {
 
 /// The connection pools: the primary for writes, a replica (or the primary
 /// again) for reads. Cheap to clone.
+///
+/// A request reaches its organization's rows in one of two ways, and
+/// never picks a pool itself:
+///
+/// - [`Db::read`]: a read-only transaction, on the replica when the read
+///   may lag ([`Freshness::MayLag`]) and the replica answers, else on the
+///   primary;
+/// - [`Db::write_tx`]: a transaction on the primary, for writes (and the
+///   reads a write needs, in the same transaction).
+///
+/// Both set the organization for row-level security. Jobs that are not
+/// requests (migrations, seeding, retention, erasure, backups) also use
+/// [`Db::primary`] for what spans organizations.
 #[derive(Debug, Clone)]
 pub struct Db {
     primary: AnyPool,
@@ -210,9 +226,23 @@ pub struct Db {
     backend: Backend,
 }
 
+/// What a [`Db::read`] must see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Freshness {
+    /// What the replica has replayed, which may be some milliseconds (or,
+    /// while it is behind, longer) short of the last commits: most reads.
+    MayLag,
+    /// Every write committed before the read began: a read that follows
+    /// the caller's own write, and anything that authenticates a credential
+    /// (a user created a moment ago logs in at once). Served by the primary.
+    Latest,
+}
+
 impl Db {
     /// Opens the pools (and the SQLite file). Migrations are not run here:
-    /// see [`Db::migrate_up`].
+    /// see [`Db::migrate_up`]. The replica's pool connects on its first
+    /// use: a replica that is down does not keep the app from starting
+    /// (reads go to the primary until it answers).
     ///
     /// # Errors
     ///
@@ -220,7 +250,13 @@ impl Db {
     pub async fn connect(config: &DbConfig) -> Result<Self, DbError> {
         install_default_drivers();
         let backend = backend_of(&config.url, "DATABASE_URL")?;
-        let primary = open(config, &config.url, backend, "DATABASE_URL").await?;
+        let primary = options(config, backend)
+            .connect(&config.url)
+            .await
+            .map_err(|source| DbError::Connect {
+                variable: "DATABASE_URL",
+                source,
+            })?;
         let replica = match &config.read_url {
             Some(url) => {
                 if backend_of(url, "DATABASE_READ_URL")? != backend {
@@ -230,7 +266,12 @@ impl Db {
                     acquire_timeout: config.read_timeout,
                     ..config.clone()
                 };
-                let pool = open(&replica_config, url, backend, "DATABASE_READ_URL").await?;
+                let pool = options(&replica_config, backend)
+                    .connect_lazy(url)
+                    .map_err(|source| DbError::Connect {
+                        variable: "DATABASE_READ_URL",
+                        source,
+                    })?;
                 Some(Replica::new(pool, config.replica_cooldown))
             }
             None => None,
@@ -248,20 +289,12 @@ impl Db {
         self.backend
     }
 
-    /// The pool that takes writes (and reads that must see them).
-    pub fn writer(&self) -> &AnyPool {
+    /// The primary's pool, outside any organization and outside its
+    /// circuit breaker: for the jobs that are not requests (seeding, the
+    /// lists of organizations that retention and erasure walk) and for
+    /// tests. A request uses [`Db::read`] or [`Db::write_tx`].
+    pub fn primary(&self) -> &AnyPool {
         &self.primary
-    }
-
-    /// The pool for reads: the replica when `DATABASE_READ_URL` is set and
-    /// its breaker is closed, else the primary. A replica lags: a read right
-    /// after a write may not see it yet. A query on it does not fall back
-    /// when the replica has just failed: [`Db::read_conn`] does.
-    pub fn reader(&self) -> &AnyPool {
-        match &self.replica {
-            Some(replica) if replica.is_closed() => &replica.pool,
-            _ => &self.primary,
-        }
     }
 
     /// The replica's series (`db_replica_fallback_total`, `db_replica_up`),
@@ -270,123 +303,47 @@ impl Db {
         self.replica.as_ref().map(|replica| &replica.metrics)
     }
 
-    /// A read-only transaction for organization `org_id`, on the replica
-    /// when there is one (rampart-tenant's `begin_tenant_read_tx`).
+    /// Runs `read` in a read-only transaction of organization `org_id` and
+    /// commits it: the one way a request reads.
     ///
-    /// When the replica's connection fails (no connection within
-    /// [`DbConfig::read_timeout`], I/O errors, the server shutting down: see
-    /// [`is_connection_failure`]), the transaction is opened on the primary
-    /// instead, and the replica's breaker opens: reads go straight to the
-    /// primary for [`DbConfig::replica_cooldown`], then one read probes the
-    /// replica. A failure after the transaction is open (a connection killed
-    /// mid-query, a conflict with recovery) reaches the caller: [`Db::read`]
-    /// retries those on the primary too. On
-    /// Postgres it is `BEGIN READ ONLY` with `app.current_org_id` set for
-    /// this transaction only (`set_config(..., true)`, sent with the `BEGIN`
-    /// in one round trip), so row-level security hides every other
-    /// organization, the setting cannot leak to the next user of the pooled
-    /// connection, and a write in it fails. On SQLite it is a deferred
-    /// `BEGIN`, so readers do not queue behind the writer, and the queries
-    /// filter by organization.
+    /// With [`Freshness::MayLag`] (and outside [`read_latest`]) it runs on
+    /// the replica when there is one and its breaker lets it. When the
+    /// replica's connection fails (no connection within
+    /// [`DbConfig::read_timeout`], I/O errors, the server shutting down:
+    /// see [`is_connection_failure`]), the transaction is opened on the
+    /// primary instead and the replica's breaker opens: reads go straight
+    /// to the primary for [`DbConfig::replica_cooldown`], then one read
+    /// probes the replica. If the replica fails once the transaction is
+    /// open (its connection dropped mid-query; or a conflict with recovery,
+    /// `40001`), `read` runs again, once, on the primary. Every read the
+    /// primary serves instead counts in `db_replica_fallback_total`.
     ///
-    /// # Errors
+    /// With [`Freshness::Latest`] it runs on the primary.
     ///
-    /// The driver's error.
-    pub async fn read_tx(&self, org_id: &str) -> Result<Transaction<'static, Any>, sqlx::Error> {
-        self.begin_read(org_id).await.map(|(tx, _)| tx)
-    }
-
-    /// [`Db::read_tx`], and whether the transaction is on the replica.
-    async fn begin_read(
-        &self,
-        org_id: &str,
-    ) -> Result<(Transaction<'static, Any>, bool), sqlx::Error> {
-        let tenant = tenant(org_id)?;
-        self.open_reader(|pool| {
-            let tenant = tenant.clone();
-            async move { begin_tenant_read_tx(&pool, &tenant).await }
-        })
-        .await
-    }
-
-    /// A pooled connection for a read outside any tenant (the login's
-    /// lookup by email): from the replica, or from the primary when the
-    /// replica's connection fails or its breaker is open, as for
-    /// [`Db::read_tx`]. Prefer it to [`Db::reader`], which cannot fall back.
+    /// On Postgres it is `BEGIN READ ONLY` with `app.current_org_id` set
+    /// for this transaction only (rampart-tenant's `begin_tenant_read_tx`:
+    /// `set_config(..., true)`, sent with the `BEGIN` in one round trip), so
+    /// row-level security hides every other organization, the setting
+    /// cannot leak to the next user of the pooled connection, and a write
+    /// in it fails. With [`NO_TENANT`] it sees no organization's rows, only
+    /// the tables outside tenancy (the login directory). On SQLite it is a
+    /// deferred `BEGIN`, so readers do not queue behind the writer, and the
+    /// queries filter by organization.
+    ///
+    /// `read` returns a boxed future (as sqlx's own transaction helpers do),
+    /// so the call stays `Send` in a handler.
     ///
     /// # Errors
     ///
-    /// The driver's error.
+    /// The driver's error; [`DatabaseUnavailable`] at once while the
+    /// primary's circuit breaker is open and the primary is needed.
     ///
     /// # Example
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
-    /// use operator_demo::db::{Db, DbConfig};
-    ///
-    /// let dir = tempfile::tempdir().unwrap();
-    /// let db = Db::connect(&DbConfig::embedded(dir.path())).await.unwrap();
-    /// let mut conn = db.read_conn().await.unwrap();
-    /// let one: i64 = sqlx::query_scalar("SELECT 1").fetch_one(&mut *conn).await.unwrap();
-    /// assert_eq!(one, 1);
-    /// // No replica: nothing to ping, no replica series.
-    /// assert!(db.ping_replica().await.is_none());
-    /// assert!(db.replica_metrics().is_none());
-    /// # }
-    /// ```
-    pub async fn read_conn(&self) -> Result<PoolConnection<Any>, sqlx::Error> {
-        self.open_reader(|pool| async move { pool.acquire().await })
-            .await
-            .map(|(conn, _)| conn)
-    }
-
-    /// `open` on the replica when its breaker lets it, else (or when the
-    /// replica's connection fails) on the primary; and whether it was the
-    /// replica. The pool is passed by value (a cheap clone), so that the
-    /// future borrows nothing and stays `Send` in any handler.
-    async fn open_reader<T, F>(&self, open: impl Fn(AnyPool) -> F) -> Result<(T, bool), sqlx::Error>
-    where
-        F: Future<Output = Result<T, sqlx::Error>>,
-    {
-        if let Some(replica) = self.replica.as_ref().filter(|_| !reading_primary()) {
-            if let Some(permit) = replica.try_acquire() {
-                match open(replica.pool.clone()).await {
-                    Ok(value) => {
-                        replica.succeeded(permit);
-                        return Ok((value, true));
-                    }
-                    Err(err) if is_connection_failure(&err) => replica.failed(permit, &err),
-                    Err(err) => {
-                        // Not the replica's health (a bad tenant id, ...).
-                        permit.neutral();
-                        return Err(err);
-                    }
-                }
-            }
-            replica.fell_back();
-        }
-        Ok((self.primary_breaker.open(open).await?, false))
-    }
-
-    /// Runs `read` in a [`Db::read_tx`] transaction and commits it. If the
-    /// replica fails once the transaction is open (its connection dropped
-    /// mid-query, the server shutting down: [`is_connection_failure`]; or a
-    /// conflict with recovery, `40001`), `read` runs again, once, on the
-    /// primary, in the same request. `read` returns a boxed future (as
-    /// sqlx's own transaction helpers do), so the call stays `Send` in a
-    /// handler.
-    ///
-    /// # Errors
-    ///
-    /// The driver's error.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// use operator_demo::db::{Db, DbConfig};
+    /// use operator_demo::db::{Db, DbConfig, Freshness};
     ///
     /// let dir = tempfile::tempdir().unwrap();
     /// let db = Db::connect(&DbConfig::embedded(dir.path())).await.unwrap();
@@ -394,7 +351,7 @@ impl Db {
     /// let org = operator_demo::db::new_id();
     /// // Spawned: the future is `Send`, as a handler's must be.
     /// let one: i64 = tokio::spawn(async move {
-    ///     db.read(&org, |tx| {
+    ///     db.read(&org, Freshness::MayLag, |tx| {
     ///         Box::pin(async move { sqlx::query_scalar("SELECT 1").fetch_one(&mut **tx).await })
     ///     })
     ///     .await
@@ -405,55 +362,36 @@ impl Db {
     /// assert_eq!(one, 1);
     /// # }
     /// ```
-    /// Reads see the primary within [`on_primary`].
-    pub async fn read<T, F>(&self, org_id: &str, read: F) -> Result<T, sqlx::Error>
+    pub async fn read<T, F>(
+        &self,
+        org_id: &str,
+        freshness: Freshness,
+        read: F,
+    ) -> Result<T, sqlx::Error>
     where
         F: for<'c> Fn(&'c mut Transaction<'static, Any>) -> ReadFuture<'c, T>,
     {
-        let (mut tx, on_replica) = self.begin_read(org_id).await?;
-        let outcome = match read(&mut tx).await {
-            Ok(value) => tx.commit().await.map(|()| value),
-            Err(err) => {
-                // Give the failed connection back (closed or rolled back)
-                // before the primary is asked.
-                drop(tx);
-                Err(err)
-            }
-        };
-        match (outcome, self.replica.as_ref().filter(|_| on_replica)) {
-            (Err(err), Some(replica))
-                if is_connection_failure(&err) || is_recovery_conflict(&err) =>
-            {
-                replica.connection_failed(&err);
-                replica.fell_back();
-                let mut tx = self.primary_read_tx(org_id).await?;
-                let value = read(&mut tx).await?;
-                tx.commit().await?;
-                Ok(value)
-            }
-            (outcome, _) => outcome,
-        }
-    }
-
-    /// The same read-only transaction as [`Db::read_tx`], on the primary:
-    /// for a read that must see a write made just before (a replica lags).
-    ///
-    /// # Errors
-    ///
-    /// The driver's error.
-    pub async fn primary_read_tx(
-        &self,
-        org_id: &str,
-    ) -> Result<Transaction<'static, Any>, sqlx::Error> {
         let tenant = tenant(org_id)?;
-        self.primary_breaker
+        let may_lag = freshness == Freshness::MayLag && !reading_latest();
+        if let Some(replica) = self.replica.as_ref().filter(|_| may_lag) {
+            if let Some(answer) = read_on_replica(replica, &tenant, &read).await {
+                return answer;
+            }
+            replica.fell_back();
+        }
+        let mut tx = self
+            .primary_breaker
             .open(|pool| async move { begin_tenant_read_tx(&pool, &tenant).await })
-            .await
+            .await?;
+        let value = read(&mut tx).await?;
+        tx.commit().await?;
+        Ok(value)
     }
 
-    /// A transaction on the primary for organization `org_id`, for writes
-    /// and for reads that must see them. On SQLite it begins with `BEGIN
-    /// IMMEDIATE` (rampart-tenant): the one writer, from its first statement.
+    /// A transaction on the primary for organization `org_id`: the one way
+    /// a request writes, and the reads a write needs go in it. On SQLite it
+    /// begins with `BEGIN IMMEDIATE` (rampart-tenant): the one writer, from
+    /// its first statement.
     ///
     /// # Errors
     ///
@@ -503,6 +441,9 @@ impl Db {
     /// encode(&mut text, &registry).unwrap();
     /// assert!(text.contains("db_primary_up 1"));
     /// assert!(db.primary_is_up());
+    /// // No replica: nothing to ping, no replica series.
+    /// assert!(db.ping_replica().await.is_none());
+    /// assert!(db.replica_metrics().is_none());
     /// # }
     /// ```
     pub fn register_primary_metrics(&self, registry: &mut Registry) {
@@ -512,8 +453,7 @@ impl Db {
     /// One round trip to the replica, for `/ready`: `None` without one. A
     /// replica down does not make the app unready (reads fall back to the
     /// primary), but `/ready` reports it. A connection failure opens the
-    /// replica's breaker, as a failed read does, so that reads which cannot
-    /// fall back by themselves ([`Db::reader`]) move to the primary too.
+    /// replica's breaker, as a failed read does.
     pub async fn ping_replica(&self) -> Option<Result<(), sqlx::Error>> {
         let replica = self.replica.as_ref()?;
         let pong = replica.pool.execute("SELECT 1").await.map(drop);
@@ -525,7 +465,9 @@ impl Db {
 
     /// On Postgres, refuses a connection role that would see through
     /// row-level security (superuser, `BYPASSRLS`, or owner of a tenant
-    /// table). Nothing to check on SQLite.
+    /// table). Nothing to check on SQLite. A replica that does not answer
+    /// is not checked (the app starts without it, reading from the
+    /// primary): that is logged.
     ///
     /// # Errors
     ///
@@ -542,12 +484,20 @@ impl Db {
                 source,
             })?;
         if let Some(replica) = &self.replica {
-            role::check(&replica.pool)
-                .await
-                .map_err(|source| DbError::Role {
-                    variable: "DATABASE_READ_URL",
-                    source,
-                })?;
+            match role::check(&replica.pool).await {
+                Ok(()) => {}
+                Err(RoleCheckError::Query(err)) if is_connection_failure(&err) => {
+                    replica.connection_failed(&err);
+                    tracing::warn!(%err, "the database replica (DATABASE_READ_URL) does not answer: \
+                        starting without it, its role unchecked; reads go to the primary until it answers");
+                }
+                Err(source) => {
+                    return Err(DbError::Role {
+                        variable: "DATABASE_READ_URL",
+                        source,
+                    });
+                }
+            }
         }
         Ok(())
     }
@@ -561,6 +511,51 @@ impl Db {
     }
 }
 
+/// `read` on the replica, when its breaker lets it: `None` when the
+/// primary must answer instead (the replica's connection failed, before or
+/// during `read`, or it cancelled `read` for a conflict with recovery).
+async fn read_on_replica<T, F>(
+    replica: &Replica,
+    tenant: &TenantId,
+    read: &F,
+) -> Option<Result<T, sqlx::Error>>
+where
+    F: for<'c> Fn(&'c mut Transaction<'static, Any>) -> ReadFuture<'c, T>,
+{
+    let permit = replica.try_acquire()?;
+    let mut tx = match begin_tenant_read_tx(&replica.pool, tenant).await {
+        Ok(tx) => {
+            replica.succeeded(permit);
+            tx
+        }
+        Err(err) if is_connection_failure(&err) => {
+            replica.failed(permit, &err);
+            return None;
+        }
+        Err(err) => {
+            // Not the replica's health (a bad tenant id, ...).
+            permit.neutral();
+            return Some(Err(err));
+        }
+    };
+    let outcome = match read(&mut tx).await {
+        Ok(value) => tx.commit().await.map(|()| value),
+        Err(err) => {
+            // Give the failed connection back (closed or rolled back)
+            // before the primary is asked.
+            drop(tx);
+            Err(err)
+        }
+    };
+    match outcome {
+        Err(err) if is_connection_failure(&err) || is_recovery_conflict(&err) => {
+            replica.connection_failed(&err);
+            None
+        }
+        outcome => Some(outcome),
+    }
+}
+
 fn backend_of(url: &str, variable: &'static str) -> Result<Backend, DbError> {
     if url.starts_with("sqlite:") {
         Ok(Backend::Sqlite)
@@ -571,12 +566,8 @@ fn backend_of(url: &str, variable: &'static str) -> Result<Backend, DbError> {
     }
 }
 
-async fn open(
-    config: &DbConfig,
-    url: &str,
-    backend: Backend,
-    variable: &'static str,
-) -> Result<AnyPool, DbError> {
+/// The pool options of `backend`: the size and acquire timeout of `config`.
+fn options(config: &DbConfig, backend: Backend) -> AnyPoolOptions {
     let mut options = AnyPoolOptions::new()
         .max_connections(config.max_connections)
         .acquire_timeout(config.acquire_timeout);
@@ -592,9 +583,6 @@ async fn open(
         });
     }
     options
-        .connect(url)
-        .await
-        .map_err(|source| DbError::Connect { variable, source })
 }
 
 /// An organization id as rampart-tenant's type (ids are UUIDs, always valid).
@@ -615,17 +603,23 @@ pub fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
 
+/// The organization id of a read outside every organization (the nil
+/// UUID, which no row has): row-level security hides every tenant's rows
+/// from it, so it sees only the tables outside tenancy, such as the login
+/// directory (`user_logins`).
+pub const NO_TENANT: &str = "00000000-0000-0000-0000-000000000000";
+
 tokio::task_local! {
-    static ON_PRIMARY: ();
+    static LATEST: ();
 }
 
-/// Runs `future` with its [`Db::read`]s and [`Db::read_conn`]s on the
-/// primary: for an answer the response cache will keep, which must not pin
-/// a lagging replica's view for its TTL.
-pub async fn on_primary<F: Future>(future: F) -> F::Output {
-    ON_PRIMARY.scope((), future).await
+/// Runs `future` with every [`Db::read`] in it [`Freshness::Latest`]: for
+/// an answer the response cache will keep, which must not pin a lagging
+/// replica's view for its TTL.
+pub async fn read_latest<F: Future>(future: F) -> F::Output {
+    LATEST.scope((), future).await
 }
 
-fn reading_primary() -> bool {
-    ON_PRIMARY.try_with(|()| ()).is_ok()
+fn reading_latest() -> bool {
+    LATEST.try_with(|()| ()).is_ok()
 }

@@ -70,7 +70,7 @@ pub async fn purge_due(
     )
     .bind(now)
     .bind(MAX_PER_RUN)
-    .fetch_all(db.writer())
+    .fetch_all(db.primary())
     .await?;
     let mut report = PurgeReport::default();
     for row in due {

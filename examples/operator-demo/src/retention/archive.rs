@@ -12,7 +12,10 @@ use sha2::{Digest, Sha256};
 use sqlx::Row;
 
 use super::{Cutoffs, MAX_CALLS_PER_RUN, report::Archived};
-use crate::{db::Db, storage::Storage};
+use crate::{
+    db::{Db, Freshness},
+    storage::Storage,
+};
 
 /// One line of an archive: a call and its disposition.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -63,23 +66,29 @@ pub(super) async fn collect(
     let mut after = String::new();
     let db_error = |err: sqlx::Error| format!("database: {err}");
     while ids.len() < MAX_CALLS_PER_RUN {
-        let mut tx = db.primary_read_tx(org).await.map_err(db_error)?;
-        let rows = sqlx::query(
-            "SELECT c.id, c.organization_id, c.session_id, c.provider, c.provider_call_id, \
-             c.from_number, c.to_number, c.started_at, c.ended_at, c.duration_seconds, \
-             d.disposition, d.notes, d.custom_fields, d.updated_by, d.updated_at \
-             FROM calls c LEFT JOIN call_dispositions d ON d.call_id = c.id \
-             WHERE c.organization_id = $1 AND c.started_at < $2 AND c.id > $3 \
-             ORDER BY c.id LIMIT $4",
-        )
-        .bind(org)
-        .bind(cut.calls)
-        .bind(after.as_str())
-        .bind(batch)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(db_error)?;
-        tx.rollback().await.map_err(db_error)?;
+        let rows = db
+            .read(org, Freshness::Latest, |tx| {
+                let (org, after) = (org.to_owned(), after.clone());
+                Box::pin(async move {
+                    sqlx::query(
+                        "SELECT c.id, c.organization_id, c.session_id, c.provider, \
+                         c.provider_call_id, c.from_number, c.to_number, c.started_at, \
+                         c.ended_at, c.duration_seconds, d.disposition, d.notes, \
+                         d.custom_fields, d.updated_by, d.updated_at \
+                         FROM calls c LEFT JOIN call_dispositions d ON d.call_id = c.id \
+                         WHERE c.organization_id = $1 AND c.started_at < $2 AND c.id > $3 \
+                         ORDER BY c.id LIMIT $4",
+                    )
+                    .bind(org)
+                    .bind(cut.calls)
+                    .bind(after)
+                    .bind(batch)
+                    .fetch_all(&mut **tx)
+                    .await
+                })
+            })
+            .await
+            .map_err(db_error)?;
         let done = (rows.len() as i64) < batch;
         for row in &rows {
             let line = line_of(row, cut).map_err(db_error)?;

@@ -43,7 +43,7 @@ pub use crate::config::retention::{
     Cutoffs, RetentionAction, RetentionArgs, RetentionScheduleArgs, RetentionSettings, RunArgs,
 };
 use crate::{
-    db::{Backend, Db},
+    db::{Backend, Db, Freshness},
     gdpr::audit::{self, NewEvent, Origin},
     jobs::{JobLock, Wait},
     storage::Storage,
@@ -221,59 +221,61 @@ impl Retention {
     /// login left, yet keeps its calls.
     async fn organizations(&self) -> Result<Vec<String>, sqlx::Error> {
         let rows = sqlx::query("SELECT organization_id FROM organization_ids ORDER BY 1")
-            .fetch_all(self.db.writer())
+            .fetch_all(self.db.primary())
             .await?;
         rows.iter().map(|row| row.try_get::<String, _>(0)).collect()
     }
 
     /// `--dry-run`: what [`Self::apply`] would do.
     async fn count(&self, org: &str, cut: Cutoffs, out: &mut OrgReport) -> Result<(), String> {
-        let mut tx = self.db.primary_read_tx(org).await.map_err(db_error)?;
-        let one = |sql: &'static str, a: i64, b: i64| {
-            sqlx::query_scalar::<_, i64>(sql)
-                .bind(org.to_owned())
-                .bind(a)
-                .bind(b)
-        };
-        let calls = one(
-            "SELECT COUNT(*) FROM calls WHERE organization_id = $1 AND started_at < $2 AND $3 = $3",
-            cut.calls,
-            0,
-        )
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(db_error)?;
-        let dispositions = one(
-            "SELECT COUNT(*) FROM call_dispositions d JOIN calls c ON c.id = d.call_id \
-             WHERE d.organization_id = $1 AND d.updated_at < $2 AND c.started_at >= $3 \
-             AND NOT (d.notes = '[ANONYMIZED]' AND d.custom_fields = '{}')",
-            cut.dispositions,
-            cut.calls,
-        )
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(db_error)?;
-        let sessions = one(
-            "SELECT COUNT(*) FROM call_sessions s WHERE s.organization_id = $1 \
-             AND s.ended_at IS NOT NULL AND s.ended_at < $2 AND NOT EXISTS \
-             (SELECT 1 FROM calls c WHERE c.session_id = s.id AND c.started_at >= $3)",
-            cut.sessions,
-            cut.calls,
-        )
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(db_error)?;
-        let held = one(
-            "SELECT COUNT(*) FROM call_sessions s WHERE s.organization_id = $1 \
-             AND s.ended_at IS NOT NULL AND s.ended_at < $2 AND EXISTS \
-             (SELECT 1 FROM calls c WHERE c.session_id = s.id AND c.started_at >= $3)",
-            cut.sessions,
-            cut.calls,
-        )
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(db_error)?;
-        tx.rollback().await.map_err(db_error)?;
+        let counts = [
+            (
+                "SELECT COUNT(*) FROM calls WHERE organization_id = $1 AND started_at < $2 AND $3 = $3",
+                cut.calls,
+                0,
+            ),
+            (
+                "SELECT COUNT(*) FROM call_dispositions d JOIN calls c ON c.id = d.call_id \
+                 WHERE d.organization_id = $1 AND d.updated_at < $2 AND c.started_at >= $3 \
+                 AND NOT (d.notes = '[ANONYMIZED]' AND d.custom_fields = '{}')",
+                cut.dispositions,
+                cut.calls,
+            ),
+            (
+                "SELECT COUNT(*) FROM call_sessions s WHERE s.organization_id = $1 \
+                 AND s.ended_at IS NOT NULL AND s.ended_at < $2 AND NOT EXISTS \
+                 (SELECT 1 FROM calls c WHERE c.session_id = s.id AND c.started_at >= $3)",
+                cut.sessions,
+                cut.calls,
+            ),
+            (
+                "SELECT COUNT(*) FROM call_sessions s WHERE s.organization_id = $1 \
+                 AND s.ended_at IS NOT NULL AND s.ended_at < $2 AND EXISTS \
+                 (SELECT 1 FROM calls c WHERE c.session_id = s.id AND c.started_at >= $3)",
+                cut.sessions,
+                cut.calls,
+            ),
+        ];
+        let owned = org.to_owned();
+        let [calls, dispositions, sessions, held] = self
+            .db
+            .read(org, Freshness::Latest, |tx| {
+                let org = owned.clone();
+                Box::pin(async move {
+                    let mut found = [0; 4];
+                    for (n, (sql, a, b)) in found.iter_mut().zip(counts) {
+                        *n = sqlx::query_scalar::<_, i64>(sql)
+                            .bind(org.clone())
+                            .bind(a)
+                            .bind(b)
+                            .fetch_one(&mut **tx)
+                            .await?;
+                    }
+                    Ok(found)
+                })
+            })
+            .await
+            .map_err(db_error)?;
         let count = |n: i64| u64::try_from(n).unwrap_or(0);
         out.calls_archived = count(calls);
         out.calls_deleted = count(calls);
@@ -344,18 +346,25 @@ impl Retention {
                 batch,
             )
             .await?;
-        let mut tx = self.db.primary_read_tx(org).await.map_err(db_error)?;
-        let held: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM call_sessions s WHERE s.organization_id = $1 \
-             AND s.ended_at IS NOT NULL AND s.ended_at < $2 \
-             AND EXISTS (SELECT 1 FROM calls c WHERE c.session_id = s.id)",
-        )
-        .bind(org)
-        .bind(cut.sessions)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(db_error)?;
-        tx.rollback().await.map_err(db_error)?;
+        let owned = org.to_owned();
+        let held: i64 = self
+            .db
+            .read(org, Freshness::Latest, |tx| {
+                let org = owned.clone();
+                Box::pin(async move {
+                    sqlx::query_scalar(
+                        "SELECT COUNT(*) FROM call_sessions s WHERE s.organization_id = $1 \
+                         AND s.ended_at IS NOT NULL AND s.ended_at < $2 \
+                         AND EXISTS (SELECT 1 FROM calls c WHERE c.session_id = s.id)",
+                    )
+                    .bind(org)
+                    .bind(cut.sessions)
+                    .fetch_one(&mut **tx)
+                    .await
+                })
+            })
+            .await
+            .map_err(db_error)?;
         out.sessions_held = u64::try_from(held).unwrap_or(0);
         self.audit(org, AUDIT_ACTION, out, now).await
     }
@@ -433,15 +442,22 @@ impl Retention {
     pub async fn last_success(&self) -> Result<i64, sqlx::Error> {
         let mut newest = 0;
         for org in self.organizations().await? {
-            let mut tx = self.db.primary_read_tx(&org).await?;
-            let at: Option<i64> = sqlx::query_scalar(
-                "SELECT MAX(created_at) FROM audit_events WHERE organization_id = $1 AND action = $2",
-            )
-            .bind(&org)
-            .bind(AUDIT_ACTION)
-            .fetch_one(&mut *tx)
-            .await?;
-            tx.rollback().await?;
+            let at: Option<i64> = self
+                .db
+                .read(&org, Freshness::Latest, |tx| {
+                    let org = org.clone();
+                    Box::pin(async move {
+                        sqlx::query_scalar(
+                            "SELECT MAX(created_at) FROM audit_events \
+                             WHERE organization_id = $1 AND action = $2",
+                        )
+                        .bind(org)
+                        .bind(AUDIT_ACTION)
+                        .fetch_one(&mut **tx)
+                        .await
+                    })
+                })
+                .await?;
             newest = newest.max(at.unwrap_or(0));
         }
         Ok(newest)
