@@ -4,7 +4,11 @@ use std::{sync::Arc, time::Duration};
 
 use http::HeaderName;
 
-use crate::{CacheConfigIssue, CacheRoute, CacheScope, error::check_tag, stats::NamespaceCounters};
+use crate::{
+    CacheConfigIssue, CacheRoute, CacheScope,
+    error::{MAX_TAG_LEN, check_tag},
+    stats::NamespaceCounters,
+};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Segment {
@@ -159,6 +163,32 @@ impl CompiledRoute {
         }
     }
 
+    /// Whether [`Self::render_tags`] gives tags, without making them (the
+    /// hit path needs none).
+    pub(crate) fn tags_valid(
+        &self,
+        params: &[&str],
+        tenant: Option<&str>,
+        principal: Option<&str>,
+    ) -> bool {
+        self.tags.iter().all(|parts| {
+            let mut len = 0;
+            for part in parts {
+                let text = match part {
+                    TagPart::Literal(text) => text.as_str(),
+                    TagPart::Tenant => tenant.unwrap_or(""),
+                    TagPart::Principal => principal.unwrap_or(""),
+                    TagPart::Param(i) => params.get(*i).copied().unwrap_or(""),
+                };
+                if text.bytes().any(|b| matches!(b, b'\t' | b'\n' | 0)) {
+                    return false;
+                }
+                len += text.len();
+            }
+            (1..=MAX_TAG_LEN).contains(&len)
+        })
+    }
+
     /// The request's tags; `None` when one is not a valid tag (a tenant id
     /// with a newline, say): such a request bypasses the cache.
     pub(crate) fn render_tags(
@@ -275,6 +305,20 @@ mod tests {
             ["c:acme:7", "u:u1"]
         );
         assert!(r.render_tags(&["7"], Some("a\nb"), None).is_none());
+        let long = "t".repeat(300);
+        for (id, tenant, principal) in [
+            ("7", Some("acme"), Some("u1")),
+            ("7", Some("a\nb"), None),
+            ("7", None, Some("u\t")),
+            ("7", Some(long.as_str()), None),
+            ("\0", Some("acme"), Some("u1")),
+        ] {
+            assert_eq!(
+                r.tags_valid(&[id], tenant, principal),
+                r.render_tags(&[id], tenant, principal).is_some(),
+                "{id:?} {tenant:?} {principal:?}"
+            );
+        }
         for (tag, bad) in [
             ("{nope}", true),
             ("a{", true),
