@@ -144,6 +144,10 @@ pub struct PurgeArgs {
     /// `AUDIT_HASH_KEY` and the other GDPR settings.
     #[command(flatten)]
     pub gdpr: crate::gdpr::GdprArgs,
+
+    /// The servers' cache, invalidated for those erased.
+    #[command(flatten)]
+    pub cache: crate::cache::CacheArgs,
 }
 
 /// Options of `keygen`.
