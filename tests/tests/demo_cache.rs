@@ -429,41 +429,21 @@ async fn purge_from_cron_drops_the_erased_users_cached_answers() {
     .await;
     let base = api.url("");
     let email = format!("erased-{}@example.com", demo_api_common::gdpr::tag());
-    let (_, token) = demo_api_common::gdpr::new_user(&api, 1, &email, "Erased Person").await;
-    let scheduled = api
-        .send(
-            Method::DELETE,
-            "/api/v1/gdpr/delete-account",
-            Some(&token),
-            Some(&json!({"confirmation": email})),
-        )
-        .await;
-    let erase_after = scheduled.ok(202)["erase_after"].as_i64().unwrap();
+    let (_, token, erase_after) = demo_api_common::gdpr::leaving_user(&api, 1, &email).await;
     let me = get(&api, &base, "/auth/me", &token).await;
     assert!(me.text.contains(&email), "{}", me.text);
     let again = get(&api, &base, "/auth/me", &token).await;
-    assert!(
-        cache_status(&again).starts_with("rampart; hit"),
-        "{}",
-        cache_status(&again)
-    );
+    let status = cache_status(&again);
+    assert!(status.starts_with("rampart; hit"), "{status}");
     assert!(again.text.contains(&email));
 
-    let output = std::process::Command::new(BIN)
-        .args(["gdpr", "purge", "--now", &(erase_after + 1).to_string()])
-        .env("DATA_DIR", api.demo.data_dir())
-        .env("DATABASE_URL", &api.postgres.as_ref().unwrap().app_url)
-        .env("REDIS_URL", &redis)
-        .env("CACHE_PREFIX", &prefix)
-        .env_remove("CACHE_URL")
-        .output()
-        .expect("gdpr purge runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success() && stdout.starts_with("erased 1 "),
-        "{stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    // The binary, as cron runs it, with the servers' Redis and prefix.
+    let env = [
+        ("REDIS_URL", redis.as_str()),
+        ("CACHE_PREFIX", prefix.as_str()),
+    ];
+    let erased = demo_api_common::gdpr::purge_with(&api, erase_after + 1, &env);
+    assert_eq!(erased, 1);
 
     let after = get(&api, &base, "/auth/me", &token).await;
     assert!(

@@ -148,20 +148,18 @@ pub async fn from_args(
     layer(store, enabled)
 }
 
-/// `CACHE_URL`, `REDIS_URL` and `CACHE_PREFIX` for a command that
-/// changes data the server caches (`gdpr purge`).
+/// `CACHE_URL` and `CACHE_PREFIX`: the server's, and those of a command
+/// that changes data the servers cache (`gdpr purge`).
 #[derive(Debug, Clone, clap::Args)]
 pub struct CacheArgs {
-    /// The Redis the servers share (`redis://host:port/db`).
-    #[arg(long = "redis-url", env = "REDIS_URL", value_name = "REDIS_URL")]
-    pub redis_url: Option<String>,
-
-    /// The servers' `CACHE_URL`: with Redis, this command invalidates what
-    /// it changes there (and in every replica's local copies).
+    /// Where cached responses live: `memory`, `redis://...` or
+    /// `two-tier+redis://...`. Unset: two-tier over REDIS_URL when set, else memory.
     #[arg(long = "cache-url", env = "CACHE_URL", value_name = "CACHE_URL")]
     pub cache_url: Option<String>,
 
-    /// The servers' `CACHE_PREFIX`.
+    /// The prefix of the cache's Redis keys and invalidation channel: the
+    /// replicas of one deployment share it; another app on the same Redis
+    /// takes another.
     #[arg(
         long = "cache-prefix",
         env = "CACHE_PREFIX",
@@ -172,7 +170,8 @@ pub struct CacheArgs {
 }
 
 impl CacheArgs {
-    /// The servers' shared cache, to invalidate through; `None` with the
+    /// The servers' shared cache (over `redis_url`, `REDIS_URL`, unless
+    /// `CACHE_URL` says otherwise), to invalidate through; `None` with the
     /// memory store (each server's copies are its own and expire with
     /// their TTL).
     ///
@@ -180,13 +179,13 @@ impl CacheArgs {
     ///
     /// A malformed `CACHE_URL`; Redis not answering is logged, and gives
     /// `None`.
-    pub async fn shared(&self) -> Result<Option<Cache>, Error> {
-        let url = CacheUrl::parse(self.cache_url.as_deref(), self.redis_url.as_deref()).map_err(
-            |message| Error::Config {
+    pub async fn shared(&self, redis_url: Option<&str>) -> Result<Option<Cache>, Error> {
+        let url = CacheUrl::parse(self.cache_url.as_deref(), redis_url).map_err(|message| {
+            Error::Config {
                 variable: "CACHE_URL",
                 message,
-            },
-        )?;
+            }
+        })?;
         match url {
             CacheUrl::Memory => Ok(None),
             // A Redis store publishes each invalidation: the replicas'

@@ -145,6 +145,10 @@ pub struct PurgeArgs {
     #[command(flatten)]
     pub gdpr: crate::gdpr::GdprArgs,
 
+    /// The servers' Redis (`redis://host:port/db`), where their cache is.
+    #[arg(long = "redis-url", env = "REDIS_URL", value_name = "REDIS_URL")]
+    pub redis_url: Option<String>,
+
     /// The servers' cache, invalidated for those erased.
     #[command(flatten)]
     pub cache: crate::cache::CacheArgs,
@@ -432,21 +436,9 @@ pub struct ServeArgs {
     #[arg(long = "redis-url", env = "REDIS_URL", value_name = "REDIS_URL")]
     pub redis_url: Option<String>,
 
-    /// Where cached responses live: `memory`, `redis://...` or
-    /// `two-tier+redis://...`. Unset: two-tier over REDIS_URL when set, else memory.
-    #[arg(long = "cache-url", env = "CACHE_URL", value_name = "CACHE_URL")]
-    pub cache_url: Option<String>,
-
-    /// The prefix of the cache's Redis keys and invalidation channel: the
-    /// replicas of one deployment share it; another app on the same Redis
-    /// takes another.
-    #[arg(
-        long = "cache-prefix",
-        env = "CACHE_PREFIX",
-        value_name = "CACHE_PREFIX",
-        default_value = "operator-demo:cache:"
-    )]
-    pub cache_prefix: String,
+    /// `CACHE_URL`, `CACHE_PREFIX`.
+    #[command(flatten)]
+    pub cache: crate::cache::CacheArgs,
 
     /// Whether the response cache serves and stores answers at all.
     #[arg(
