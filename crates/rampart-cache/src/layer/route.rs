@@ -32,6 +32,9 @@ pub(crate) struct CompiledRoute {
     segments: Vec<Segment>,
     /// The pattern ends in `/*`.
     rest: bool,
+    /// The whole path, for a pattern of literal segments only: one
+    /// comparison instead of a walk by segment.
+    exact: Option<String>,
     pub(crate) ttl: Duration,
     pub(crate) stale_while_revalidate: Duration,
     pub(crate) stale_if_error: Duration,
@@ -125,10 +128,25 @@ impl CompiledRoute {
                 }),
             }
         }
+        let literal_only = !rest && segments.iter().all(|s| matches!(s, Segment::Literal(_)));
+        let exact = literal_only.then(|| {
+            let mut path = String::new();
+            for segment in &segments {
+                if let Segment::Literal(text) = segment {
+                    path.push('/');
+                    path.push_str(text);
+                }
+            }
+            if path.is_empty() {
+                path.push('/');
+            }
+            path
+        });
         (issues.len() == before).then(|| Self {
             name: route.name.clone(),
             segments,
             rest,
+            exact,
             ttl: route.ttl,
             stale_while_revalidate: route.stale_while_revalidate,
             stale_if_error: route.stale_if_error,
@@ -141,6 +159,9 @@ impl CompiledRoute {
 
     /// The values of the path's parameters if `path` matches.
     pub(crate) fn matches<'p>(&self, path: &'p str) -> Option<Vec<&'p str>> {
+        if let Some(exact) = &self.exact {
+            return (path == exact).then(Vec::new);
+        }
         let mut parts = path.strip_prefix('/')?.split('/');
         let mut params = Vec::new();
         for segment in &self.segments {
@@ -288,6 +309,18 @@ mod tests {
         assert!(rest.matches("/assets/a/b").is_some());
         assert!(rest.matches("/assets").is_none());
         assert!(route("/campaigns").matches("/campaigns/").is_none());
+        let literal = route("/api/v1/campaigns");
+        assert_eq!(literal.matches("/api/v1/campaigns"), Some(vec![]));
+        for other in [
+            "/api/v1/campaigns/",
+            "/api/v1",
+            "/api/v1/campaignsx",
+            "api/v1/campaigns",
+            "",
+        ] {
+            assert!(literal.matches(other).is_none(), "{other}");
+        }
+        assert!(root.matches("").is_none());
     }
 
     #[test]
