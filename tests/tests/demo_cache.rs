@@ -456,3 +456,41 @@ async fn purge_from_cron_drops_the_erased_users_cached_answers() {
     assert!(!after.status.is_server_error());
     api.stop().await;
 }
+
+/// The telephony provider settings are cached per organization under the
+/// 15-minute class: a read again is a hit (`ttl` at most 900 s), and
+/// another organization's first read is its own miss, never that copy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provider_settings_are_cached_per_tenant() {
+    let (Some(url), Some(_)) = (database_url(), redis_url()) else {
+        return;
+    };
+    let api = postgres(&url, "cache_providers", &[], 2, 2).await;
+    let base = api.url("");
+    let path = "/api/v1/telephony/providers";
+    let first_org = api.admin_of(1).await;
+    let second_org = api.admin_of(2).await;
+    let first = get(&api, &base, path, &first_org).await;
+    assert_eq!(first.ok(200)["providers"], json!(["simulated"]));
+    assert!(
+        !cache_status(&first).contains("hit"),
+        "{}",
+        cache_status(&first)
+    );
+    let again = get(&api, &base, path, &first_org).await;
+    let status = cache_status(&again);
+    let ttl: u64 = status
+        .strip_prefix("rampart; hit; ttl=")
+        .and_then(|ttl| ttl.parse().ok())
+        .unwrap_or_else(|| panic!("{status}"));
+    assert!((850..=900).contains(&ttl), "{status}");
+    assert_eq!(again.body, first.body);
+    let other = get(&api, &base, path, &second_org).await;
+    assert!(
+        !cache_status(&other).contains("hit"),
+        "{}",
+        cache_status(&other)
+    );
+    assert_eq!(other.ok(200)["from_number"], first.body["from_number"]);
+    api.stop().await;
+}

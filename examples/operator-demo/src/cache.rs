@@ -5,9 +5,11 @@
 //! /campaigns` too) and the session by id; per principal: `GET /auth/me`
 //! and the organization view (admins only: a per-tenant copy would be
 //! served to the tenant's agents, whom the handler refuses), and the user's
-//! preferences (`GET /api/v1/gdpr/privacy-settings`). TTLs are the plan's
-//! classes: a campaign (it carries the script) 1 hour, a session by id 24
-//! hours, user preferences 30 minutes, every other answer 5 minutes.
+//! preferences (`GET /api/v1/gdpr/privacy-settings`); per tenant also the
+//! telephony provider settings. TTLs are the plan's classes: a campaign
+//! (it carries the script) 1 hour, a session by id 24 hours, user
+//! preferences 30 minutes, provider settings 15 minutes, every other
+//! answer 5 minutes.
 //!
 //! Tags are per tenant and kind of entity (`campaigns:{tenant}`, ...).
 //! Writes invalidate in [`invalidate_writes`], a layer under the cache,
@@ -92,6 +94,13 @@ pub fn config(enabled: bool) -> CacheConfig {
             CacheRoute::new("me", "/auth/me")
                 .scope(CacheScope::Principal)
                 .tag("users:{tenant}"),
+        )
+        // Provider settings: from the environment, changed by a restart
+        // only (no write invalidates them), 15 minutes.
+        .route(
+            CacheRoute::new("telephony_providers", "/api/v1/telephony/providers")
+                .scope(CacheScope::Tenant)
+                .ttl(15 * MINUTE),
         )
         // The user's preferences: their own, 30 minutes; a write to any
         // `/api/v1/gdpr` path (or an erasure) invalidates `users:{tenant}`.

@@ -156,4 +156,8 @@ pub fn api_routes() -> Router<AppState> {
             "/api/v1/gdpr/privacy-settings",
             get(gdpr::privacy_settings).put(gdpr::put_privacy_settings),
         )
+        .route(
+            "/api/v1/telephony/providers",
+            get(telephony::provider_settings),
+        )
 }

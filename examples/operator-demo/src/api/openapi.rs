@@ -10,7 +10,7 @@ use utoipa::{
 };
 use utoipa_swagger_ui::SwaggerUi;
 
-use super::{admin, audit, auth, calls, campaigns, companies, gdpr, sessions};
+use super::{admin, audit, auth, calls, campaigns, companies, gdpr, sessions, telephony};
 use crate::app::AppState;
 
 /// The API's OpenAPI 3.1 document.
@@ -35,7 +35,7 @@ use crate::app::AppState;
         calls::put_disposition,
         admin::organization, admin::create_user, admin::list_users, audit::list,
         gdpr::export, gdpr::delete_account, gdpr::cancel_deletion, gdpr::privacy_settings,
-        gdpr::put_privacy_settings,
+        gdpr::put_privacy_settings, telephony::provider_settings,
     ),
     modifiers(&BearerAuth),
     tags(
@@ -43,6 +43,7 @@ use crate::app::AppState;
         (name = "companies"), (name = "campaigns"), (name = "sessions"),
         (name = "admin", description = "Organization admins only"),
         (name = "gdpr", description = "The caller's data: export, erasure, privacy settings"),
+        (name = "telephony", description = "The provider settings calls are placed with"),
     )
 )]
 pub struct ApiDoc;
