@@ -354,3 +354,150 @@ async fn cache_status_hit_then_miss_after_a_write() {
     assert!(cache_status(&fourth).starts_with("rampart; hit"));
     api.stop().await;
 }
+
+fn settings(marketing: bool) -> Value {
+    json!({
+        "marketing_emails": marketing,
+        "call_recording_consent": false,
+        "data_processing_consent": true,
+        "analytics": false,
+    })
+}
+
+/// A user's preferences (the privacy settings) are cached per principal:
+/// a read again is a hit, a write then a read gives the new settings, and
+/// another user of the same organization never sees them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preferences_are_cached_per_user_and_written_through() {
+    let (Some(url), Some(_)) = (database_url(), redis_url()) else {
+        return;
+    };
+    let api = postgres(&url, "cache_prefs", &[], 1, 2).await;
+    let base = api.url("");
+    let path = "/api/v1/gdpr/privacy-settings";
+    let t = demo_api_common::gdpr::tag();
+    let (_, alice) =
+        demo_api_common::gdpr::new_user(&api, 1, &format!("alice-{t}@example.com"), "Alice").await;
+    let (_, bob) =
+        demo_api_common::gdpr::new_user(&api, 1, &format!("bob-{t}@example.com"), "Bob").await;
+    for token in [&alice, &bob] {
+        let put = api.client.put(format!("{base}{path}")).bearer_auth(token);
+        let marketing = token == &alice;
+        let put = put.json(&settings(marketing)).send().await.unwrap();
+        assert_eq!(put.status(), 200);
+    }
+    let first = get(&api, &base, path, &alice).await;
+    assert_eq!(first.ok(200)["marketing_emails"], true);
+    let again = get(&api, &base, path, &alice).await;
+    let status = cache_status(&again);
+    assert!(status.starts_with("rampart; hit"), "{status}");
+    assert_eq!(again.body, first.body);
+    // Bob, same organization: his own answer, never Alice's copy.
+    for _ in 0..2 {
+        let his = get(&api, &base, path, &bob).await;
+        assert_eq!(his.ok(200)["marketing_emails"], false);
+    }
+    // Alice writes, then reads: the new settings at once.
+    let put = api
+        .client
+        .put(format!("{base}{path}"))
+        .bearer_auth(&alice)
+        .json(&settings(false))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 200);
+    let after = get(&api, &base, path, &alice).await;
+    assert_eq!(
+        after.ok(200)["marketing_emails"],
+        false,
+        "{}",
+        cache_status(&after)
+    );
+    api.stop().await;
+}
+
+/// `gdpr purge` run from cron (the binary, another process) invalidates the
+/// cached answers of those it erases through the shared Redis: the erased
+/// user's `/auth/me`, cached before, no longer shows their email.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn purge_from_cron_drops_the_erased_users_cached_answers() {
+    let (Some(url), Some(redis)) = (database_url(), redis_url()) else {
+        return;
+    };
+    let prefix = format!("test:{}:purge:", std::process::id());
+    let api = postgres(
+        &url,
+        "cache_purge",
+        &[("CACHE_PREFIX", prefix.as_str())],
+        1,
+        2,
+    )
+    .await;
+    let base = api.url("");
+    let email = format!("erased-{}@example.com", demo_api_common::gdpr::tag());
+    let (_, token, erase_after) = demo_api_common::gdpr::leaving_user(&api, 1, &email).await;
+    let me = get(&api, &base, "/auth/me", &token).await;
+    assert!(me.text.contains(&email), "{}", me.text);
+    let again = get(&api, &base, "/auth/me", &token).await;
+    let status = cache_status(&again);
+    assert!(status.starts_with("rampart; hit"), "{status}");
+    assert!(again.text.contains(&email));
+
+    // The binary, as cron runs it, with the servers' Redis and prefix.
+    let env = [
+        ("REDIS_URL", redis.as_str()),
+        ("CACHE_PREFIX", prefix.as_str()),
+    ];
+    let erased = demo_api_common::gdpr::purge_with(&api, erase_after + 1, &env);
+    assert_eq!(erased, 1);
+
+    let after = get(&api, &base, "/auth/me", &token).await;
+    assert!(
+        !after.text.contains(&email),
+        "{} {}: {}",
+        after.status,
+        cache_status(&after),
+        after.text
+    );
+    assert!(!after.status.is_server_error());
+    api.stop().await;
+}
+
+/// The telephony provider settings are cached per organization under the
+/// 15-minute class: a read again is a hit (`ttl` at most 900 s), and
+/// another organization's first read is its own miss, never that copy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provider_settings_are_cached_per_tenant() {
+    let (Some(url), Some(_)) = (database_url(), redis_url()) else {
+        return;
+    };
+    let api = postgres(&url, "cache_providers", &[], 2, 2).await;
+    let base = api.url("");
+    let path = "/api/v1/telephony/providers";
+    let first_org = api.admin_of(1).await;
+    let second_org = api.admin_of(2).await;
+    let first = get(&api, &base, path, &first_org).await;
+    assert_eq!(first.ok(200)["providers"], json!(["simulated"]));
+    assert!(
+        !cache_status(&first).contains("hit"),
+        "{}",
+        cache_status(&first)
+    );
+    let again = get(&api, &base, path, &first_org).await;
+    let status = cache_status(&again);
+    let ttl: u64 = status
+        .strip_prefix("rampart; hit; ttl=")
+        .and_then(|ttl| ttl.parse().ok())
+        .unwrap_or_else(|| panic!("{status}"));
+    assert!((850..=900).contains(&ttl), "{status}");
+    assert_eq!(again.body, first.body);
+    let other = get(&api, &base, path, &second_org).await;
+    assert!(
+        !cache_status(&other).contains("hit"),
+        "{}",
+        cache_status(&other)
+    );
+    assert_eq!(other.ok(200)["from_number"], first.body["from_number"]);
+    api.stop().await;
+}

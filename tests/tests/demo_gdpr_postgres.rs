@@ -8,8 +8,6 @@ mod demo_api_common;
 use demo_api_common::{gdpr, postgres};
 use operator_demo::db::{Freshness, seed::org_id};
 use rampart_tests::database_url;
-use reqwest::Method;
-use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn export_holds_every_row_of_the_caller_and_nothing_else() {
@@ -137,16 +135,8 @@ async fn two_purges_at_once_erase_each_account_once() {
     let mut due = 0;
     for n in 0..4 {
         let email = format!("race{n}-{}@example.com", gdpr::tag());
-        let (_, token) = gdpr::new_user(&api, 1, &email, "Racer").await;
-        let reply = api
-            .send(
-                Method::DELETE,
-                "/api/v1/gdpr/delete-account",
-                Some(&token),
-                Some(&json!({"confirmation": email})),
-            )
-            .await;
-        due = due.max(reply.ok(202)["erase_after"].as_i64().unwrap());
+        let (_, _, erase_after) = gdpr::leaving_user(&api, 1, &email).await;
+        due = due.max(erase_after);
     }
     let (a, b) = std::thread::scope(|scope| {
         let a = scope.spawn(|| gdpr::purge(&api, due));

@@ -4,9 +4,12 @@
 //! Cached, per tenant: the campaign and company lists and reads (`GET
 //! /campaigns` too) and the session by id; per principal: `GET /auth/me`
 //! and the organization view (admins only: a per-tenant copy would be
-//! served to the tenant's agents, whom the handler refuses). TTLs are the
-//! plan's classes: a campaign (it carries the script) 1 hour, a session by
-//! id 24 hours, every other answer 5 minutes.
+//! served to the tenant's agents, whom the handler refuses), and the user's
+//! preferences (`GET /api/v1/gdpr/privacy-settings`); per tenant also the
+//! telephony provider settings. TTLs are the plan's classes: a campaign
+//! (it carries the script) 1 hour, a session by id 24 hours, user
+//! preferences 30 minutes, provider settings 15 minutes, every other
+//! answer 5 minutes.
 //!
 //! Tags are per tenant and kind of entity (`campaigns:{tenant}`, ...).
 //! Writes invalidate in [`invalidate_writes`], a layer under the cache,
@@ -35,11 +38,12 @@ use crate::{Error, auth::Principal};
 /// of the two-tier store).
 pub const LOCAL_BYTES: u64 = 64 << 20;
 
-pub use crate::config::CacheUrl;
+pub use crate::config::{CacheArgs, CacheUrl};
 
 /// The routes cached, with their TTL classes and tags.
 pub fn config(enabled: bool) -> CacheConfig {
     const HOUR: Duration = Duration::from_secs(3600);
+    const MINUTE: Duration = Duration::from_secs(60);
     let tenant = |name: &str, path: &str, kind: &str| {
         CacheRoute::new(name, path)
             .scope(CacheScope::Tenant)
@@ -57,6 +61,21 @@ pub fn config(enabled: bool) -> CacheConfig {
             CacheRoute::new("me", "/auth/me")
                 .scope(CacheScope::Principal)
                 .tag("users:{tenant}"),
+        )
+        // Provider settings: from the environment, changed by a restart
+        // only (no write invalidates them), 15 minutes.
+        .route(
+            CacheRoute::new("telephony_providers", "/api/v1/telephony/providers")
+                .scope(CacheScope::Tenant)
+                .ttl(15 * MINUTE),
+        )
+        // The user's preferences: their own, 30 minutes; a write to any
+        // `/api/v1/gdpr` path (or an erasure) invalidates `users:{tenant}`.
+        .route(
+            CacheRoute::new("privacy_settings", "/api/v1/gdpr/privacy-settings")
+                .scope(CacheScope::Principal)
+                .tag("users:{tenant}")
+                .ttl(30 * MINUTE),
         )
         .route(
             CacheRoute::new("organization", "/api/v1/admin/organization")
@@ -103,6 +122,42 @@ pub async fn from_args(
         }
     };
     layer(store, enabled)
+}
+
+impl CacheArgs {
+    /// The servers' shared cache (over `redis_url`, `REDIS_URL`, unless
+    /// `CACHE_URL` says otherwise), to invalidate through; `None` with the
+    /// memory store (each server's copies are its own and expire with
+    /// their TTL).
+    ///
+    /// # Errors
+    ///
+    /// A malformed `CACHE_URL`; Redis not answering is logged, and gives
+    /// `None`.
+    pub async fn shared(&self, redis_url: Option<&str>) -> Result<Option<Cache>, Error> {
+        let url = CacheUrl::parse(self.cache_url.as_deref(), redis_url).map_err(|message| {
+            Error::Config {
+                variable: "CACHE_URL",
+                message,
+            }
+        })?;
+        match url {
+            CacheUrl::Memory => Ok(None),
+            // A Redis store publishes each invalidation: the replicas'
+            // two-tier local copies are dropped too.
+            CacheUrl::Redis(url) | CacheUrl::TwoTier(url) => {
+                match redis_store(&url, &self.cache_prefix).await {
+                    Ok((store, _)) => Ok(Some(Cache::new(store))),
+                    // The command's own work comes first: the cache is
+                    // never the reason it fails.
+                    Err(error) => {
+                        tracing::warn!(%error, "the servers' cache is unreachable: its copies expire with their TTL");
+                        Ok(None)
+                    }
+                }
+            }
+        }
+    }
 }
 
 async fn redis_store(url: &str, prefix: &str) -> Result<(RedisCacheStore, redis::Client), Error> {

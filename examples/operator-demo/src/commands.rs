@@ -204,8 +204,10 @@ async fn purge(args: PurgeArgs) -> Result<(), Error> {
     if db.backend() == crate::db::Backend::Sqlite {
         db.migrate_up().await.map_err(database_error)?;
     }
+    // The servers' cached answers about those erased go with them.
+    let cache = args.cache.shared(args.redis_url.as_deref()).await?;
     let now = args.now.unwrap_or_else(crate::db::now);
-    let report = crate::gdpr::erase::purge_due(&db, &hasher, now, None)
+    let report = crate::gdpr::erase::purge_due(&db, &hasher, now, cache.as_ref())
         .await
         .map_err(database_error)?;
     db.close().await;

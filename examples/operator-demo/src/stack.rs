@@ -209,9 +209,9 @@ impl Stack {
         let tenant =
             crate::tenancy::tenant_layer(db).map_err(|err| config_error("DATABASE_URL", err))?;
         let cache = crate::cache::from_args(
-            args.cache_url.as_deref(),
+            args.cache.cache_url.as_deref(),
             args.redis_url.as_deref(),
-            &args.cache_prefix,
+            &args.cache.cache_prefix,
             args.cache_enabled,
         )
         .await?;

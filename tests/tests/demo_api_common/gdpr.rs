@@ -115,6 +115,22 @@ pub async fn new_user(api: &Api, org: u32, email: &str, full_name: &str) -> (Str
     (id, login(api, email).await.expect("the new user logs in"))
 }
 
+/// A new agent of `org` who asked for their account's erasure: their id,
+/// token and the time it is due.
+pub async fn leaving_user(api: &Api, org: u32, email: &str) -> (String, String, i64) {
+    let (id, token) = new_user(api, org, email, "Leaving Person").await;
+    let reply = api
+        .send(
+            Method::DELETE,
+            "/api/v1/gdpr/delete-account",
+            Some(&token),
+            Some(&json!({"confirmation": email})),
+        )
+        .await;
+    let due = reply.ok(202)["erase_after"].as_i64().unwrap();
+    (id, token, due)
+}
+
 /// Logs in as `email` (password of [`new_user`]): the token, or the status.
 pub async fn login(api: &Api, email: &str) -> Result<String, u16> {
     let reply = api
@@ -337,12 +353,18 @@ pub async fn privacy_settings(api: &Api) {
 
 /// `gdpr purge` as cron runs it, with its clock at `now`: how many erased.
 pub fn purge(api: &Api, now: i64) -> u64 {
+    purge_with(api, now, &[])
+}
+
+/// [`purge`] with more environment (the servers' `CACHE_PREFIX`, say).
+pub fn purge_with(api: &Api, now: i64, env: &[(&str, &str)]) -> u64 {
     let data_dir = api.demo.data_dir();
     let mut command = Command::new(BIN);
     command
         .args(["gdpr", "purge", "--now", &now.to_string()])
         .env_remove("DATABASE_URL")
-        .env("DATA_DIR", &data_dir);
+        .env("DATA_DIR", &data_dir)
+        .envs(env.iter().copied());
     if let Some(pg) = &api.postgres {
         command.env("DATABASE_URL", &pg.app_url);
     }

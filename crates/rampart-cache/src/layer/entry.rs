@@ -8,16 +8,19 @@
 //! `1 | status u16 | stored_at_ms u64 | ttl_ms u64 | swr_ms u64 | sie_ms u64 |
 //! headers u16 | (name_len u16, name, value_len u32, value)* | body`
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::{
+    sync::{Arc, Mutex},
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 
-use crate::layer::respond::CACHE_STATUS;
+use crate::layer::respond::{CACHE_STATUS, Status};
 
 const VERSION: u8 = 1;
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct CachedResponse {
     pub(crate) status: StatusCode,
     /// With the `ETag`.
@@ -27,6 +30,21 @@ pub(crate) struct CachedResponse {
     pub(crate) ttl: Duration,
     pub(crate) stale_while_revalidate: Duration,
     pub(crate) stale_if_error: Duration,
+    /// The headers of the last hit's answer.
+    pub(crate) last_hit: LastHit,
+}
+
+/// The headers of the last fresh hit's answer, `Age` and `Cache-Status`
+/// set: the hits of the same second copy them whole, one map copy with
+/// nothing to format or insert.
+#[derive(Debug, Default)]
+pub(crate) struct LastHit(Mutex<Option<Arc<HitHead>>>);
+
+#[derive(Debug)]
+pub(crate) struct HitHead {
+    age: u64,
+    left: u64,
+    headers: HeaderMap,
 }
 
 pub(crate) fn now_ms() -> u64 {
@@ -77,6 +95,32 @@ impl CachedResponse {
     /// How long the store keeps it.
     pub(crate) fn store_ttl(&self) -> Duration {
         self.ttl + self.stale_while_revalidate.max(self.stale_if_error)
+    }
+
+    /// The headers of a fresh hit's answer, `age` seconds old with `left`
+    /// seconds to live.
+    pub(crate) fn hit_headers(&self, age: u64, left: u64) -> HeaderMap {
+        // `try_lock`: a hit never waits for another; it builds its own.
+        let last = self.last_hit.0.try_lock().ok().and_then(|last| {
+            last.as_ref()
+                .filter(|head| head.age == age && head.left == left)
+                .map(Arc::clone)
+        });
+        if let Some(head) = last {
+            return head.headers.clone();
+        }
+        let mut headers = self.headers.clone();
+        headers.insert(header::AGE, HeaderValue::from(age));
+        headers.insert(CACHE_STATUS, Status::Hit(left).value());
+        let head = Arc::new(HitHead {
+            age,
+            left,
+            headers: headers.clone(),
+        });
+        if let Ok(mut last) = self.last_hit.0.try_lock() {
+            *last = Some(head);
+        }
+        headers
     }
 
     pub(crate) fn etag(&self) -> Option<&HeaderValue> {
@@ -158,6 +202,7 @@ impl CachedResponse {
             ttl,
             stale_while_revalidate,
             stale_if_error,
+            last_hit: LastHit::default(),
         })
     }
 }
@@ -232,6 +277,7 @@ mod tests {
             ttl: Duration::from_secs(60),
             stale_while_revalidate: Duration::from_secs(1),
             stale_if_error: Duration::ZERO,
+            last_hit: LastHit::default(),
         };
         let bytes = entry.encode();
         let mut back = CachedResponse::decode(&bytes).unwrap();
@@ -247,6 +293,29 @@ mod tests {
             );
         }
         assert!(CachedResponse::decode(&Bytes::from_static(b"\x02garbage")).is_none());
+    }
+
+    #[test]
+    fn hit_headers_follow_the_clock() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::ETAG, HeaderValue::from_static("\"e\""));
+        let entry = CachedResponse {
+            status: StatusCode::OK,
+            headers,
+            body: Bytes::new(),
+            stored_at_ms: 0,
+            ttl: Duration::from_secs(60),
+            stale_while_revalidate: Duration::ZERO,
+            stale_if_error: Duration::ZERO,
+            last_hit: LastHit::default(),
+        };
+        for (age, left) in [(0, 60), (0, 60), (5, 55), (5, 55), (0, 60)] {
+            let headers = entry.hit_headers(age, left);
+            assert_eq!(headers[header::AGE], age.to_string());
+            assert_eq!(headers[CACHE_STATUS], format!("rampart; hit; ttl={left}"));
+            assert_eq!(headers[header::ETAG], "\"e\"");
+            assert_eq!(headers.len(), 3);
+        }
     }
 
     #[test]

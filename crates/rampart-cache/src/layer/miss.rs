@@ -129,6 +129,7 @@ fn entry(
         ttl,
         stale_while_revalidate: route.stale_while_revalidate,
         stale_if_error: route.stale_if_error,
+        last_hit: super::entry::LastHit::default(),
     }
 }
 

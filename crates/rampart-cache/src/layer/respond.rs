@@ -105,9 +105,21 @@ pub(crate) fn from_entry<B: Body>(
     status: Status<'_>,
     now_ms: u64,
 ) -> Response<CacheBody<B>> {
-    let not_modified = entry
-        .etag()
-        .is_some_and(|etag| if_none_match(request_headers, etag));
+    let not_modified = request_headers.contains_key(header::IF_NONE_MATCH)
+        && entry
+            .etag()
+            .is_some_and(|etag| if_none_match(request_headers, etag));
+    if !not_modified && let Status::Hit(left) = status {
+        let body = if head {
+            CacheBody::empty()
+        } else {
+            CacheBody::full(entry.body.clone())
+        };
+        let mut response = Response::new(body);
+        *response.status_mut() = entry.status;
+        *response.headers_mut() = entry.hit_headers(entry.age(now_ms), left);
+        return response;
+    }
     let mut response = if not_modified {
         let mut response = Response::new(CacheBody::empty());
         *response.status_mut() = StatusCode::NOT_MODIFIED;

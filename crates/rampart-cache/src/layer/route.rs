@@ -4,7 +4,11 @@ use std::{sync::Arc, time::Duration};
 
 use http::HeaderName;
 
-use crate::{CacheConfigIssue, CacheRoute, CacheScope, error::check_tag, stats::NamespaceCounters};
+use crate::{
+    CacheConfigIssue, CacheRoute, CacheScope,
+    error::{MAX_TAG_LEN, check_tag},
+    stats::NamespaceCounters,
+};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Segment {
@@ -28,6 +32,9 @@ pub(crate) struct CompiledRoute {
     segments: Vec<Segment>,
     /// The pattern ends in `/*`.
     rest: bool,
+    /// The whole path, for a pattern of literal segments only: one
+    /// comparison instead of a walk by segment.
+    exact: Option<String>,
     pub(crate) ttl: Duration,
     pub(crate) stale_while_revalidate: Duration,
     pub(crate) stale_if_error: Duration,
@@ -121,10 +128,25 @@ impl CompiledRoute {
                 }),
             }
         }
+        let literal_only = !rest && segments.iter().all(|s| matches!(s, Segment::Literal(_)));
+        let exact = literal_only.then(|| {
+            let mut path = String::new();
+            for segment in &segments {
+                if let Segment::Literal(text) = segment {
+                    path.push('/');
+                    path.push_str(text);
+                }
+            }
+            if path.is_empty() {
+                path.push('/');
+            }
+            path
+        });
         (issues.len() == before).then(|| Self {
             name: route.name.clone(),
             segments,
             rest,
+            exact,
             ttl: route.ttl,
             stale_while_revalidate: route.stale_while_revalidate,
             stale_if_error: route.stale_if_error,
@@ -137,6 +159,9 @@ impl CompiledRoute {
 
     /// The values of the path's parameters if `path` matches.
     pub(crate) fn matches<'p>(&self, path: &'p str) -> Option<Vec<&'p str>> {
+        if let Some(exact) = &self.exact {
+            return (path == exact).then(Vec::new);
+        }
         let mut parts = path.strip_prefix('/')?.split('/');
         let mut params = Vec::new();
         for segment in &self.segments {
@@ -157,6 +182,32 @@ impl CompiledRoute {
             Some(_) if self.rest => Some(params),
             Some(_) => None,
         }
+    }
+
+    /// Whether [`Self::render_tags`] gives tags, without making them (the
+    /// hit path needs none).
+    pub(crate) fn tags_valid(
+        &self,
+        params: &[&str],
+        tenant: Option<&str>,
+        principal: Option<&str>,
+    ) -> bool {
+        self.tags.iter().all(|parts| {
+            let mut len = 0;
+            for part in parts {
+                let text = match part {
+                    TagPart::Literal(text) => text.as_str(),
+                    TagPart::Tenant => tenant.unwrap_or(""),
+                    TagPart::Principal => principal.unwrap_or(""),
+                    TagPart::Param(i) => params.get(*i).copied().unwrap_or(""),
+                };
+                if text.bytes().any(|b| matches!(b, b'\t' | b'\n' | 0)) {
+                    return false;
+                }
+                len += text.len();
+            }
+            (1..=MAX_TAG_LEN).contains(&len)
+        })
     }
 
     /// The request's tags; `None` when one is not a valid tag (a tenant id
@@ -258,6 +309,18 @@ mod tests {
         assert!(rest.matches("/assets/a/b").is_some());
         assert!(rest.matches("/assets").is_none());
         assert!(route("/campaigns").matches("/campaigns/").is_none());
+        let literal = route("/api/v1/campaigns");
+        assert_eq!(literal.matches("/api/v1/campaigns"), Some(vec![]));
+        for other in [
+            "/api/v1/campaigns/",
+            "/api/v1",
+            "/api/v1/campaignsx",
+            "api/v1/campaigns",
+            "",
+        ] {
+            assert!(literal.matches(other).is_none(), "{other}");
+        }
+        assert!(root.matches("").is_none());
     }
 
     #[test]
@@ -275,6 +338,20 @@ mod tests {
             ["c:acme:7", "u:u1"]
         );
         assert!(r.render_tags(&["7"], Some("a\nb"), None).is_none());
+        let long = "t".repeat(300);
+        for (id, tenant, principal) in [
+            ("7", Some("acme"), Some("u1")),
+            ("7", Some("a\nb"), None),
+            ("7", None, Some("u\t")),
+            ("7", Some(long.as_str()), None),
+            ("\0", Some("acme"), Some("u1")),
+        ] {
+            assert_eq!(
+                r.tags_valid(&[id], tenant, principal),
+                r.render_tags(&[id], tenant, principal).is_some(),
+                "{id:?} {tenant:?} {principal:?}"
+            );
+        }
         for (tag, bad) in [
             ("{nope}", true),
             ("a{", true),

@@ -12,7 +12,8 @@ use http_body::Body;
 use tower_service::Service;
 
 use crate::{
-    CacheBody, CacheControl, CacheKey, CacheOutcome, CacheScope,
+    CacheBody, CacheControl, CacheOutcome, CacheScope,
+    key::{KeyBuf, request_key},
     layer::{
         ResponseFuture,
         entry::{CachedResponse, Freshness, now_ms},
@@ -147,36 +148,38 @@ where
         let principal_part = (route.scope == CacheScope::Principal)
             .then_some(principal.as_deref())
             .flatten();
-        let tags = match bypass {
-            Some(_) => None,
-            None => route.render_tags(&params, tenant.as_deref(), principal.as_deref()),
-        };
-        let Some(tags) = tags else {
+        // Tags are made on a miss only; a hit needs to know that they can be.
+        let bypass = bypass.or_else(|| {
+            (!route.tags_valid(&params, tenant.as_deref(), principal.as_deref())).then_some("tag")
+        });
+        if let Some(why) = bypass {
             count(CacheOutcome::Bypass);
-            let status = Status::Bypass(bypass.unwrap_or("tag")).value();
+            let status = Status::Bypass(why).value();
             return ResponseFuture::inner(self.inner.call(request), Some(status));
-        };
-        let vary: Vec<(&str, Vec<&[u8]>)> = route
-            .vary
-            .iter()
-            .map(|name| {
-                let values = headers.get_all(name).iter().map(|v| v.as_bytes()).collect();
-                (name.as_str(), values)
-            })
-            .collect();
-        let key = CacheKey::for_request(
+        }
+        let vary = route.vary.iter().map(|name| {
+            let values = headers
+                .get_all(name)
+                .iter()
+                .map(http::HeaderValue::as_bytes);
+            (name.as_str(), values)
+        });
+        let mut key = KeyBuf::new();
+        request_key(
+            &mut key,
             request.method().as_str(),
             path,
             request.uri().query(),
-            &vary,
+            vary,
             tenant.as_deref(),
             principal_part,
         );
+        let tags = || route.render_tags(&params, tenant.as_deref(), principal.as_deref());
         let no_cache = control.no_cache || control.max_age == Some(0);
 
         let mut stale = None;
         if !no_cache
-            && let Some(hit) = shared.store.lookup_local(key.as_bytes())
+            && let Some(hit) = shared.store.lookup_local(&key)
             && let Some(entry) = hit.decoded(CachedResponse::decode)
         {
             let now = now_ms();
@@ -200,14 +203,16 @@ where
                         Status::Stale(over, "stale-while-revalidate"),
                         now,
                     );
-                    revalidate(
-                        self.inner.clone(),
-                        Arc::clone(&self.shared),
-                        index,
-                        key.into_bytes(),
-                        tags,
-                        refresh_request(&request),
-                    );
+                    if let Some(tags) = tags() {
+                        revalidate(
+                            self.inner.clone(),
+                            Arc::clone(&self.shared),
+                            index,
+                            Bytes::copy_from_slice(&key),
+                            tags,
+                            refresh_request(&request),
+                        );
+                    }
                     return ResponseFuture::ready(response);
                 }
                 Freshness::IfError(_) => stale = Some(entry),
@@ -215,12 +220,18 @@ where
             }
         }
 
+        let Some(tags) = tags() else {
+            // `tags_valid` said they could be made: not reached.
+            count(CacheOutcome::Bypass);
+            let status = Status::Bypass("tag").value();
+            return ResponseFuture::inner(self.inner.call(request), Some(status));
+        };
         // The service polled ready is the one that must be called.
         let clone = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, clone);
         let job = Miss {
             route: index,
-            key: key.into_bytes(),
+            key: Bytes::copy_from_slice(&key),
             tags,
             no_cache,
             stale,

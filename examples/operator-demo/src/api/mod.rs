@@ -114,7 +114,8 @@ pub fn auth_routes() -> Router<AppState> {
 }
 
 /// `/api/v1/*`: every route needs a token. The call sessions (each places
-/// a call through a telephony provider) only with the `telephony` feature.
+/// a call through a telephony provider) and the provider settings only with
+/// the `telephony` feature.
 pub fn api_routes() -> Router<AppState> {
     let router = Router::new();
     #[cfg(feature = "telephony")]
@@ -124,7 +125,11 @@ pub fn api_routes() -> Router<AppState> {
             get(sessions::list).post(sessions::create),
         )
         .route("/api/v1/sessions/{id}", get(sessions::read))
-        .route("/api/v1/sessions/{id}/end", post(sessions::end));
+        .route("/api/v1/sessions/{id}/end", post(sessions::end))
+        .route(
+            "/api/v1/telephony/providers",
+            get(telephony::provider_settings),
+        );
     router
         .route(
             "/api/v1/companies",

@@ -10,9 +10,9 @@ use utoipa::{
 };
 use utoipa_swagger_ui::SwaggerUi;
 
-#[cfg(feature = "telephony")]
-use super::sessions;
 use super::{admin, audit, auth, calls, campaigns, companies, gdpr};
+#[cfg(feature = "telephony")]
+use super::{sessions, telephony};
 use crate::app::AppState;
 
 /// The API's OpenAPI 3.1 document.
@@ -50,7 +50,7 @@ pub struct ApiDoc;
 
 struct BearerAuth;
 
-/// The call sessions' routes, in the document only with the `telephony`
+/// The call sessions' and provider settings' routes, in the document only with the `telephony`
 /// feature (as in the router): `OpenApi`'s `paths(...)` takes no `cfg`, so
 /// they are merged in here.
 struct TelephonyPaths;
@@ -58,8 +58,14 @@ struct TelephonyPaths;
 #[cfg(feature = "telephony")]
 #[derive(OpenApi)]
 #[openapi(
-    paths(sessions::create, sessions::list, sessions::read, sessions::end),
-    tags((name = "sessions")),
+    paths(
+        sessions::create, sessions::list, sessions::read, sessions::end,
+        telephony::provider_settings,
+    ),
+    tags(
+        (name = "sessions"),
+        (name = "telephony", description = "The provider settings calls are placed with"),
+    ),
 )]
 struct TelephonyDoc;
 

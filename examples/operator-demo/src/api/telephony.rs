@@ -124,3 +124,33 @@ impl Telephony {
         self.manager.metrics().campaign_executed();
     }
 }
+
+/// The telephony provider settings calls are placed with.
+#[derive(Debug, Clone, super::prelude::Serialize, super::prelude::ToSchema)]
+pub(super) struct ProviderSettings {
+    /// The providers, in failover order (`simulated` when none is configured).
+    pub(super) providers: Vec<String>,
+    /// The caller id calls come from (E.164).
+    pub(super) from_number: String,
+}
+
+/// The telephony provider settings.
+///
+/// `GET /api/v1/telephony/providers`: the providers in failover order and
+/// the caller id, for any signed-in user; secrets are never part of it.
+/// Cached per organization for 15 minutes (the plan's provider-settings
+/// class): settings change only with a restart, and a restart with new
+/// ones is seen within that time.
+#[utoipa::path(get, path = "/api/v1/telephony/providers", tag = "telephony",
+    responses((status = 200, body = ProviderSettings), (status = 401)),
+    security(("bearer" = [])))]
+pub(super) async fn provider_settings(
+    super::prelude::State(state): super::prelude::State<crate::app::AppState>,
+    _principal: crate::auth::Principal,
+) -> super::prelude::Json<ProviderSettings> {
+    let manager = state.telephony().manager();
+    super::prelude::Json(ProviderSettings {
+        providers: manager.provider_names().map(str::to_owned).collect(),
+        from_number: manager.from_number().as_str().to_owned(),
+    })
+}

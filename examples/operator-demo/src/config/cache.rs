@@ -1,5 +1,26 @@
-//! `CACHE_URL`: where the response cache keeps its copies. The layer and
-//! what it caches are in [`crate::cache`].
+//! `CACHE_URL` and `CACHE_PREFIX`: where the response cache keeps its
+//! copies. The layer and what it caches are in [`crate::cache`].
+
+/// `CACHE_URL` and `CACHE_PREFIX`: the server's, and those of a command
+/// that changes data the servers cache (`gdpr purge`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct CacheArgs {
+    /// Where cached responses live: `memory`, `redis://...` or
+    /// `two-tier+redis://...`. Unset: two-tier over REDIS_URL when set, else memory.
+    #[arg(long = "cache-url", env = "CACHE_URL", value_name = "CACHE_URL")]
+    pub cache_url: Option<String>,
+
+    /// The prefix of the cache's Redis keys and invalidation channel: the
+    /// replicas of one deployment share it; another app on the same Redis
+    /// takes another.
+    #[arg(
+        long = "cache-prefix",
+        env = "CACHE_PREFIX",
+        value_name = "CACHE_PREFIX",
+        default_value = "operator-demo:cache:"
+    )]
+    pub cache_prefix: String,
+}
 
 /// Where cached responses live (`CACHE_URL`).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -31,7 +31,11 @@ use rampart::core::{ForwardedHeader, TrustedProxies};
 
 #[cfg(feature = "telephony")]
 pub use self::telephony::TelephonyArgs;
-pub use self::{auth::AuthArgs, cache::CacheUrl, http::HttpArgs};
+pub use self::{
+    auth::AuthArgs,
+    cache::{CacheArgs, CacheUrl},
+    http::HttpArgs,
+};
 
 /// `RATE_LIMIT_GLOBAL`'s default: the plan's 1000 requests an hour per
 /// client address, of which 100 may come at once (not all 1000: a burst of
@@ -169,6 +173,14 @@ pub struct PurgeArgs {
     /// `AUDIT_HASH_KEY` and the other GDPR settings.
     #[command(flatten)]
     pub gdpr: crate::gdpr::GdprArgs,
+
+    /// The servers' Redis (`redis://host:port/db`), where their cache is.
+    #[arg(long = "redis-url", env = "REDIS_URL", value_name = "REDIS_URL")]
+    pub redis_url: Option<String>,
+
+    /// The servers' cache, invalidated for those erased.
+    #[command(flatten)]
+    pub cache: CacheArgs,
 }
 
 /// Options of `keygen`.
@@ -453,21 +465,9 @@ pub struct ServeArgs {
     #[arg(long = "redis-url", env = "REDIS_URL", value_name = "REDIS_URL")]
     pub redis_url: Option<String>,
 
-    /// Where cached responses live: `memory`, `redis://...` or
-    /// `two-tier+redis://...`. Unset: two-tier over REDIS_URL when set, else memory.
-    #[arg(long = "cache-url", env = "CACHE_URL", value_name = "CACHE_URL")]
-    pub cache_url: Option<String>,
-
-    /// The prefix of the cache's Redis keys and invalidation channel: the
-    /// replicas of one deployment share it; another app on the same Redis
-    /// takes another.
-    #[arg(
-        long = "cache-prefix",
-        env = "CACHE_PREFIX",
-        value_name = "CACHE_PREFIX",
-        default_value = "operator-demo:cache:"
-    )]
-    pub cache_prefix: String,
+    /// `CACHE_URL`, `CACHE_PREFIX`.
+    #[command(flatten)]
+    pub cache: CacheArgs,
 
     /// Whether the response cache serves and stores answers at all.
     #[arg(

@@ -52,10 +52,10 @@ pub const MAX_PER_RUN: i64 = 1000;
 /// The driver's error when the due requests cannot be listed; a failed
 /// erasure is logged and counted in [`PurgeReport::failed`].
 ///
-/// With `cache` (the server's job), each erased user's cached answers
-/// (`/auth/me`, the sessions and organization view of their organization)
-/// are invalidated at once; `operator-demo gdpr purge` has none, and they
-/// expire with their TTL (5 minutes).
+/// With `cache` (the server's job, and `operator-demo gdpr purge` when the
+/// servers share Redis), each erased user's cached answers (`/auth/me`,
+/// their preferences, the sessions and organization view of their
+/// organization) are invalidated at once.
 pub async fn purge_due(
     db: &Db,
     hasher: &UserHasher,
