@@ -1,6 +1,6 @@
-//! Where cached bytes live: [`MemoryCacheStore`] (moka, bounded by bytes),
-//! [`RedisCacheStore`] (shared by replicas) and [`TwoTierCacheStore`] (moka
-//! in front of Redis, local copies dropped through pub/sub).
+//! Where cached bytes live: [`MemoryCacheStore`] (quick_cache, bounded by
+//! bytes), [`RedisCacheStore`] (shared by replicas) and [`TwoTierCacheStore`]
+//! (a memory store in front of Redis, local copies dropped through pub/sub).
 //!
 //! Stores hold opaque bytes under binary keys, with a TTL and tags. Tags are
 //! *versioned*: invalidating a tag gives it a new version that no other tag
