@@ -187,11 +187,11 @@ pub(crate) fn request_key<'v, V, I>(
             let mut pairs = 0;
             // By name only, and stable: `a=2&a=1` keeps its order, which an
             // app may read as a list. Most queries come sorted already.
-            let mut last = "";
+            let mut last: Option<&str> = None;
             let sorted = Pairs::new(query).all(|pair| {
                 let name = name(pair);
-                let in_order = last <= name;
-                last = name;
+                let in_order = last.is_none_or(|last| le(last.as_bytes(), name.as_bytes()));
+                last = Some(name);
                 in_order
             });
             if sorted {
@@ -296,6 +296,17 @@ fn name(pair: &str) -> &str {
         Some(at) => &pair[..at],
         None => pair,
     }
+}
+
+/// `a <= b`, by a byte loop: names are short, and `memcmp` through the
+/// PLT cost a tenth of a hit's time.
+fn le(a: &[u8], b: &[u8]) -> bool {
+    for (x, y) in a.iter().zip(b) {
+        if x != y {
+            return x < y;
+        }
+    }
+    a.len() <= b.len()
 }
 
 /// `query.split('&')`, by a byte loop: the generic splitter cost a third
@@ -433,6 +444,16 @@ mod tests {
                     let ours = CacheKey::for_request("GET", "/p", query, &vary, tenant, None);
                     assert_eq!(ours, by_builder(query, &vary, tenant), "{query:?}");
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn le_orders_as_slices_do() {
+        let words: [&[u8]; 7] = [b"", b"a", b"ab", b"b", b"ba", b"\xff", b"a\x00"];
+        for a in words {
+            for b in words {
+                assert_eq!(le(a, b), a <= b, "{a:?} {b:?}");
             }
         }
     }

@@ -211,14 +211,14 @@ where
         let mut stale = None;
         if !no_cache
             && let Some(hit) = shared.store.lookup_local(&key)
-            && let Some(entry) = hit.decoded(CachedResponse::decode)
+            && let Some(entry) = hit.decoded_ref(CachedResponse::decode)
         {
             let now = now_ms();
             match entry.freshness(now) {
                 Freshness::Fresh(left) => {
                     count(CacheOutcome::Hit);
                     return ResponseFuture::ready(from_entry(
-                        &entry,
+                        entry,
                         with_validators,
                         head,
                         Status::Hit(left),
@@ -228,7 +228,7 @@ where
                 Freshness::Revalidate(over) => {
                     count(CacheOutcome::Stale);
                     let response = from_entry(
-                        &entry,
+                        entry,
                         with_validators,
                         head,
                         Status::Stale(over, "stale-while-revalidate"),
@@ -246,7 +246,7 @@ where
                     }
                     return ResponseFuture::ready(response);
                 }
-                Freshness::IfError(_) => stale = Some(entry),
+                Freshness::IfError(_) => stale = hit.decoded(CachedResponse::decode),
                 Freshness::Expired => {}
             }
         }

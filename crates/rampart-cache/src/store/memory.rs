@@ -1,9 +1,8 @@
 //! The in-process store: quick_cache, bounded by bytes, not entries.
 
 use std::{
-    any::Any,
     sync::{
-        Arc, OnceLock,
+        Arc,
         atomic::{AtomicU64, Ordering},
     },
     time::{Duration, Instant},
@@ -13,7 +12,8 @@ use bytes::Bytes;
 use quick_cache::{Lifecycle, Weighter, sync::Cache as Quick};
 
 use super::{
-    CacheStore, LocalHit, Lookup, MAX_TTL, StoreFuture, TAG_TTL, TagStamp, tags::TagVersions,
+    CacheStore, HitSlot, LocalHit, Lookup, MAX_TTL, StoreFuture, TAG_TTL, TagStamp,
+    tags::TagVersions,
 };
 use crate::CacheStats;
 
@@ -24,22 +24,12 @@ const TAG_CAPACITY: u64 = 100_000;
 /// of the budget, so small stores get few shards.
 const SHARD_BYTES: u64 = 4 << 20;
 
-#[derive(Debug)]
-pub(crate) struct MemEntry {
-    value: Bytes,
-    /// The value as its first reader decoded it.
-    decoded: Arc<OnceLock<Arc<dyn Any + Send + Sync>>>,
-    stamp: Vec<(String, u64)>,
-    /// Past this the entry is a miss (and removed when read).
-    expires: Instant,
-}
-
 /// Weighs an entry in bytes: key, value, tags and bookkeeping.
 #[derive(Debug, Clone, Copy)]
 struct ByBytes;
 
-impl Weighter<Bytes, Arc<MemEntry>> for ByBytes {
-    fn weight(&self, key: &Bytes, entry: &Arc<MemEntry>) -> u64 {
+impl Weighter<Bytes, Arc<HitSlot>> for ByBytes {
+    fn weight(&self, key: &Bytes, entry: &Arc<HitSlot>) -> u64 {
         let tags: usize = entry.stamp.iter().map(|(t, _)| t.len() + 32).sum();
         // The bookkeeping of one entry (slot, `Arc`, decoded slot), roughly.
         let overhead = 96;
@@ -52,10 +42,10 @@ impl Weighter<Bytes, Arc<MemEntry>> for ByBytes {
 #[derive(Debug, Clone)]
 struct CountEvictions(CacheStats);
 
-impl Lifecycle<Bytes, Arc<MemEntry>> for CountEvictions {
+impl Lifecycle<Bytes, Arc<HitSlot>> for CountEvictions {
     type RequestState = ();
 
-    fn on_evict(&self, _state: &mut (), _key: Bytes, _entry: Arc<MemEntry>) {
+    fn on_evict(&self, _state: &mut (), _key: Bytes, _entry: Arc<HitSlot>) {
         self.0.evicted();
     }
 }
@@ -66,7 +56,7 @@ type Hasher = foldhash::fast::RandomState;
 
 #[derive(Debug)]
 struct Inner {
-    entries: Quick<Bytes, Arc<MemEntry>, ByBytes, Hasher, CountEvictions>,
+    entries: Quick<Bytes, Arc<HitSlot>, ByBytes, Hasher, CountEvictions>,
     tags: TagVersions,
     stats: CacheStats,
     /// Bumped by every invalidation, delete and clear: a copy read from
@@ -151,11 +141,9 @@ impl MemoryCacheStore {
 
     fn get_valid(&self, key: &[u8]) -> Option<LocalHit> {
         let entry = self.inner.entries.get(key)?;
-        if Instant::now() < entry.expires && self.inner.tags.valid(&entry.stamp) {
-            Some(LocalHit::with_slot(
-                entry.value.clone(),
-                Arc::clone(&entry.decoded),
-            ))
+        if entry.expires.is_none_or(|at| Instant::now() < at) && self.inner.tags.valid(&entry.stamp)
+        {
+            Some(LocalHit::with_slot(entry))
         } else {
             self.inner.entries.remove(key);
             None
@@ -170,11 +158,10 @@ impl MemoryCacheStore {
         ttl: Duration,
         stamp: Vec<(String, u64)>,
     ) {
-        let entry = MemEntry {
-            value,
-            decoded: Arc::default(),
+        let entry = HitSlot {
             stamp,
-            expires: Instant::now() + ttl.min(MAX_TTL),
+            expires: Some(Instant::now() + ttl.min(MAX_TTL)),
+            ..HitSlot::new(value)
         };
         self.inner
             .entries
