@@ -101,13 +101,14 @@ impl CachedResponse {
     /// seconds to live.
     pub(crate) fn hit_headers(&self, age: u64, left: u64) -> HeaderMap {
         // `try_lock`: a hit never waits for another; it builds its own.
+        // Copied under the lock: no count of the `Arc` to raise and drop.
         let last = self.last_hit.0.try_lock().ok().and_then(|last| {
             last.as_ref()
                 .filter(|head| head.age == age && head.left == left)
-                .map(Arc::clone)
+                .map(|head| head.headers.clone())
         });
-        if let Some(head) = last {
-            return head.headers.clone();
+        if let Some(headers) = last {
+            return headers;
         }
         let mut headers = self.headers.clone();
         headers.insert(header::AGE, HeaderValue::from(age));

@@ -177,7 +177,7 @@ where
                         };
                         return Ok(from_entry(
                             &entry,
-                            &job.validators,
+                            Some(&job.validators),
                             job.head,
                             status,
                             now_ms(),
@@ -210,7 +210,7 @@ where
                         flight.publish(Some(Arc::clone(&entry)));
                         return Ok(from_entry(
                             &entry,
-                            &job.validators,
+                            Some(&job.validators),
                             job.head,
                             Status::Hit(left),
                             now_ms(),
@@ -221,7 +221,7 @@ where
                         drop(flight);
                         let status = Status::Stale(over, "stale-while-revalidate");
                         let response =
-                            from_entry(&entry, &job.validators, job.head, status, now_ms());
+                            from_entry(&entry, Some(&job.validators), job.head, status, now_ms());
                         let refresh = crate::layer::service::refresh_request(&request);
                         revalidate(
                             inner,
@@ -267,7 +267,7 @@ where
                 let status = Status::Stale(over, "stale-if-error");
                 return Ok(from_entry(
                     &entry,
-                    &job.validators,
+                    Some(&job.validators),
                     job.head,
                     status,
                     now_ms(),
@@ -333,7 +333,7 @@ where
         collapsed: false,
         detail,
     };
-    let mut response = from_entry(&entry, &job.validators, job.head, status, now_ms());
+    let mut response = from_entry(&entry, Some(&job.validators), job.head, status, now_ms());
     response
         .headers_mut()
         .insert(header::AGE, HeaderValue::from(0));

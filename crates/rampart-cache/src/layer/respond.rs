@@ -96,19 +96,22 @@ const NOT_MODIFIED_HEADERS: [HeaderName; 6] = [
     header::VARY,
 ];
 
-/// The response for `entry`: a 304 when `request_headers` has a matching
+/// The response for `entry`: a 304 when `validators` (the request's
+/// headers, or `None` when it has no `If-None-Match`) has a matching
 /// `If-None-Match`, no body for `HEAD`, with `Age` and `Cache-Status`.
 pub(crate) fn from_entry<B: Body>(
     entry: &CachedResponse,
-    request_headers: &HeaderMap,
+    validators: Option<&HeaderMap>,
     head: bool,
     status: Status<'_>,
     now_ms: u64,
 ) -> Response<CacheBody<B>> {
-    let not_modified = request_headers.contains_key(header::IF_NONE_MATCH)
-        && entry
-            .etag()
-            .is_some_and(|etag| if_none_match(request_headers, etag));
+    let not_modified = validators.is_some_and(|headers| {
+        headers.contains_key(header::IF_NONE_MATCH)
+            && entry
+                .etag()
+                .is_some_and(|etag| if_none_match(headers, etag))
+    });
     if !not_modified && let Status::Hit(left) = status {
         let body = if head {
             CacheBody::empty()

@@ -80,6 +80,32 @@ pub(crate) fn refresh_request<B: Default>(request: &Request<B>) -> Request<B> {
     copy
 }
 
+/// The request headers a hit depends on, found in one pass over the
+/// names: a lookup by name hashes it, and a hit asked four of them.
+#[derive(Debug, Default)]
+struct RequestHeaders {
+    /// `Authorization` or `Cookie`.
+    credentials: bool,
+    cache_control: bool,
+    if_none_match: bool,
+}
+
+impl RequestHeaders {
+    fn scan(headers: &HeaderMap) -> Self {
+        let mut seen = Self::default();
+        for name in headers.keys() {
+            if name == header::AUTHORIZATION || name == header::COOKIE {
+                seen.credentials = true;
+            } else if name == header::CACHE_CONTROL {
+                seen.cache_control = true;
+            } else if name == header::IF_NONE_MATCH {
+                seen.if_none_match = true;
+            }
+        }
+        seen
+    }
+}
+
 fn validators(headers: &HeaderMap) -> HeaderMap {
     let mut kept = HeaderMap::new();
     for value in headers.get_all(header::IF_NONE_MATCH) {
@@ -131,9 +157,14 @@ where
         let extensions = request.extensions();
         let tenant = shared.tenant.as_ref().and_then(|read| read(extensions));
         let principal = shared.principal.as_ref().and_then(|read| read(extensions));
-        let control = CacheControl::from_headers(headers);
-        let credentials =
-            headers.contains_key(header::AUTHORIZATION) || headers.contains_key(header::COOKIE);
+        let seen = RequestHeaders::scan(headers);
+        let control = if seen.cache_control {
+            CacheControl::from_headers(headers)
+        } else {
+            CacheControl::default()
+        };
+        let credentials = seen.credentials;
+        let with_validators = seen.if_none_match.then_some(headers);
         let bypass = if control.no_store {
             Some("no-store")
         } else if credentials && route.scope == CacheScope::Public {
@@ -180,15 +211,15 @@ where
         let mut stale = None;
         if !no_cache
             && let Some(hit) = shared.store.lookup_local(&key)
-            && let Some(entry) = hit.decoded(CachedResponse::decode)
+            && let Some(entry) = hit.decoded_ref(CachedResponse::decode)
         {
             let now = now_ms();
             match entry.freshness(now) {
                 Freshness::Fresh(left) => {
                     count(CacheOutcome::Hit);
                     return ResponseFuture::ready(from_entry(
-                        &entry,
-                        headers,
+                        entry,
+                        with_validators,
                         head,
                         Status::Hit(left),
                         now,
@@ -197,8 +228,8 @@ where
                 Freshness::Revalidate(over) => {
                     count(CacheOutcome::Stale);
                     let response = from_entry(
-                        &entry,
-                        headers,
+                        entry,
+                        with_validators,
                         head,
                         Status::Stale(over, "stale-while-revalidate"),
                         now,
@@ -215,7 +246,7 @@ where
                     }
                     return ResponseFuture::ready(response);
                 }
-                Freshness::IfError(_) => stale = Some(entry),
+                Freshness::IfError(_) => stale = hit.decoded(CachedResponse::decode),
                 Freshness::Expired => {}
             }
         }

@@ -1,63 +1,52 @@
-//! The in-process store: moka, bounded by bytes, not entries.
+//! The in-process store: quick_cache, bounded by bytes, not entries.
 
 use std::{
-    any::Any,
     sync::{
-        Arc, OnceLock,
+        Arc,
         atomic::{AtomicU64, Ordering},
     },
     time::{Duration, Instant},
 };
 
 use bytes::Bytes;
-use moka::{notification::RemovalCause, sync::Cache as Moka};
+use quick_cache::{Lifecycle, Weighter, sync::Cache as Quick};
 
 use super::{
-    CacheStore, LocalHit, Lookup, MAX_TTL, StoreFuture, TAG_TTL, TagStamp, tags::TagVersions,
+    CacheStore, HitSlot, LocalHit, Lookup, MAX_TTL, StoreFuture, TAG_TTL, TagStamp,
+    tags::TagVersions,
 };
 use crate::CacheStats;
 
 /// Distinct tags the memory store remembers versions of.
 const TAG_CAPACITY: u64 = 100_000;
 
-#[derive(Debug)]
-pub(crate) struct MemEntry {
-    value: Bytes,
-    /// The value as its first reader decoded it.
-    decoded: Arc<OnceLock<Arc<dyn Any + Send + Sync>>>,
-    stamp: Vec<(String, u64)>,
-    ttl: Duration,
-}
+/// Bytes per shard, at least: a shard holds only values below its share
+/// of the budget, so small stores get few shards.
+const SHARD_BYTES: u64 = 4 << 20;
 
-impl MemEntry {
-    fn weight(key: &Bytes, entry: &Arc<Self>) -> u32 {
+/// Weighs an entry in bytes: key, value, tags and bookkeeping.
+#[derive(Debug, Clone, Copy)]
+struct ByBytes;
+
+impl Weighter<Bytes, Arc<HitSlot>> for ByBytes {
+    fn weight(&self, key: &Bytes, entry: &Arc<HitSlot>) -> u64 {
         let tags: usize = entry.stamp.iter().map(|(t, _)| t.len() + 32).sum();
-        // The bookkeeping of one moka entry, roughly.
+        // The bookkeeping of one entry (slot, `Arc`, decoded slot), roughly.
         let overhead = 96;
-        u32::try_from(key.len() + entry.value.len() + tags + overhead).unwrap_or(u32::MAX)
+        u64::try_from(key.len() + entry.value.len() + tags + overhead).unwrap_or(u64::MAX)
     }
 }
 
-struct PerEntryTtl;
+/// Counts the entries dropped to make room (and values too large for the
+/// store, never admitted).
+#[derive(Debug, Clone)]
+struct CountEvictions(CacheStats);
 
-impl moka::Expiry<Bytes, Arc<MemEntry>> for PerEntryTtl {
-    fn expire_after_create(
-        &self,
-        _key: &Bytes,
-        value: &Arc<MemEntry>,
-        _created_at: Instant,
-    ) -> Option<Duration> {
-        Some(value.ttl)
-    }
+impl Lifecycle<Bytes, Arc<HitSlot>> for CountEvictions {
+    type RequestState = ();
 
-    fn expire_after_update(
-        &self,
-        _key: &Bytes,
-        value: &Arc<MemEntry>,
-        _updated_at: Instant,
-        _duration_until_expiry: Option<Duration>,
-    ) -> Option<Duration> {
-        Some(value.ttl)
+    fn on_evict(&self, _state: &mut (), _key: Bytes, _entry: Arc<HitSlot>) {
+        self.0.evicted();
     }
 }
 
@@ -67,7 +56,7 @@ type Hasher = foldhash::fast::RandomState;
 
 #[derive(Debug)]
 struct Inner {
-    entries: Moka<Bytes, Arc<MemEntry>, Hasher>,
+    entries: Quick<Bytes, Arc<HitSlot>, ByBytes, Hasher, CountEvictions>,
     tags: TagVersions,
     stats: CacheStats,
     /// Bumped by every invalidation, delete and clear: a copy read from
@@ -75,11 +64,11 @@ struct Inner {
     generation: AtomicU64,
 }
 
-/// The in-process store: [moka](https://docs.rs/moka), weighed in bytes
-/// (key, value, tags and bookkeeping), so that a budget of 64 MiB holds
-/// 64 MiB whatever the values' sizes. Least-recently-used entries make
-/// room (counted in [`CacheStats::evictions`]); each entry expires after
-/// its own TTL. Clones share the entries.
+/// The in-process store: [quick_cache](https://docs.rs/quick_cache),
+/// weighed in bytes (key, value, tags and bookkeeping), so that a budget of
+/// 64 MiB holds 64 MiB whatever the values' sizes. Entries read least make
+/// room (S3-FIFO; counted in [`CacheStats::evictions`]); each entry expires
+/// after its own TTL. Clones share the entries.
 ///
 /// # Example
 ///
@@ -104,21 +93,31 @@ pub struct MemoryCacheStore {
 }
 
 impl MemoryCacheStore {
-    /// A store that holds at most `max_bytes` (approximately: moka applies
-    /// the bound a little after the insert that crosses it).
+    /// A store that holds at most `max_bytes`. A value heavier than a
+    /// shard's share of them (all below 8 MiB, half below 16 MiB, else a
+    /// quarter) is not kept, and counted as an eviction.
     pub fn new(max_bytes: u64) -> Self {
         let stats = CacheStats::default();
-        let evictions = stats.clone();
-        let entries = Moka::builder()
-            .max_capacity(max_bytes)
-            .weigher(MemEntry::weight)
-            .expire_after(PerEntryTtl)
-            .eviction_listener(move |_key, _value, cause| {
-                if cause == RemovalCause::Size {
-                    evictions.evicted();
-                }
-            })
-            .build_with_hasher(Hasher::default());
+        let shards = match max_bytes / SHARD_BYTES {
+            0 | 1 => 1,
+            2 | 3 => 2,
+            _ => 4,
+        };
+        let options = quick_cache::OptionsBuilder::new()
+            .weight_capacity(max_bytes)
+            // A guess at 2 KiB an entry, to size the tables.
+            .estimated_items_capacity(
+                usize::try_from((max_bytes >> 11).clamp(16, 1 << 16)).unwrap_or(16),
+            )
+            .shards(usize::try_from(shards).unwrap_or(1))
+            .build()
+            .expect("weight capacity and item estimate are set");
+        let entries = Quick::with_options(
+            options,
+            ByBytes,
+            Hasher::default(),
+            CountEvictions(stats.clone()),
+        );
         Self {
             inner: Arc::new(Inner {
                 entries,
@@ -142,13 +141,11 @@ impl MemoryCacheStore {
 
     fn get_valid(&self, key: &[u8]) -> Option<LocalHit> {
         let entry = self.inner.entries.get(key)?;
-        if self.inner.tags.valid(&entry.stamp) {
-            Some(LocalHit::with_slot(
-                entry.value.clone(),
-                Arc::clone(&entry.decoded),
-            ))
+        if entry.expires.is_none_or(|at| Instant::now() < at) && self.inner.tags.valid(&entry.stamp)
+        {
+            Some(LocalHit::with_slot(entry))
         } else {
-            self.inner.entries.invalidate(key);
+            self.inner.entries.remove(key);
             None
         }
     }
@@ -161,11 +158,10 @@ impl MemoryCacheStore {
         ttl: Duration,
         stamp: Vec<(String, u64)>,
     ) {
-        let entry = MemEntry {
-            value,
-            decoded: Arc::default(),
+        let entry = HitSlot {
             stamp,
-            ttl: ttl.min(MAX_TTL),
+            expires: Some(Instant::now() + ttl.min(MAX_TTL)),
+            ..HitSlot::new(value)
         };
         self.inner
             .entries
@@ -174,7 +170,7 @@ impl MemoryCacheStore {
 
     pub(crate) fn delete_now(&self, key: &[u8]) {
         self.inner.generation.fetch_add(1, Ordering::AcqRel);
-        self.inner.entries.invalidate(key);
+        self.inner.entries.remove(key);
     }
 
     pub(crate) fn invalidate_now(&self, tags: &[String]) {
@@ -187,7 +183,7 @@ impl MemoryCacheStore {
     #[cfg_attr(not(feature = "redis"), allow(dead_code))] // the two-tier store's
     pub(crate) fn clear(&self) {
         self.inner.generation.fetch_add(1, Ordering::AcqRel);
-        self.inner.entries.invalidate_all();
+        self.inner.entries.clear();
     }
 
     #[cfg_attr(not(feature = "redis"), allow(dead_code))] // the two-tier store's
@@ -216,16 +212,14 @@ impl MemoryCacheStore {
         }
     }
 
-    /// Entries held now (moka's estimate; pending work is run first).
+    /// Entries held now (expired ones until they are read or evicted).
     pub fn entry_count(&self) -> u64 {
-        self.inner.entries.run_pending_tasks();
-        self.inner.entries.entry_count()
+        u64::try_from(self.inner.entries.len()).unwrap_or(u64::MAX)
     }
 
-    /// Bytes held now, by the store's weigher (pending work is run first).
+    /// Bytes held now, by the store's weigher.
     pub fn weighted_size(&self) -> u64 {
-        self.inner.entries.run_pending_tasks();
-        self.inner.entries.weighted_size()
+        self.inner.entries.weight()
     }
 }
 
@@ -266,5 +260,79 @@ impl CacheStore for MemoryCacheStore {
 
     fn stats(&self) -> CacheStats {
         self.inner.stats.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn miss_stamp(store: &MemoryCacheStore, key: &[u8]) -> Vec<(String, u64)> {
+        match store.lookup_now(key, &[]) {
+            Lookup::Miss(stamp) => stamp.versions,
+            Lookup::Hit(_) => panic!("a hit on an empty key"),
+        }
+    }
+
+    #[test]
+    fn holds_at_most_its_bytes_and_counts_evictions() {
+        let store = MemoryCacheStore::new(64 << 10);
+        let value = Bytes::from(vec![b'x'; 1024]);
+        for i in 0..200u32 {
+            let key = i.to_be_bytes();
+            let stamp = miss_stamp(&store, &key);
+            store.store_now(&key, value.clone(), Duration::from_secs(60), stamp);
+            assert!(
+                store.weighted_size() <= 64 << 10,
+                "{}",
+                store.weighted_size()
+            );
+        }
+        assert!(
+            store.stats().evictions() >= 100,
+            "{}",
+            store.stats().evictions()
+        );
+        assert!(store.entry_count() < 64);
+        let last = 199u32.to_be_bytes();
+        assert_eq!(store.lookup_now(&last, &[]), Lookup::Hit(value));
+    }
+
+    #[test]
+    fn a_value_larger_than_the_store_is_not_kept_and_counted() {
+        let store = MemoryCacheStore::new(4 << 10);
+        store.store_now(
+            b"big",
+            Bytes::from(vec![0; 8 << 10]),
+            Duration::from_secs(60),
+            Vec::new(),
+        );
+        assert!(matches!(store.lookup_now(b"big", &[]), Lookup::Miss(_)));
+        assert_eq!(store.stats().evictions(), 1);
+        assert_eq!(store.weighted_size(), 0);
+    }
+
+    #[test]
+    fn an_entry_past_its_ttl_is_a_miss_and_dropped() {
+        let store = MemoryCacheStore::new(1 << 20);
+        store.store_now(b"k", "v".into(), Duration::from_millis(1), Vec::new());
+        store.store_now(b"kept", "v".into(), Duration::from_secs(60), Vec::new());
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(matches!(store.lookup_now(b"k", &[]), Lookup::Miss(_)));
+        assert_eq!(store.entry_count(), 1);
+        assert_eq!(store.lookup_now(b"kept", &[]), Lookup::Hit("v".into()));
+    }
+
+    #[test]
+    fn delete_and_clear_drop_entries() {
+        let store = MemoryCacheStore::new(1 << 20);
+        store.store_now(b"a", "1".into(), Duration::from_secs(60), Vec::new());
+        store.store_now(b"b", "2".into(), Duration::from_secs(60), Vec::new());
+        store.delete_now(b"a");
+        assert!(matches!(store.lookup_now(b"a", &[]), Lookup::Miss(_)));
+        store.clear();
+        assert!(matches!(store.lookup_now(b"b", &[]), Lookup::Miss(_)));
+        assert_eq!(store.entry_count(), 0);
+        assert_eq!(store.stats().evictions(), 0, "deletes are not evictions");
     }
 }

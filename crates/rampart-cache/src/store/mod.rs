@@ -1,6 +1,6 @@
-//! Where cached bytes live: [`MemoryCacheStore`] (moka, bounded by bytes),
-//! [`RedisCacheStore`] (shared by replicas) and [`TwoTierCacheStore`] (moka
-//! in front of Redis, local copies dropped through pub/sub).
+//! Where cached bytes live: [`MemoryCacheStore`] (quick_cache, bounded by
+//! bytes), [`RedisCacheStore`] (shared by replicas) and [`TwoTierCacheStore`]
+//! (a memory store in front of Redis, local copies dropped through pub/sub).
 //!
 //! Stores hold opaque bytes under binary keys, with a TTL and tags. Tags are
 //! *versioned*: invalidating a tag gives it a new version that no other tag
@@ -21,7 +21,7 @@ use std::{
     future::Future,
     pin::Pin,
     sync::{Arc, OnceLock},
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use bytes::Bytes;
@@ -73,14 +73,43 @@ pub enum Lookup {
 /// reader may keep the value decoded, so that later hits skip decoding.
 #[derive(Clone)]
 pub struct LocalHit {
-    value: Bytes,
-    decoded: Arc<OnceLock<Arc<dyn Any + Send + Sync>>>,
+    slot: Arc<HitSlot>,
+}
+
+/// A stored value and its decoded form: the memory store's entry itself,
+/// shared with every hit on it, so that a hit raises one count.
+pub(crate) struct HitSlot {
+    pub(crate) value: Bytes,
+    decoded: OnceLock<Arc<dyn Any + Send + Sync>>,
+    /// The memory store's: the tag versions the value was stored with.
+    pub(crate) stamp: Vec<(String, u64)>,
+    /// The memory store's: past this the entry is a miss.
+    pub(crate) expires: Option<Instant>,
+}
+
+impl HitSlot {
+    pub(crate) fn new(value: Bytes) -> Self {
+        Self {
+            value,
+            decoded: OnceLock::new(),
+            stamp: Vec::new(),
+            expires: None,
+        }
+    }
+}
+
+impl fmt::Debug for HitSlot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HitSlot")
+            .field("value", &self.value)
+            .finish_non_exhaustive()
+    }
 }
 
 impl fmt::Debug for LocalHit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LocalHit")
-            .field("value", &self.value)
+            .field("value", &self.slot.value)
             .finish_non_exhaustive()
     }
 }
@@ -89,21 +118,31 @@ impl LocalHit {
     /// A hit with a fresh decoding slot.
     pub fn new(value: Bytes) -> Self {
         Self {
-            value,
-            decoded: Arc::default(),
+            slot: Arc::new(HitSlot::new(value)),
         }
     }
 
-    pub(crate) fn with_slot(
-        value: Bytes,
-        decoded: Arc<OnceLock<Arc<dyn Any + Send + Sync>>>,
-    ) -> Self {
-        Self { value, decoded }
+    pub(crate) fn with_slot(slot: Arc<HitSlot>) -> Self {
+        Self { slot }
     }
 
     /// The stored bytes.
     pub fn value(&self) -> &Bytes {
-        &self.value
+        &self.slot.value
+    }
+
+    /// As [`Self::decoded`], borrowed: no count to raise and drop. `None`
+    /// also when the slot holds another type (keys of responses and of
+    /// typed values never meet: their first parts differ).
+    pub(crate) fn decoded_ref<T: Any + Send + Sync>(
+        &self,
+        decode: impl FnOnce(&Bytes) -> Option<T>,
+    ) -> Option<&T> {
+        if self.slot.decoded.get().is_none() {
+            let value = decode(&self.slot.value)?;
+            let _ = self.slot.decoded.set(Arc::new(value));
+        }
+        self.slot.decoded.get()?.downcast_ref::<T>()
     }
 
     /// The value decoded as `T`: from the slot if a reader decoded it as a
@@ -112,13 +151,14 @@ impl LocalHit {
         &self,
         decode: impl FnOnce(&Bytes) -> Option<T>,
     ) -> Option<Arc<T>> {
-        if let Some(done) = self.decoded.get()
+        if let Some(done) = self.slot.decoded.get()
             && let Ok(value) = Arc::clone(done).downcast::<T>()
         {
             return Some(value);
         }
-        let value = Arc::new(decode(&self.value)?);
+        let value = Arc::new(decode(&self.slot.value)?);
         let _ = self
+            .slot
             .decoded
             .set(Arc::clone(&value) as Arc<dyn Any + Send + Sync>);
         Some(value)

@@ -1,4 +1,4 @@
-//! Two tiers: a moka copy in each replica in front of the shared Redis.
+//! Two tiers: a memory copy in each replica in front of the shared Redis.
 
 use std::{sync::Arc, time::Duration};
 
@@ -25,9 +25,9 @@ impl Drop for Inner {
     }
 }
 
-/// Moka in front of Redis: hits are served from the replica's own memory
-/// without a round trip; misses go to Redis, and what Redis has is copied
-/// locally for at most the *local TTL* (default 5 s).
+/// A [`MemoryCacheStore`] in front of Redis: hits are served from the
+/// replica's own memory without a round trip; misses go to Redis, and what
+/// Redis has is copied locally for at most the *local TTL* (default 5 s).
 ///
 /// Invalidation (a tag or a key) is written to Redis and announced on a
 /// pub/sub channel; every replica's subscriber drops its local copies when
