@@ -87,6 +87,34 @@ pub(crate) struct KeyBuf {
     heap: Option<Vec<u8>>,
 }
 
+/// Where a [`Writer`] puts a key's bytes: a `Vec` for the public builder,
+/// a [`KeyBuf`] on the hit path.
+trait KeySink {
+    fn put(&mut self, bytes: &[u8]);
+    fn put_u32(&mut self, n: u32);
+    /// Writes `n` at `at`, where four bytes were put.
+    fn set_u32(&mut self, at: usize, n: u32);
+    fn len(&self) -> usize;
+}
+
+impl KeySink for Vec<u8> {
+    fn put(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
+
+    fn put_u32(&mut self, n: u32) {
+        self.extend_from_slice(&n.to_be_bytes());
+    }
+
+    fn set_u32(&mut self, at: usize, n: u32) {
+        self[at..at + 4].copy_from_slice(&n.to_be_bytes());
+    }
+
+    fn len(&self) -> usize {
+        self.as_slice().len()
+    }
+}
+
 impl KeyBuf {
     pub(crate) fn new() -> Self {
         Self {
@@ -96,6 +124,15 @@ impl KeyBuf {
         }
     }
 
+    pub(crate) fn into_vec(self) -> Vec<u8> {
+        match self.heap {
+            Some(heap) => heap,
+            None => self.inline[..self.len].to_vec(),
+        }
+    }
+}
+
+impl KeySink for &mut KeyBuf {
     // Always: a call per part was a third of the key's cost on a hit.
     #[inline(always)]
     fn put(&mut self, bytes: &[u8]) {
@@ -128,7 +165,6 @@ impl KeyBuf {
         }
     }
 
-    /// Writes `n` at `at`, where four bytes were put.
     fn set_u32(&mut self, at: usize, n: u32) {
         let bytes = match &mut self.heap {
             Some(heap) => heap.as_mut_slice(),
@@ -139,13 +175,6 @@ impl KeyBuf {
 
     fn len(&self) -> usize {
         self.heap.as_ref().map_or(self.len, Vec::len)
-    }
-
-    pub(crate) fn into_vec(self) -> Vec<u8> {
-        match self.heap {
-            Some(heap) => heap,
-            None => self.inline[..self.len].to_vec(),
-        }
     }
 }
 
@@ -241,14 +270,16 @@ pub(crate) fn request_key<'v, V, I>(
     key.finish();
 }
 
-/// Writes length-prefixed parts after a count of them.
-struct Writer<'b> {
+/// Writes length-prefixed parts after a count of them: the one encoder of
+/// [`CacheKey`]s, behind both [`CacheKeyBuilder`] and [`request_key`].
+#[derive(Debug, Clone)]
+struct Writer<S> {
     parts: u32,
-    buf: &'b mut KeyBuf,
+    buf: S,
 }
 
-impl<'b> Writer<'b> {
-    fn new(buf: &'b mut KeyBuf) -> Self {
+impl<S: KeySink> Writer<S> {
+    fn new(mut buf: S) -> Self {
         buf.put_u32(0);
         Self { parts: 0, buf }
     }
@@ -285,8 +316,9 @@ impl<'b> Writer<'b> {
         }
     }
 
-    fn finish(self) {
+    fn finish(mut self) -> S {
         self.buf.set_u32(0, self.parts);
+        self.buf
     }
 }
 
@@ -340,44 +372,33 @@ impl<'q> Iterator for Pairs<'q> {
 /// Builds a [`CacheKey`] from parts; see there.
 #[derive(Debug, Clone)]
 #[must_use]
-pub struct CacheKeyBuilder {
-    parts: u32,
-    /// The part count's 4 bytes (written by `build`), then the parts.
-    buf: Vec<u8>,
-}
+pub struct CacheKeyBuilder(Writer<Vec<u8>>);
 
 impl Default for CacheKeyBuilder {
     fn default() -> Self {
-        let mut buf = Vec::with_capacity(128);
-        buf.extend_from_slice(&[0; 4]);
-        Self { parts: 0, buf }
+        Self(Writer::new(Vec::with_capacity(128)))
     }
 }
 
 impl CacheKeyBuilder {
     /// Adds a part.
     pub fn part(mut self, part: impl AsRef<[u8]>) -> Self {
-        let part = part.as_ref();
-        // Parts longer than 4 GiB do not occur; saturating keeps this total.
-        let len = u32::try_from(part.len()).unwrap_or(u32::MAX);
-        self.buf.extend_from_slice(&len.to_be_bytes());
-        self.buf.extend_from_slice(part);
-        self.parts = self.parts.saturating_add(1);
+        self.0.part(part.as_ref());
         self
     }
 
     /// Adds a part that may be absent: absent and empty differ.
-    pub fn optional(self, part: Option<impl AsRef<[u8]>>) -> Self {
+    pub fn optional(mut self, part: Option<impl AsRef<[u8]>>) -> Self {
         match part {
-            None => self.part([0]),
-            Some(part) => self.part([1]).part(part),
+            None => self.0.optional(None),
+            Some(part) => self.0.optional(Some(part.as_ref())),
         }
+        self
     }
 
     /// The key.
-    pub fn build(mut self) -> CacheKey {
-        self.buf[..4].copy_from_slice(&self.parts.to_be_bytes());
-        CacheKey(self.buf)
+    pub fn build(self) -> CacheKey {
+        CacheKey(self.0.finish())
     }
 }
 
