@@ -2,7 +2,13 @@
 //! Production middleware for Tower HTTP services.
 //!
 //! `rampart` re-exports each Rampart crate behind a feature of the same name,
-//! and a [`prelude`] with the types an application names most.
+//! and a [`prelude`] with the types an application names most. The package on
+//! crates.io is `rampart-tower`; its library, this crate, is `rampart`:
+//!
+//! ```toml
+//! [dependencies]
+//! rampart-tower = { version = "0.1", features = ["ratelimit", "cors", "redis"] }
+//! ```
 //!
 //! ## Feature flags
 //!
