@@ -15,6 +15,11 @@
 //! reads alone, with their weights (3 and 2 out of 5): what
 //! `scripts/bench mix` counts database queries of with and without the cache.
 //!
+//! `--rate N` paces the users to N requests/s in all and times each
+//! request from when it was due (wrk2's way): the latency a client sees at
+//! that load, queueing included, rather than at whatever load the server
+//! gives way under.
+//!
 //! Users start evenly over `--ramp`; the figures cover the `--duration`
 //! that follows, once every user has logged in (logins are reported on their
 //! own row). The exit status is 1 when more than `--max-error-percent` of
@@ -92,6 +97,14 @@ struct Args {
     /// `GET /api/v1/companies` x2 (what a response cache serves).
     #[arg(long)]
     reads_only: bool,
+    /// Send this many requests per second in all, paced: each user sends
+    /// one every `users / rate` seconds, and a request's latency counts from
+    /// when it was due, not from when it went out (as wrk2 does), so that a
+    /// server that falls behind shows in the percentiles instead of slowing
+    /// the load down. A session's end follows its start at once and takes
+    /// the next slot. Without it each user sends as fast as it is answered.
+    #[arg(long, conflicts_with = "wait", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    rate: Option<u32>,
     /// Fail (exit status 1) above this percentage of failed requests.
     #[arg(long, default_value_t = 1.0)]
     max_error_percent: f64,
@@ -197,6 +210,18 @@ struct Sample {
 impl Sample {
     fn ok(&self) -> bool {
         (200..300).contains(&self.status)
+    }
+
+    /// The same answer, timed from `due` (the request's slot under
+    /// `--rate`): the time it waited for its slot's user counts.
+    fn counted_from(self, due: Instant) -> Self {
+        let late = u32::try_from(self.started.saturating_duration_since(due).as_micros())
+            .unwrap_or(u32::MAX);
+        Self {
+            started: due.min(self.started),
+            micros: self.micros.saturating_add(late),
+            ..self
+        }
     }
 }
 
@@ -323,7 +348,19 @@ async fn user(shared: Arc<Shared>, index: u32, start_at: Instant) -> Vec<Sample>
     let session_body = json!({"provider_type": "twilio", "telephony_provider": "twilio"});
     let mut rng = SmallRng::seed_from_u64(u64::from(n));
     let (wait_min, wait_max) = args.wait;
+    // `--rate`: this user's share, its first slot at a random point of the
+    // first interval so that the users do not send in step.
+    let interval = args
+        .rate
+        .map(|rate| Duration::from_secs_f64(f64::from(args.users) / f64::from(rate)));
+    let mut due = interval.map(|interval| Instant::now() + interval.mul_f64(rng.random::<f64>()));
     while !shared.stop.load(Ordering::Relaxed) {
+        if let Some(due) = due {
+            tokio::time::sleep_until(due.into()).await;
+            if shared.stop.load(Ordering::Relaxed) {
+                break;
+            }
+        }
         let task = Task::pick(&mut rng, args.reads_only);
         let (sample, body) = match task {
             Task::Campaigns => {
@@ -378,7 +415,7 @@ async fn user(shared: Arc<Shared>, index: u32, start_at: Instant) -> Vec<Sample>
                 .await
             }
         };
-        samples.push(sample);
+        samples.push(due.map_or(sample, |due| sample.counted_from(due)));
         if task == Task::Session && !args.keep_sessions {
             if let Some(id) = body
                 .as_ref()
@@ -398,8 +435,11 @@ async fn user(shared: Arc<Shared>, index: u32, start_at: Instant) -> Vec<Sample>
                 )
                 .await;
                 samples.push(sample);
+                // The end took a slot of its own.
+                due = due.zip(interval).map(|(due, interval)| due + interval);
             }
         }
+        due = due.zip(interval).map(|(due, interval)| due + interval);
         if wait_max > 0.0 {
             let secs = if wait_max > wait_min {
                 rng.random_range(wait_min..wait_max)
@@ -505,9 +545,10 @@ async fn main() -> ExitCode {
         u64::from(args.first_user) + u64::from(users) - 1,
         ramp.as_secs_f64(),
         duration.as_secs_f64(),
-        match args.wait {
-            (_, max) if max <= 0.0 => "none".to_owned(),
-            (min, max) => format!("{min}..{max} s"),
+        match (args.rate, args.wait) {
+            (Some(rate), _) => format!("none, paced at {rate} requests/s in all"),
+            (None, (_, max)) if max <= 0.0 => "none".to_owned(),
+            (None, (min, max)) => format!("{min}..{max} s"),
         },
         if args.reads_only {
             "reads only (GET /campaigns x3, GET /api/v1/companies x2)"
