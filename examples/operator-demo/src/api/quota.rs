@@ -10,7 +10,7 @@
 //!   `call_usage` row (the calls started this month) with one conditional
 //!   upsert, which is the `max_calls_per_month` check, in constant time;
 //!   the row's lock then serializes the organization's session starts until
-//!   the transaction ends, so [`insert_session_within`] can count the
+//!   the transaction ends, so [`store_within_quotas`] can count the
 //!   active calls for `max_concurrent_calls` without an advisory lock. A
 //!   refusal rolls the transaction back, and the count with it.
 //!
@@ -126,17 +126,10 @@ async fn check_room(
 /// `ON CONFLICT DO UPDATE` on the latest version of the row under its lock,
 /// so concurrent starts are counted one after the other and never pass the
 /// limit together; the lock lasts until `tx` ends, which is what
-/// serializes the organization's starts for [`insert_session_within`]. A
+/// serializes the organization's starts for [`store_within_quotas`]. A
 /// request whose clock is behind (`month` older than the row's) counts in
 /// the row's month rather than starting an old one again.
-#[cfg_attr(
-    not(feature = "telephony"),
-    expect(
-        dead_code,
-        reason = "only a session start (the telephony feature) uses it"
-    )
-)]
-pub(super) async fn reserve_call(
+async fn reserve_call(
     tx: &mut Transaction<'static, Any>,
     org_id: &str,
     month: i64,
@@ -167,11 +160,18 @@ pub(super) async fn reserve_call(
     })
 }
 
-/// Inserts the session ([`sessions::insert_session`]) or refuses with 429
-/// `max_concurrent_calls` when the organization has that many active
-/// calls. Exact only after [`reserve_call`] in the same transaction: its
-/// row lock makes this count and insert one organization's at a time (on
-/// SQLite, `BEGIN IMMEDIATE` does).
+/// Stores the new session and its call, then counts them against the
+/// organization's quotas, in `tx`: 429 `max_calls_per_month` or
+/// `max_concurrent_calls` when either is reached (the caller's rollback
+/// undoes the rows and the count).
+///
+/// The quotas come last: [`reserve_call`]'s row lock serializes the
+/// organization's starts until `tx` ends, so the less is done under it the
+/// less the organization's other starts wait. Under the lock, a new
+/// statement sees every session committed by the starts that held it
+/// before (read committed), and this one's own: the active calls,
+/// this one included, must not exceed the limit (on SQLite, `BEGIN
+/// IMMEDIATE` makes the whole transaction one writer's).
 #[cfg_attr(
     not(feature = "telephony"),
     expect(
@@ -179,16 +179,29 @@ pub(super) async fn reserve_call(
         reason = "only a session start (the telephony feature) uses it"
     )
 )]
-pub(super) async fn insert_session_within(
+pub(super) async fn store_within_quotas(
     tx: &mut Transaction<'static, Any>,
     new: &NewSession,
 ) -> Result<(), ApiError> {
-    if sessions::insert_session(tx, new).await? {
+    sessions::insert_session(tx, new).await?;
+    sessions::insert_call(tx, new).await?;
+    reserve_call(tx, &new.org, month_start(new.at)).await?;
+    let row = sqlx::query(
+        "SELECT (SELECT COUNT(*) FROM call_sessions \
+                 WHERE organization_id = $1 AND status = 'active'), max_concurrent_calls \
+         FROM organizations WHERE id = $1",
+    )
+    .bind(&new.org)
+    .fetch_optional(&mut **tx)
+    .await?
+    .ok_or(ApiError::NotFound("organization"))?;
+    let (active, limit): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
+    if active <= limit {
         return Ok(());
     }
     Err(ApiError::Quota {
         quota: "max_concurrent_calls",
-        limit: limits(tx, &new.org).await?.max_concurrent_calls,
+        limit,
         status: StatusCode::TOO_MANY_REQUESTS,
     })
 }
@@ -214,13 +227,12 @@ mod tests {
         db::{Db, DbConfig, new_id, now, seed::org_id},
     };
 
-    /// What the session start's transaction does: reserve the call, insert
-    /// the session within the concurrency limit, commit. `Err` names the
-    /// quota that refused.
+    /// What the session start's transaction does, at `month` (its first
+    /// second): store the session and its call within the quotas, commit.
+    /// `Err` names the quota that refused.
     async fn start(db: &Db, org: &str, user: &str, month: i64) -> Result<(), &'static str> {
         let attempt = async {
             let mut tx = db.write_tx(org).await?;
-            reserve_call(&mut tx, org, month).await?;
             let new = NewSession {
                 id: new_id(),
                 call_id: new_id(),
@@ -231,9 +243,9 @@ mod tests {
                 telephony_provider: "simulated",
                 from: "+15005550006".to_owned(),
                 to: "+15005550006".to_owned(),
-                at: now(),
+                at: month,
             };
-            insert_session_within(&mut tx, &new).await?;
+            store_within_quotas(&mut tx, &new).await?;
             tx.commit().await?;
             Ok::<_, ApiError>(())
         };

@@ -256,9 +256,9 @@ fn validate_input(
 }
 
 /// Reserves the call inside the quotas, in one transaction: the campaign
-/// must be the organization's, the month's calls and the active calls
-/// below their limits (429 otherwise), then the session and its call are
-/// stored.
+/// must be the organization's; the session and its call are stored, and
+/// the month's calls and the active calls must stay within their limits
+/// (429 otherwise, and nothing is kept).
 async fn reserve(db: &Db, new: &NewSession) -> Result<(), ApiError> {
     let mut tx = db.write_tx(&new.org).await?;
     if let Some(campaign_id) = &new.campaign_id
@@ -266,9 +266,7 @@ async fn reserve(db: &Db, new: &NewSession) -> Result<(), ApiError> {
     {
         return Err(ApiError::invalid("campaign_id", "no such campaign"));
     }
-    quota::reserve_call(&mut tx, &new.org, quota::month_start(new.at)).await?;
-    quota::insert_session_within(&mut tx, new).await?;
-    sessions::insert_call(&mut tx, new).await?;
+    quota::store_within_quotas(&mut tx, new).await?;
     tx.commit().await?;
     Ok(())
 }

@@ -2,9 +2,9 @@
 //! what it does. `api::sessions::create` checks the request, then runs
 //! them (with the quota checks of `api::quota` between them):
 //!
-//! 1. in one write transaction: [`campaign_exists`], the month's call
-//!    counted, [`insert_session`] within the concurrent-calls limit,
-//!    [`insert_call`];
+//! 1. in one write transaction: [`campaign_exists`], [`insert_session`],
+//!    [`insert_call`], then the month's call counted and the concurrent
+//!    calls checked (last, as they lock the organization's counter row);
 //! 2. the provider places the call, outside any transaction, so that no
 //!    lock is held while it answers;
 //! 3. [`mark_failed`] when no provider could place it, else
@@ -69,11 +69,9 @@ pub async fn campaign_exists(
     Ok(found > 0)
 }
 
-/// Inserts the session, active, only while the organization has fewer
-/// active calls than its `max_concurrent_calls`; `false` when it has that
-/// many already. Exact only after the month's call is counted in the same
-/// transaction (see `api::quota`): that row's lock makes this count and
-/// insert one organization's at a time.
+/// Inserts the session, active. `api::quota` then checks, in the same
+/// transaction, that the organization's active calls (this one included)
+/// stay within its `max_concurrent_calls`.
 ///
 /// # Errors
 ///
@@ -81,14 +79,11 @@ pub async fn campaign_exists(
 pub async fn insert_session(
     tx: &mut Transaction<'static, Any>,
     new: &NewSession,
-) -> Result<bool, sqlx::Error> {
-    let inserted = sqlx::query(
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
         "INSERT INTO call_sessions (id, organization_id, user_id, campaign_id, provider_type, \
          telephony_provider, status, started_at) \
-         SELECT $1, $2, $3, $4, $5, $6, 'active', $7 \
-         WHERE (SELECT COUNT(*) FROM call_sessions \
-                WHERE organization_id = $2 AND status = 'active') \
-         < (SELECT max_concurrent_calls FROM organizations WHERE id = $2)",
+         VALUES ($1, $2, $3, $4, $5, $6, 'active', $7)",
     )
     .bind(&new.id)
     .bind(&new.org)
@@ -98,9 +93,8 @@ pub async fn insert_session(
     .bind(new.telephony_provider)
     .bind(new.at)
     .execute(&mut **tx)
-    .await?
-    .rows_affected();
-    Ok(inserted == 1)
+    .await?;
+    Ok(())
 }
 
 /// Inserts the session's call, with the provider asked for (the one that
