@@ -6,7 +6,7 @@
 //!   transaction-scoped advisory lock on Postgres; on SQLite the write
 //!   transaction is `BEGIN IMMEDIATE`, the only writer already), so two
 //!   creates for one organization count one after the other.
-//! - Calls: [`reserve_call`] counts the call in the organization's
+//! - Calls: [`count_call`] counts the call in the organization's
 //!   `call_usage` row (the calls started this month) with one conditional
 //!   upsert, which is the `max_calls_per_month` check, in constant time;
 //!   the row's lock then serializes the organization's session starts until
@@ -27,6 +27,7 @@ use rampart_tenant::{Month, sqlx::lock_tenant_resource};
 
 use super::ApiError;
 use crate::db::{
+    Backend,
     sessions::{self, NewSession},
     tenant,
 };
@@ -116,9 +117,27 @@ async fn check_room(
     Ok(())
 }
 
+/// The month's call counted in the organization's `call_usage` row, with
+/// `$1` the organization and `$2` the month: a row back only when it was
+/// counted. See [`count_call`].
+macro_rules! count_call_sql {
+    () => {
+        "INSERT INTO call_usage (organization_id, month, calls) \
+         SELECT id, $2, 1 FROM organizations WHERE id = $1 AND max_calls_per_month > 0 \
+         ON CONFLICT (organization_id) DO UPDATE SET \
+         calls = CASE WHEN call_usage.month < excluded.month THEN 1 \
+                 ELSE call_usage.calls + 1 END, \
+         month = CASE WHEN call_usage.month < excluded.month THEN excluded.month \
+                 ELSE call_usage.month END \
+         WHERE (CASE WHEN call_usage.month < excluded.month THEN 0 ELSE call_usage.calls END) \
+         < (SELECT max_calls_per_month FROM organizations WHERE id = excluded.organization_id) \
+         RETURNING calls"
+    };
+}
+
 /// Counts one more call this month for the organization, in its
-/// `call_usage` row, or refuses: 429 `max_calls_per_month` when the month's
-/// calls have reached the limit, 404 when the organization is gone.
+/// `call_usage` row; `false` when the month's calls have reached
+/// `max_calls_per_month` (or the organization is gone).
 ///
 /// One statement: an upsert whose update happens only while there is room
 /// (`calls < max_calls_per_month`, the count starting again at 0 in a new
@@ -129,49 +148,53 @@ async fn check_room(
 /// serializes the organization's starts for [`store_within_quotas`]. A
 /// request whose clock is behind (`month` older than the row's) counts in
 /// the row's month rather than starting an old one again.
-async fn reserve_call(
+async fn count_call(
     tx: &mut Transaction<'static, Any>,
     org_id: &str,
     month: i64,
-) -> Result<(), ApiError> {
-    let counted = sqlx::query(
-        "INSERT INTO call_usage (organization_id, month, calls) \
-         SELECT id, $2, 1 FROM organizations WHERE id = $1 AND max_calls_per_month > 0 \
-         ON CONFLICT (organization_id) DO UPDATE SET \
-         calls = CASE WHEN call_usage.month < excluded.month THEN 1 \
-                 ELSE call_usage.calls + 1 END, \
-         month = CASE WHEN call_usage.month < excluded.month THEN excluded.month \
-                 ELSE call_usage.month END \
-         WHERE (CASE WHEN call_usage.month < excluded.month THEN 0 ELSE call_usage.calls END) \
-         < (SELECT max_calls_per_month FROM organizations WHERE id = excluded.organization_id) \
-         RETURNING calls",
-    )
-    .bind(org_id)
-    .bind(month)
-    .fetch_optional(&mut **tx)
-    .await?;
-    if counted.is_some() {
-        return Ok(());
-    }
-    Err(ApiError::Quota {
-        quota: "max_calls_per_month",
-        limit: limits(tx, org_id).await?.max_calls_per_month,
-        status: StatusCode::TOO_MANY_REQUESTS,
-    })
+) -> Result<bool, sqlx::Error> {
+    let counted = sqlx::query(count_call_sql!())
+        .bind(org_id)
+        .bind(month)
+        .fetch_optional(&mut **tx)
+        .await?;
+    Ok(counted.is_some())
 }
 
-/// Stores the new session and its call, then counts them against the
-/// organization's quotas, in `tx`: 429 `max_calls_per_month` or
+/// On Postgres, [`count_call`] and the session and call inserts in one
+/// statement (one round trip instead of three): the inserts read the
+/// counted row, so they happen only when the call was counted, and the
+/// call's foreign key is checked at the end of the statement. `$3`.. are
+/// the session's id, user, campaign, provider type, telephony provider,
+/// start, then the call's id, from and to numbers. SQLite has no
+/// data-modifying `WITH`: it runs the three statements.
+const COUNT_AND_STORE_POSTGRES: &str = concat!(
+    "WITH counted AS (",
+    count_call_sql!(),
+    "), session AS (INSERT INTO call_sessions (id, organization_id, user_id, campaign_id, \
+       provider_type, telephony_provider, status, started_at) \
+       SELECT $3, $1, $4, $5, $6, $7, 'active', $8 FROM counted RETURNING id), \
+     call AS (INSERT INTO calls (id, organization_id, session_id, provider, from_number, \
+       to_number, started_at) \
+       SELECT $9, $1, id, $7, $10, $11, $8 FROM session RETURNING id) \
+     SELECT COUNT(*) FROM call"
+);
+
+/// Counts the month's call and stores the new session and its call, then
+/// checks the active calls, in `tx`: 429 `max_calls_per_month` or
 /// `max_concurrent_calls` when either is reached (the caller's rollback
-/// undoes the rows and the count).
+/// undoes the rows and the count), 404 when the organization is gone.
 ///
-/// The quotas come last: [`reserve_call`]'s row lock serializes the
-/// organization's starts until `tx` ends, so the less is done under it the
-/// less the organization's other starts wait. Under the lock, a new
-/// statement sees every session committed by the starts that held it
-/// before (read committed), and this one's own: the active calls,
-/// this one included, must not exceed the limit (on SQLite, `BEGIN
-/// IMMEDIATE` makes the whole transaction one writer's).
+/// The call is counted ([`count_call`]) in the organization's row, whose
+/// lock serializes its starts until `tx` ends: the less is done under it,
+/// the less the others wait. On Postgres the count and the inserts are
+/// one statement ([`COUNT_AND_STORE_POSTGRES`]), so the lock spans that
+/// statement's end, the check and the commit; on SQLite, where `BEGIN
+/// IMMEDIATE` makes the whole transaction one writer's, the inserts come
+/// first. The check is a new statement: under the lock it sees every
+/// session committed by the starts that held it before (read committed),
+/// and this one's own, and the active calls, this one included, must not
+/// exceed the limit.
 #[cfg_attr(
     not(feature = "telephony"),
     expect(
@@ -181,11 +204,41 @@ async fn reserve_call(
 )]
 pub(super) async fn store_within_quotas(
     tx: &mut Transaction<'static, Any>,
+    backend: Backend,
     new: &NewSession,
 ) -> Result<(), ApiError> {
-    sessions::insert_session(tx, new).await?;
-    sessions::insert_call(tx, new).await?;
-    reserve_call(tx, &new.org, month_start(new.at)).await?;
+    let month = month_start(new.at);
+    let counted = match backend {
+        Backend::Postgres => {
+            let stored: i64 = sqlx::query_scalar(COUNT_AND_STORE_POSTGRES)
+                .bind(&new.org)
+                .bind(month)
+                .bind(&new.id)
+                .bind(&new.user)
+                .bind(&new.campaign_id)
+                .bind(&new.provider_type)
+                .bind(new.telephony_provider)
+                .bind(new.at)
+                .bind(&new.call_id)
+                .bind(&new.from)
+                .bind(&new.to)
+                .fetch_one(&mut **tx)
+                .await?;
+            stored == 1
+        }
+        Backend::Sqlite => {
+            sessions::insert_session(tx, new).await?;
+            sessions::insert_call(tx, new).await?;
+            count_call(tx, &new.org, month).await?
+        }
+    };
+    if !counted {
+        return Err(ApiError::Quota {
+            quota: "max_calls_per_month",
+            limit: limits(tx, &new.org).await?.max_calls_per_month,
+            status: StatusCode::TOO_MANY_REQUESTS,
+        });
+    }
     let row = sqlx::query(
         "SELECT (SELECT COUNT(*) FROM call_sessions \
                  WHERE organization_id = $1 AND status = 'active'), max_concurrent_calls \
@@ -245,7 +298,7 @@ mod tests {
                 to: "+15005550006".to_owned(),
                 at: month,
             };
-            store_within_quotas(&mut tx, &new).await?;
+            store_within_quotas(&mut tx, db.backend(), &new).await?;
             tx.commit().await?;
             Ok::<_, ApiError>(())
         };

@@ -1,9 +1,11 @@
 //! `/api/v1/sessions`: call sessions, each placing one telephony call
 //! through the telephony manager.
 
+use sqlx::{Any, Transaction};
+
 use super::{PlacedCall, parse_id, prelude::*, quota};
 use crate::db::{
-    Db,
+    Backend, Db,
     sessions::{self, CallEnd, NewSession},
 };
 
@@ -266,7 +268,7 @@ async fn reserve(db: &Db, new: &NewSession) -> Result<(), ApiError> {
     {
         return Err(ApiError::invalid("campaign_id", "no such campaign"));
     }
-    quota::store_within_quotas(&mut tx, new).await?;
+    quota::store_within_quotas(&mut tx, db.backend(), new).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -342,6 +344,105 @@ pub async fn read(
     .await
 }
 
+/// Ends the session `$2` of organization `$1` at `$3` if it is active:
+/// the session's columns, as [`ONE`] names them.
+macro_rules! end_session_sql {
+    () => {
+        "UPDATE call_sessions SET status = 'ended', ended_at = $3 \
+         WHERE organization_id = $1 AND id = $2 AND status = 'active' \
+         RETURNING id, provider_type, telephony_provider, status, campaign_id, user_id, \
+         started_at, ended_at"
+    };
+}
+
+/// Ends the call of session `$2` at `$3`, under a further condition:
+/// the call's columns, as [`ONE`] names them.
+macro_rules! end_call_sql {
+    ($and:literal) => {
+        concat!(
+            "UPDATE calls SET ended_at = $3, duration_seconds = $3 - started_at \
+             WHERE organization_id = $1 AND session_id = $2",
+            $and,
+            " RETURNING id AS call_id, provider, provider_call_id, from_number, to_number, \
+             started_at AS call_started_at, ended_at AS call_ended_at, duration_seconds"
+        )
+    };
+}
+
+/// Ends the session and its call in one statement on Postgres (one round
+/// trip instead of two); `None` when the session is not active.
+async fn end_postgres(
+    tx: &mut Transaction<'static, Any>,
+    org: &str,
+    id: &str,
+    at: i64,
+) -> Result<Option<Session>, ApiError> {
+    let row = sqlx::query(concat!(
+        "WITH s AS (",
+        end_session_sql!(),
+        "), c AS (",
+        // The call ends only with its session: an ended one keeps its end.
+        end_call_sql!(" AND EXISTS (SELECT 1 FROM s)"),
+        ") SELECT s.*, c.* FROM s LEFT JOIN c ON true"
+    ))
+    .bind(org)
+    .bind(id)
+    .bind(at)
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(row.map(|row| from_rows(&row, Some(&row))).transpose()?)
+}
+
+/// Ends the session, then its call: SQLite has no data-modifying `WITH`.
+async fn end_apart(
+    tx: &mut Transaction<'static, Any>,
+    org: &str,
+    id: &str,
+    at: i64,
+) -> Result<Option<Session>, ApiError> {
+    let Some(ended) = sqlx::query(end_session_sql!())
+        .bind(org)
+        .bind(id)
+        .bind(at)
+        .fetch_optional(&mut **tx)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let call = sqlx::query(end_call_sql!(""))
+        .bind(org)
+        .bind(id)
+        .bind(at)
+        .fetch_optional(&mut **tx)
+        .await?;
+    Ok(Some(from_rows(&ended, call.as_ref())?))
+}
+
+/// Ends session `id` of `org` at `at` if it is active, and its call; the
+/// session as it stands, and whether this request ended it. 404 when the
+/// organization has no such session.
+async fn end_session(db: &Db, org: &str, id: &str, at: i64) -> Result<(Session, bool), ApiError> {
+    let mut tx = db.write_tx(org).await?;
+    let ended = match db.backend() {
+        Backend::Postgres => end_postgres(&mut tx, org, id, at).await?,
+        Backend::Sqlite => end_apart(&mut tx, org, id, at).await?,
+    };
+    if let Some(session) = ended {
+        tx.commit().await?;
+        return Ok((session, true));
+    }
+    // Not active: ended or failed already (nothing changes), or not the
+    // organization's.
+    let row = sqlx::query(ONE)
+        .bind(org)
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    let row = row.ok_or(ApiError::NotFound("session"))?;
+    Ok((from_row(&row)?, false))
+}
+
 /// End a call session.
 ///
 /// `POST /api/v1/sessions/{id}/end`: ends the session and hangs up its call;
@@ -355,45 +456,10 @@ pub async fn end(
     principal: Principal,
     Id(id): Id,
 ) -> Result<Json<Session>, ApiError> {
-    let db = state.db()?;
-    let org = &principal.org_id;
-    let at = now();
-    let mut tx = db.write_tx(org).await?;
-    let ended = sqlx::query(
-        "UPDATE call_sessions SET status = 'ended', ended_at = $3 \
-         WHERE organization_id = $1 AND id = $2 AND status = 'active' \
-         RETURNING id, provider_type, telephony_provider, status, campaign_id, user_id, \
-         started_at, ended_at",
-    )
-    .bind(org)
-    .bind(&id)
-    .bind(at)
-    .fetch_optional(&mut *tx)
-    .await?;
-    let Some(ended) = ended else {
-        // Not active: ended or failed already (nothing changes), or not
-        // the organization's.
-        let row = sqlx::query(ONE)
-            .bind(org)
-            .bind(&id)
-            .fetch_optional(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        return Ok(Json(from_row(&row.ok_or(ApiError::NotFound("session"))?)?));
-    };
-    let call = sqlx::query(
-        "UPDATE calls SET ended_at = $3, duration_seconds = $3 - started_at \
-         WHERE organization_id = $1 AND session_id = $2 \
-         RETURNING id AS call_id, provider, provider_call_id, from_number, to_number, \
-         started_at AS call_started_at, ended_at AS call_ended_at, duration_seconds",
-    )
-    .bind(org)
-    .bind(&id)
-    .bind(at)
-    .fetch_optional(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    let session = from_rows(&ended, call.as_ref())?;
+    let (session, ended_now) = end_session(state.db()?, &principal.org_id, &id, now()).await?;
+    if !ended_now {
+        return Ok(Json(session));
+    }
     if let Some(call) = &session.call
         && let Some(provider_call_id) = &call.provider_call_id
     {
@@ -411,4 +477,82 @@ pub async fn end(
         }
     }
     Ok(Json(session))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        api::testing::{drop_pg, postgres, seeded},
+        db::{DbConfig, new_id, seed::org_id},
+    };
+
+    /// A session started through the quotas, then ended twice: the second
+    /// end, later, changes neither the session nor its call.
+    async fn ending_twice_keeps_the_first_end(db: &Db) {
+        let org = org_id(1);
+        let mut tx = db.write_tx(&org).await.unwrap();
+        let user: String = sqlx::query_scalar("SELECT id FROM users WHERE organization_id = $1")
+            .bind(&org)
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+        let new = NewSession {
+            id: new_id(),
+            call_id: new_id(),
+            org: org.clone(),
+            user,
+            campaign_id: None,
+            provider_type: "t".to_owned(),
+            telephony_provider: "simulated",
+            from: DEFAULT_TO.to_owned(),
+            to: DEFAULT_TO.to_owned(),
+            at: 1_000,
+        };
+        quota::store_within_quotas(&mut tx, db.backend(), &new)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+
+        let (first, ended_now) = end_session(db, &org, &new.id, 1_060).await.unwrap();
+        assert!(ended_now);
+        assert_eq!(first.status, "ended");
+        assert_eq!(first.ended_at, Some(1_060));
+        let call = first.call.as_ref().expect("the session's call");
+        assert_eq!(call.id, new.call_id);
+        assert_eq!(
+            (call.ended_at, call.duration_seconds),
+            (Some(1_060), Some(60))
+        );
+
+        let (again, ended_now) = end_session(db, &org, &new.id, 1_090).await.unwrap();
+        assert!(!ended_now);
+        assert_eq!(again.ended_at, Some(1_060));
+        let call = again.call.as_ref().expect("the session's call");
+        assert_eq!(
+            (call.ended_at, call.duration_seconds),
+            (Some(1_060), Some(60))
+        );
+
+        // Another organization's session is not found.
+        let other = end_session(db, &org_id(2), &new.id, 1_090).await;
+        assert!(matches!(other, Err(ApiError::NotFound("session"))));
+    }
+
+    #[tokio::test]
+    async fn ending_twice_keeps_the_first_end_on_sqlite() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = seeded(&DbConfig::embedded(dir.path()).url).await;
+        ending_twice_keeps_the_first_end(&db).await;
+        db.close().await;
+    }
+
+    #[tokio::test]
+    async fn ending_twice_keeps_the_first_end_on_postgres() {
+        let Some((db, url, name)) = postgres().await else {
+            return;
+        };
+        ending_twice_keeps_the_first_end(&db).await;
+        drop_pg(db, &url, &name).await;
+    }
 }

@@ -3,8 +3,9 @@
 //! them (with the quota checks of `api::quota` between them):
 //!
 //! 1. in one write transaction: [`campaign_exists`], [`insert_session`],
-//!    [`insert_call`], then the month's call counted and the concurrent
-//!    calls checked (last, as they lock the organization's counter row);
+//!    [`insert_call`] and the month's call counted (on Postgres one
+//!    statement, see `api::quota::store_within_quotas`), then the
+//!    concurrent calls checked;
 //! 2. the provider places the call, outside any transaction, so that no
 //!    lock is held while it answers;
 //! 3. [`mark_failed`] when no provider could place it, else
