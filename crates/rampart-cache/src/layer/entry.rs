@@ -10,13 +10,13 @@
 
 use std::{
     sync::{Arc, Mutex},
-    time::{Duration, SystemTime, UNIX_EPOCH},
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
 use bytes::{BufMut, Bytes, BytesMut};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 
-use crate::layer::respond::{CACHE_STATUS, Status};
+use crate::layer::respond::{CACHE_STATUS, Status, age_value};
 
 const VERSION: u8 = 1;
 
@@ -27,6 +27,12 @@ pub(crate) struct CachedResponse {
     pub(crate) headers: HeaderMap,
     pub(crate) body: Bytes,
     pub(crate) stored_at_ms: u64,
+    /// The entry's age at `seen`, an instant of this process's monotonic
+    /// clock read once when the entry was made or decoded: a hit then
+    /// reads one clock (the store's, for expiry, which it passes on), and
+    /// `Age` does not jump when the system clock is set.
+    pub(crate) seen: Instant,
+    pub(crate) age_at_seen_ms: u64,
     pub(crate) ttl: Duration,
     pub(crate) stale_while_revalidate: Duration,
     pub(crate) stale_if_error: Duration,
@@ -71,13 +77,19 @@ pub(crate) enum Freshness {
 }
 
 impl CachedResponse {
-    /// Its age in whole seconds.
-    pub(crate) fn age(&self, now_ms: u64) -> u64 {
-        now_ms.saturating_sub(self.stored_at_ms) / 1000
+    /// Its age in milliseconds at `now`.
+    fn age_ms(&self, now: Instant) -> u64 {
+        self.age_at_seen_ms
+            .saturating_add(ms(now.saturating_duration_since(self.seen)))
     }
 
-    pub(crate) fn freshness(&self, now_ms: u64) -> Freshness {
-        let age = now_ms.saturating_sub(self.stored_at_ms);
+    /// Its age in whole seconds.
+    pub(crate) fn age(&self, now: Instant) -> u64 {
+        self.age_ms(now) / 1000
+    }
+
+    pub(crate) fn freshness(&self, now: Instant) -> Freshness {
+        let age = self.age_ms(now);
         let ttl = ms(self.ttl);
         if age < ttl {
             return Freshness::Fresh((ttl - age).div_ceil(1000));
@@ -111,7 +123,7 @@ impl CachedResponse {
             return headers;
         }
         let mut headers = self.headers.clone();
-        headers.insert(header::AGE, HeaderValue::from(age));
+        headers.insert(header::AGE, age_value(age));
         headers.insert(CACHE_STATUS, Status::Hit(left).value());
         let head = Arc::new(HitHead {
             age,
@@ -182,6 +194,10 @@ impl CachedResponse {
         let ttl = Duration::from_millis(u64_at(&mut at)?);
         let stale_while_revalidate = Duration::from_millis(u64_at(&mut at)?);
         let stale_if_error = Duration::from_millis(u64_at(&mut at)?);
+        // Both clocks, once an entry (the stored time is the system
+        // clock's, shared by replicas).
+        let seen = Instant::now();
+        let age_at_seen_ms = now_ms().saturating_sub(stored_at_ms);
         let count = u16_at(&mut at)?;
         let mut headers = HeaderMap::with_capacity(usize::from(count) + 2);
         for _ in 0..count {
@@ -200,6 +216,8 @@ impl CachedResponse {
             headers,
             body: bytes.slice(at..),
             stored_at_ms,
+            seen,
+            age_at_seen_ms,
             ttl,
             stale_while_revalidate,
             stale_if_error,
@@ -275,6 +293,8 @@ mod tests {
             headers,
             body: Bytes::from_static(b"{\"a\":1}"),
             stored_at_ms: 5,
+            seen: Instant::now(),
+            age_at_seen_ms: 0,
             ttl: Duration::from_secs(60),
             stale_while_revalidate: Duration::from_secs(1),
             stale_if_error: Duration::ZERO,
@@ -305,6 +325,8 @@ mod tests {
             headers,
             body: Bytes::new(),
             stored_at_ms: 0,
+            seen: Instant::now(),
+            age_at_seen_ms: 0,
             ttl: Duration::from_secs(60),
             stale_while_revalidate: Duration::ZERO,
             stale_if_error: Duration::ZERO,
