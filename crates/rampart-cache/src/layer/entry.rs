@@ -78,7 +78,7 @@ pub(crate) enum Freshness {
 
 impl CachedResponse {
     /// Its age in milliseconds at `now`.
-    fn age_ms(&self, now: Instant) -> u64 {
+    pub(crate) fn age_ms(&self, now: Instant) -> u64 {
         self.age_at_seen_ms
             .saturating_add(ms(now.saturating_duration_since(self.seen)))
     }
@@ -89,7 +89,11 @@ impl CachedResponse {
     }
 
     pub(crate) fn freshness(&self, now: Instant) -> Freshness {
-        let age = self.age_ms(now);
+        self.freshness_at(self.age_ms(now))
+    }
+
+    /// [`Self::freshness`] at an age in milliseconds.
+    pub(crate) fn freshness_at(&self, age: u64) -> Freshness {
         let ttl = ms(self.ttl);
         if age < ttl {
             return Freshness::Fresh((ttl - age).div_ceil(1000));

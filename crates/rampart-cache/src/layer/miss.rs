@@ -186,7 +186,7 @@ where
                             Some(&job.validators),
                             job.head,
                             status,
-                            Instant::now(),
+                            entry.age(Instant::now()),
                         ));
                     }
                     Some(None) => {
@@ -221,15 +221,20 @@ where
                             Some(&job.validators),
                             job.head,
                             Status::Hit(left),
-                            now,
+                            entry.age(now),
                         ));
                     }
                     Some((Freshness::Revalidate(over), entry)) => {
                         count(CacheOutcome::Stale);
                         drop(flight);
                         let status = Status::Stale(over, "stale-while-revalidate");
-                        let response =
-                            from_entry(&entry, Some(&job.validators), job.head, status, now);
+                        let response = from_entry(
+                            &entry,
+                            Some(&job.validators),
+                            job.head,
+                            status,
+                            entry.age(now),
+                        );
                         let refresh = crate::layer::service::refresh_request(&request);
                         revalidate(
                             inner,
@@ -278,7 +283,7 @@ where
                     Some(&job.validators),
                     job.head,
                     status,
-                    Instant::now(),
+                    entry.age(Instant::now()),
                 ));
             }
             count(if failed {
@@ -346,7 +351,7 @@ where
         Some(&job.validators),
         job.head,
         status,
-        Instant::now(),
+        entry.age(Instant::now()),
     );
     response
         .headers_mut()

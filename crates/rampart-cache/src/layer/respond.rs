@@ -1,6 +1,6 @@
 //! Responses made from cache entries, and the `Cache-Status` values.
 
-use std::{sync::OnceLock, time::Instant};
+use std::sync::OnceLock;
 
 use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode, header};
 use http_body::Body;
@@ -157,13 +157,14 @@ const NOT_MODIFIED_HEADERS: [HeaderName; 6] = [
 
 /// The response for `entry`: a 304 when `validators` (the request's
 /// headers, or `None` when it has no `If-None-Match`) has a matching
-/// `If-None-Match`, no body for `HEAD`, with `Age` and `Cache-Status`.
+/// `If-None-Match`, no body for `HEAD`, with `Age: age` (seconds) and
+/// `Cache-Status`.
 pub(crate) fn from_entry<B: Body>(
     entry: &CachedResponse,
     validators: Option<&HeaderMap>,
     head: bool,
     status: Status<'_>,
-    now: Instant,
+    age: u64,
 ) -> Response<CacheBody<B>> {
     let not_modified = validators.is_some_and(|headers| {
         headers.contains_key(header::IF_NONE_MATCH)
@@ -179,7 +180,7 @@ pub(crate) fn from_entry<B: Body>(
         };
         let mut response = Response::new(body);
         *response.status_mut() = entry.status;
-        *response.headers_mut() = entry.hit_headers(entry.age(now), left);
+        *response.headers_mut() = entry.hit_headers(age, left);
         return response;
     }
     let mut response = if not_modified {
@@ -203,7 +204,7 @@ pub(crate) fn from_entry<B: Body>(
         response
     };
     let headers = response.headers_mut();
-    headers.insert(header::AGE, age_value(entry.age(now)));
+    headers.insert(header::AGE, age_value(age));
     headers.insert(CACHE_STATUS, status.value());
     response
 }

@@ -215,7 +215,9 @@ where
             && let Some(hit) = shared.store.lookup_local_at(&key, now)
             && let Some(entry) = hit.decoded_ref(CachedResponse::decode)
         {
-            match entry.freshness(now) {
+            let age_ms = entry.age_ms(now);
+            let age = age_ms / 1000;
+            match entry.freshness_at(age_ms) {
                 Freshness::Fresh(left) => {
                     count(CacheOutcome::Hit);
                     return ResponseFuture::ready(from_entry(
@@ -223,7 +225,7 @@ where
                         with_validators,
                         head,
                         Status::Hit(left),
-                        now,
+                        age,
                     ));
                 }
                 Freshness::Revalidate(over) => {
@@ -233,7 +235,7 @@ where
                         with_validators,
                         head,
                         Status::Stale(over, "stale-while-revalidate"),
-                        now,
+                        age,
                     );
                     if let Some(tags) = tags() {
                         revalidate(
