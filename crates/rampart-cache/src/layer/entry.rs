@@ -9,12 +9,13 @@
 //! headers u16 | (name_len u16, name, value_len u32, value)* | body`
 
 use std::{
-    sync::{Arc, Mutex},
+    sync::Arc,
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
 use bytes::{BufMut, Bytes, BytesMut};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use spin::mutex::SpinMutex;
 
 use crate::layer::respond::{CACHE_STATUS, Status, age_value};
 
@@ -44,7 +45,7 @@ pub(crate) struct CachedResponse {
 /// set: the hits of the same second copy them whole, one map copy with
 /// nothing to format or insert.
 #[derive(Debug, Default)]
-pub(crate) struct LastHit(Mutex<Option<Arc<HitHead>>>);
+pub(crate) struct LastHit(SpinMutex<Option<Arc<HitHead>>>);
 
 #[derive(Debug)]
 pub(crate) struct HitHead {
@@ -118,7 +119,7 @@ impl CachedResponse {
     pub(crate) fn hit_headers(&self, age: u64, left: u64) -> HeaderMap {
         // `try_lock`: a hit never waits for another; it builds its own.
         // Copied under the lock: no count of the `Arc` to raise and drop.
-        let last = self.last_hit.0.try_lock().ok().and_then(|last| {
+        let last = self.last_hit.0.try_lock().and_then(|last| {
             last.as_ref()
                 .filter(|head| head.age == age && head.left == left)
                 .map(|head| head.headers.clone())
@@ -134,7 +135,7 @@ impl CachedResponse {
             left,
             headers: headers.clone(),
         });
-        if let Ok(mut last) = self.last_hit.0.try_lock() {
+        if let Some(mut last) = self.last_hit.0.try_lock() {
             *last = Some(head);
         }
         headers
@@ -343,6 +344,32 @@ mod tests {
             assert_eq!(headers[header::ETAG], "\"e\"");
             assert_eq!(headers.len(), 3);
         }
+    }
+
+    #[test]
+    fn a_hit_never_waits_for_the_last_hits_headers() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::ETAG, HeaderValue::from_static("\"e\""));
+        let entry = CachedResponse {
+            status: StatusCode::OK,
+            headers,
+            body: Bytes::new(),
+            stored_at_ms: 0,
+            seen: Instant::now(),
+            age_at_seen_ms: 0,
+            ttl: Duration::from_secs(60),
+            stale_while_revalidate: Duration::ZERO,
+            stale_if_error: Duration::ZERO,
+            last_hit: LastHit::default(),
+        };
+        let held = entry.last_hit.0.try_lock().expect("free");
+        // Another hit holds them: this one builds its own, at once.
+        let headers = entry.hit_headers(3, 57);
+        assert_eq!(headers[header::AGE], "3");
+        assert_eq!(headers[CACHE_STATUS], "rampart; hit; ttl=57");
+        assert!(held.is_none(), "nothing kept while held");
+        drop(held);
+        assert_eq!(entry.hit_headers(4, 56)[header::AGE], "4");
     }
 
     #[test]
