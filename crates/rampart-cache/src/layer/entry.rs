@@ -321,11 +321,11 @@ mod tests {
         assert!(CachedResponse::decode(&Bytes::from_static(b"\x02garbage")).is_none());
     }
 
-    #[test]
-    fn hit_headers_follow_the_clock() {
+    /// A fresh 60 s entry with only an `ETag`.
+    fn with_etag() -> CachedResponse {
         let mut headers = HeaderMap::new();
         headers.insert(header::ETAG, HeaderValue::from_static("\"e\""));
-        let entry = CachedResponse {
+        CachedResponse {
             status: StatusCode::OK,
             headers,
             body: Bytes::new(),
@@ -336,7 +336,12 @@ mod tests {
             stale_while_revalidate: Duration::ZERO,
             stale_if_error: Duration::ZERO,
             last_hit: LastHit::default(),
-        };
+        }
+    }
+
+    #[test]
+    fn hit_headers_follow_the_clock() {
+        let entry = with_etag();
         for (age, left) in [(0, 60), (0, 60), (5, 55), (5, 55), (0, 60)] {
             let headers = entry.hit_headers(age, left);
             assert_eq!(headers[header::AGE], age.to_string());
@@ -348,20 +353,7 @@ mod tests {
 
     #[test]
     fn a_hit_never_waits_for_the_last_hits_headers() {
-        let mut headers = HeaderMap::new();
-        headers.insert(header::ETAG, HeaderValue::from_static("\"e\""));
-        let entry = CachedResponse {
-            status: StatusCode::OK,
-            headers,
-            body: Bytes::new(),
-            stored_at_ms: 0,
-            seen: Instant::now(),
-            age_at_seen_ms: 0,
-            ttl: Duration::from_secs(60),
-            stale_while_revalidate: Duration::ZERO,
-            stale_if_error: Duration::ZERO,
-            last_hit: LastHit::default(),
-        };
+        let entry = with_etag();
         let held = entry.last_hit.0.try_lock().expect("free");
         // Another hit holds them: this one builds its own, at once.
         let headers = entry.hit_headers(3, 57);
