@@ -92,6 +92,13 @@ pub(crate) struct KeyBuf {
 trait KeySink {
     fn put(&mut self, bytes: &[u8]);
     fn put_u32(&mut self, n: u32);
+    /// A part: its length `len` (that of `bytes`, or `u32::MAX`), then
+    /// `bytes`.
+    #[inline(always)]
+    fn put_part(&mut self, len: u32, bytes: &[u8]) {
+        self.put_u32(len);
+        self.put(bytes);
+    }
     /// Writes `n` at `at`, where four bytes were put.
     fn set_u32(&mut self, at: usize, n: u32);
     fn len(&self) -> usize;
@@ -162,6 +169,23 @@ impl KeySink for &mut KeyBuf {
                 self.len = end;
             }
             _ => self.put(&n.to_be_bytes()),
+        }
+    }
+
+    /// One bounds check for the length and the bytes.
+    #[inline(always)]
+    fn put_part(&mut self, len: u32, bytes: &[u8]) {
+        let end = self.len + 4 + bytes.len();
+        if self.heap.is_none()
+            && let Some(slot) = self.inline.get_mut(self.len..end)
+            && let Some((prefix, rest)) = slot.split_first_chunk_mut::<4>()
+        {
+            *prefix = len.to_be_bytes();
+            rest.copy_from_slice(bytes);
+            self.len = end;
+        } else {
+            self.put_u32(len);
+            self.put(bytes);
         }
     }
 
@@ -288,8 +312,7 @@ impl<S: KeySink> Writer<S> {
     fn part(&mut self, part: &[u8]) {
         // Parts longer than 4 GiB do not occur; saturating keeps this total.
         let len = u32::try_from(part.len()).unwrap_or(u32::MAX);
-        self.buf.put_u32(len);
-        self.buf.put(part);
+        self.buf.put_part(len, part);
         self.parts = self.parts.saturating_add(1);
     }
 

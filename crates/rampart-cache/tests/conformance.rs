@@ -8,12 +8,12 @@ use std::{
         Arc,
         atomic::{AtomicUsize, Ordering},
     },
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use common::*;
 use rampart_cache::{
-    Cache, CacheError, CacheOutcome, CacheStore, Lookup, MemoryCacheStore, Namespace,
+    Cache, CacheError, CacheOutcome, CacheStore, LocalHit, Lookup, MemoryCacheStore, Namespace,
 };
 use serde::{Deserialize, Serialize};
 
@@ -96,6 +96,31 @@ async fn ttl_expires(store: Arc<dyn CacheStore>) {
     }
     assert!(expired, "a 300 ms entry still there after 5 s");
     assert!(!is_miss(&*store, b"long", &[]).await);
+}
+
+/// `lookup_local_at` is `lookup_local` at the time it is given: the same
+/// answer now, no local copy past the entry's TTL.
+async fn local_lookup_at_a_given_time(store: Arc<dyn CacheStore>) {
+    let stamp = miss_stamp(&*store, b"local", &[]).await;
+    store
+        .store(b"local", "v".into(), Duration::from_secs(60), stamp)
+        .await
+        .unwrap();
+    // A lookup first: the two-tier store keeps a local copy of what it reads.
+    assert_eq!(
+        store.lookup(b"local", &[]).await.unwrap(),
+        Lookup::Hit("v".into())
+    );
+    let value = |hit: Option<LocalHit>| hit.map(|hit| hit.value().clone());
+    let now = Instant::now();
+    assert_eq!(
+        value(store.lookup_local_at(b"local", now)),
+        value(store.lookup_local(b"local"))
+    );
+    assert_eq!(
+        value(store.lookup_local_at(b"local", now + Duration::from_secs(61))),
+        None
+    );
 }
 
 async fn delete_removes(store: Arc<dyn CacheStore>) {
@@ -272,6 +297,7 @@ macro_rules! conformance {
 
                 case!(store_then_hit);
                 case!(ttl_expires);
+                case!(local_lookup_at_a_given_time);
                 case!(delete_removes);
                 case!(invalidate_by_tag);
                 case!(invalidation_during_compute_wins);

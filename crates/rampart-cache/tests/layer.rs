@@ -379,6 +379,46 @@ async fn hundred_concurrent_misses(store: Arc<dyn CacheStore>) {
     assert!(bodies.iter().all(|b| *b == bodies[0]));
 }
 
+/// `Age` counts up from when the response was stored and `Cache-Status`'s
+/// ttl down, second for second: from an entry decoded once and timed by the
+/// monotonic clock after (memory), and from one decoded on every read
+/// (Redis, whose stored time is the system clock's).
+async fn age_counts_from_the_stored_response(store: impl CacheStore) {
+    let state = Inner::default();
+    let svc = service(&layer(store), &state);
+    let first = send(&svc, get("/r/age", &[], None, None)).await;
+    assert_eq!(header(&first, "age").as_deref(), Some("0"));
+    // A hit now decodes the memory store's entry; the next is timed from it.
+    let hit = send(&svc, get("/r/age", &[], None, None)).await;
+    assert!(
+        status(&hit).starts_with("rampart; hit; ttl="),
+        "{}",
+        status(&hit)
+    );
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let later = send(&svc, get("/r/age", &[], None, None)).await;
+    let age: u64 = header(&later, "age").unwrap().parse().unwrap();
+    let left: u64 = status(&later)
+        .strip_prefix("rampart; hit; ttl=")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(age >= 1, "age {age} after 1.2 s");
+    assert_eq!(age + left, 300, "age {age}, ttl {left}: the route's 300 s");
+    assert_eq!(state.calls(), 1);
+}
+
+#[tokio::test]
+async fn age_counts_from_the_stored_response_memory() {
+    age_counts_from_the_stored_response(memory()).await;
+}
+
+#[tokio::test]
+async fn age_counts_from_the_stored_response_redis() {
+    let Some(url) = redis_url() else { return };
+    age_counts_from_the_stored_response(redis_store(&url, &unique_prefix("age")).await).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hundred_concurrent_misses_one_call_memory() {
     hundred_concurrent_misses(Arc::new(memory())).await;

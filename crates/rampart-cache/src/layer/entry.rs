@@ -9,14 +9,15 @@
 //! headers u16 | (name_len u16, name, value_len u32, value)* | body`
 
 use std::{
-    sync::{Arc, Mutex},
-    time::{Duration, SystemTime, UNIX_EPOCH},
+    sync::Arc,
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
 use bytes::{BufMut, Bytes, BytesMut};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use spin::mutex::SpinMutex;
 
-use crate::layer::respond::{CACHE_STATUS, Status};
+use crate::layer::respond::{CACHE_STATUS, Status, age_value};
 
 const VERSION: u8 = 1;
 
@@ -27,6 +28,12 @@ pub(crate) struct CachedResponse {
     pub(crate) headers: HeaderMap,
     pub(crate) body: Bytes,
     pub(crate) stored_at_ms: u64,
+    /// The entry's age at `seen`, an instant of this process's monotonic
+    /// clock read once when the entry was made or decoded: a hit then
+    /// reads one clock (the store's, for expiry, which it passes on), and
+    /// `Age` does not jump when the system clock is set.
+    pub(crate) seen: Instant,
+    pub(crate) age_at_seen_ms: u64,
     pub(crate) ttl: Duration,
     pub(crate) stale_while_revalidate: Duration,
     pub(crate) stale_if_error: Duration,
@@ -38,7 +45,7 @@ pub(crate) struct CachedResponse {
 /// set: the hits of the same second copy them whole, one map copy with
 /// nothing to format or insert.
 #[derive(Debug, Default)]
-pub(crate) struct LastHit(Mutex<Option<Arc<HitHead>>>);
+pub(crate) struct LastHit(SpinMutex<Option<Arc<HitHead>>>);
 
 #[derive(Debug)]
 pub(crate) struct HitHead {
@@ -71,13 +78,23 @@ pub(crate) enum Freshness {
 }
 
 impl CachedResponse {
-    /// Its age in whole seconds.
-    pub(crate) fn age(&self, now_ms: u64) -> u64 {
-        now_ms.saturating_sub(self.stored_at_ms) / 1000
+    /// Its age in milliseconds at `now`.
+    pub(crate) fn age_ms(&self, now: Instant) -> u64 {
+        self.age_at_seen_ms
+            .saturating_add(ms(now.saturating_duration_since(self.seen)))
     }
 
-    pub(crate) fn freshness(&self, now_ms: u64) -> Freshness {
-        let age = now_ms.saturating_sub(self.stored_at_ms);
+    /// Its age in whole seconds.
+    pub(crate) fn age(&self, now: Instant) -> u64 {
+        self.age_ms(now) / 1000
+    }
+
+    pub(crate) fn freshness(&self, now: Instant) -> Freshness {
+        self.freshness_at(self.age_ms(now))
+    }
+
+    /// [`Self::freshness`] at an age in milliseconds.
+    pub(crate) fn freshness_at(&self, age: u64) -> Freshness {
         let ttl = ms(self.ttl);
         if age < ttl {
             return Freshness::Fresh((ttl - age).div_ceil(1000));
@@ -102,7 +119,7 @@ impl CachedResponse {
     pub(crate) fn hit_headers(&self, age: u64, left: u64) -> HeaderMap {
         // `try_lock`: a hit never waits for another; it builds its own.
         // Copied under the lock: no count of the `Arc` to raise and drop.
-        let last = self.last_hit.0.try_lock().ok().and_then(|last| {
+        let last = self.last_hit.0.try_lock().and_then(|last| {
             last.as_ref()
                 .filter(|head| head.age == age && head.left == left)
                 .map(|head| head.headers.clone())
@@ -111,14 +128,14 @@ impl CachedResponse {
             return headers;
         }
         let mut headers = self.headers.clone();
-        headers.insert(header::AGE, HeaderValue::from(age));
+        headers.insert(header::AGE, age_value(age));
         headers.insert(CACHE_STATUS, Status::Hit(left).value());
         let head = Arc::new(HitHead {
             age,
             left,
             headers: headers.clone(),
         });
-        if let Ok(mut last) = self.last_hit.0.try_lock() {
+        if let Some(mut last) = self.last_hit.0.try_lock() {
             *last = Some(head);
         }
         headers
@@ -182,6 +199,10 @@ impl CachedResponse {
         let ttl = Duration::from_millis(u64_at(&mut at)?);
         let stale_while_revalidate = Duration::from_millis(u64_at(&mut at)?);
         let stale_if_error = Duration::from_millis(u64_at(&mut at)?);
+        // Both clocks, once an entry (the stored time is the system
+        // clock's, shared by replicas).
+        let seen = Instant::now();
+        let age_at_seen_ms = now_ms().saturating_sub(stored_at_ms);
         let count = u16_at(&mut at)?;
         let mut headers = HeaderMap::with_capacity(usize::from(count) + 2);
         for _ in 0..count {
@@ -200,6 +221,8 @@ impl CachedResponse {
             headers,
             body: bytes.slice(at..),
             stored_at_ms,
+            seen,
+            age_at_seen_ms,
             ttl,
             stale_while_revalidate,
             stale_if_error,
@@ -275,6 +298,8 @@ mod tests {
             headers,
             body: Bytes::from_static(b"{\"a\":1}"),
             stored_at_ms: 5,
+            seen: Instant::now(),
+            age_at_seen_ms: 0,
             ttl: Duration::from_secs(60),
             stale_while_revalidate: Duration::from_secs(1),
             stale_if_error: Duration::ZERO,
@@ -296,20 +321,27 @@ mod tests {
         assert!(CachedResponse::decode(&Bytes::from_static(b"\x02garbage")).is_none());
     }
 
-    #[test]
-    fn hit_headers_follow_the_clock() {
+    /// A fresh 60 s entry with only an `ETag`.
+    fn with_etag() -> CachedResponse {
         let mut headers = HeaderMap::new();
         headers.insert(header::ETAG, HeaderValue::from_static("\"e\""));
-        let entry = CachedResponse {
+        CachedResponse {
             status: StatusCode::OK,
             headers,
             body: Bytes::new(),
             stored_at_ms: 0,
+            seen: Instant::now(),
+            age_at_seen_ms: 0,
             ttl: Duration::from_secs(60),
             stale_while_revalidate: Duration::ZERO,
             stale_if_error: Duration::ZERO,
             last_hit: LastHit::default(),
-        };
+        }
+    }
+
+    #[test]
+    fn hit_headers_follow_the_clock() {
+        let entry = with_etag();
         for (age, left) in [(0, 60), (0, 60), (5, 55), (5, 55), (0, 60)] {
             let headers = entry.hit_headers(age, left);
             assert_eq!(headers[header::AGE], age.to_string());
@@ -317,6 +349,19 @@ mod tests {
             assert_eq!(headers[header::ETAG], "\"e\"");
             assert_eq!(headers.len(), 3);
         }
+    }
+
+    #[test]
+    fn a_hit_never_waits_for_the_last_hits_headers() {
+        let entry = with_etag();
+        let held = entry.last_hit.0.try_lock().expect("free");
+        // Another hit holds them: this one builds its own, at once.
+        let headers = entry.hit_headers(3, 57);
+        assert_eq!(headers[header::AGE], "3");
+        assert_eq!(headers[CACHE_STATUS], "rampart; hit; ttl=57");
+        assert!(held.is_none(), "nothing kept while held");
+        drop(held);
+        assert_eq!(entry.hit_headers(4, 56)[header::AGE], "4");
     }
 
     #[test]

@@ -2,7 +2,11 @@
 //! storing what may be stored; and the background refresh of
 //! stale-while-revalidate.
 
-use std::{future::poll_fn, sync::Arc, time::Duration};
+use std::{
+    future::poll_fn,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Request, Response, header};
@@ -126,6 +130,8 @@ fn entry(
         headers,
         body,
         stored_at_ms: now_ms(),
+        seen: Instant::now(),
+        age_at_seen_ms: 0,
         ttl,
         stale_while_revalidate: route.stale_while_revalidate,
         stale_if_error: route.stale_if_error,
@@ -180,7 +186,7 @@ where
                             Some(&job.validators),
                             job.head,
                             status,
-                            now_ms(),
+                            entry.age(Instant::now()),
                         ));
                     }
                     Some(None) => {
@@ -203,7 +209,9 @@ where
         stamped = match store.lookup(&job.key, &job.tags).await {
             Ok(Lookup::Miss(stamp)) => Some(stamp),
             Ok(Lookup::Hit(bytes)) => {
-                match CachedResponse::decode(&bytes).map(|e| (e.freshness(now_ms()), e)) {
+                // One time for the freshness and the answer's `Age`.
+                let now = Instant::now();
+                match CachedResponse::decode(&bytes).map(|e| (e.freshness(now), e)) {
                     Some((Freshness::Fresh(left), entry)) => {
                         count(CacheOutcome::Hit);
                         let entry = Arc::new(entry);
@@ -213,15 +221,20 @@ where
                             Some(&job.validators),
                             job.head,
                             Status::Hit(left),
-                            now_ms(),
+                            entry.age(now),
                         ));
                     }
                     Some((Freshness::Revalidate(over), entry)) => {
                         count(CacheOutcome::Stale);
                         drop(flight);
                         let status = Status::Stale(over, "stale-while-revalidate");
-                        let response =
-                            from_entry(&entry, Some(&job.validators), job.head, status, now_ms());
+                        let response = from_entry(
+                            &entry,
+                            Some(&job.validators),
+                            job.head,
+                            status,
+                            entry.age(now),
+                        );
                         let refresh = crate::layer::service::refresh_request(&request);
                         revalidate(
                             inner,
@@ -260,7 +273,7 @@ where
         result => {
             if let Some(entry) = stale {
                 count(CacheOutcome::Stale);
-                let over = match entry.freshness(now_ms()) {
+                let over = match entry.freshness(Instant::now()) {
                     Freshness::IfError(over) | Freshness::Revalidate(over) => over,
                     _ => 0,
                 };
@@ -270,7 +283,7 @@ where
                     Some(&job.validators),
                     job.head,
                     status,
-                    now_ms(),
+                    entry.age(Instant::now()),
                 ));
             }
             count(if failed {
@@ -333,7 +346,13 @@ where
         collapsed: false,
         detail,
     };
-    let mut response = from_entry(&entry, Some(&job.validators), job.head, status, now_ms());
+    let mut response = from_entry(
+        &entry,
+        Some(&job.validators),
+        job.head,
+        status,
+        entry.age(Instant::now()),
+    );
     response
         .headers_mut()
         .insert(header::AGE, HeaderValue::from(0));

@@ -4,6 +4,7 @@
 use std::{
     sync::Arc,
     task::{Context, Poll},
+    time::Instant,
 };
 
 use bytes::Bytes;
@@ -16,7 +17,7 @@ use crate::{
     key::{KeyBuf, request_key},
     layer::{
         ResponseFuture,
-        entry::{CachedResponse, Freshness, now_ms},
+        entry::{CachedResponse, Freshness},
         layer::Shared,
         miss::{Miss, miss, revalidate},
         respond::{Status, from_entry},
@@ -210,11 +211,13 @@ where
 
         let mut stale = None;
         if !no_cache
-            && let Some(hit) = shared.store.lookup_local(&key)
+            && let now = Instant::now()
+            && let Some(hit) = shared.store.lookup_local_at(&key, now)
             && let Some(entry) = hit.decoded_ref(CachedResponse::decode)
         {
-            let now = now_ms();
-            match entry.freshness(now) {
+            let age_ms = entry.age_ms(now);
+            let age = age_ms / 1000;
+            match entry.freshness_at(age_ms) {
                 Freshness::Fresh(left) => {
                     count(CacheOutcome::Hit);
                     return ResponseFuture::ready(from_entry(
@@ -222,7 +225,7 @@ where
                         with_validators,
                         head,
                         Status::Hit(left),
-                        now,
+                        age,
                     ));
                 }
                 Freshness::Revalidate(over) => {
@@ -232,7 +235,7 @@ where
                         with_validators,
                         head,
                         Status::Stale(over, "stale-while-revalidate"),
-                        now,
+                        age,
                     );
                     if let Some(tags) = tags() {
                         revalidate(

@@ -130,7 +130,7 @@ impl MemoryCacheStore {
 
     /// The lookup, without a future.
     pub(crate) fn lookup_now(&self, key: &[u8], tags: &[String]) -> Lookup {
-        match self.get_valid(key) {
+        match self.get_valid(key, Instant::now()) {
             Some(hit) => Lookup::Hit(hit.value().clone()),
             None => Lookup::Miss(TagStamp {
                 versions: self.inner.tags.stamp(tags),
@@ -139,10 +139,9 @@ impl MemoryCacheStore {
         }
     }
 
-    fn get_valid(&self, key: &[u8]) -> Option<LocalHit> {
+    fn get_valid(&self, key: &[u8], now: Instant) -> Option<LocalHit> {
         let entry = self.inner.entries.get(key)?;
-        if entry.expires.is_none_or(|at| Instant::now() < at) && self.inner.tags.valid(&entry.stamp)
-        {
+        if entry.expires.is_none_or(|at| now < at) && self.inner.tags.valid(&entry.stamp) {
             Some(LocalHit::with_slot(entry))
         } else {
             self.inner.entries.remove(key);
@@ -231,7 +230,12 @@ impl CacheStore for MemoryCacheStore {
 
     #[inline]
     fn lookup_local(&self, key: &[u8]) -> Option<LocalHit> {
-        self.get_valid(key)
+        self.get_valid(key, Instant::now())
+    }
+
+    #[inline]
+    fn lookup_local_at(&self, key: &[u8], now: Instant) -> Option<LocalHit> {
+        self.get_valid(key, now)
     }
 
     fn store<'a>(
@@ -321,6 +325,19 @@ mod tests {
         assert!(matches!(store.lookup_now(b"k", &[]), Lookup::Miss(_)));
         assert_eq!(store.entry_count(), 1);
         assert_eq!(store.lookup_now(b"kept", &[]), Lookup::Hit("v".into()));
+    }
+
+    #[test]
+    fn a_local_lookup_takes_the_callers_time() {
+        let store = MemoryCacheStore::new(1 << 20);
+        store.store_now(b"k", "v".into(), Duration::from_secs(60), Vec::new());
+        let now = Instant::now();
+        let hit = store.lookup_local_at(b"k", now).map(|h| h.value().clone());
+        assert_eq!(hit.as_deref(), Some(&b"v"[..]));
+        let later = now + Duration::from_secs(61);
+        assert!(store.lookup_local_at(b"k", later).is_none());
+        // Past its TTL it is dropped, as by any lookup.
+        assert_eq!(store.entry_count(), 0);
     }
 
     #[test]

@@ -182,6 +182,15 @@ pub trait CacheStore: Send + Sync + fmt::Debug + 'static {
         None
     }
 
+    /// As [`Self::lookup_local`], with the time read by the caller: one
+    /// that needs it anyway (the response cache, for `Age` and freshness)
+    /// reads the clock once a hit. `now` is `Instant::now()`, read just
+    /// before; the default ignores it and calls `lookup_local`.
+    fn lookup_local_at(&self, key: &[u8], now: Instant) -> Option<LocalHit> {
+        let _ = now;
+        self.lookup_local(key)
+    }
+
     /// Stores `value` under `key` for `ttl`, stamped with the versions of
     /// its tags from the lookup that missed.
     fn store<'a>(

@@ -1,6 +1,9 @@
 //! Two tiers: a memory copy in each replica in front of the shared Redis.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -178,6 +181,11 @@ impl CacheStore for TwoTierCacheStore {
     #[inline]
     fn lookup_local(&self, key: &[u8]) -> Option<LocalHit> {
         self.inner.local.lookup_local(key)
+    }
+
+    #[inline]
+    fn lookup_local_at(&self, key: &[u8], now: Instant) -> Option<LocalHit> {
+        self.inner.local.lookup_local_at(key, now)
     }
 
     fn store<'a>(
