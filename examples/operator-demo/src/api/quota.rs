@@ -276,8 +276,8 @@ pub fn month_start(now: i64) -> i64 {
 mod tests {
     use super::*;
     use crate::{
-        api::testing::{drop_pg, postgres, seeded},
-        db::{Db, DbConfig, new_id, now, seed::org_id},
+        api::testing::{a_user, drop_pg, new_session, postgres, seeded},
+        db::{Db, DbConfig, now, seed::org_id},
     };
 
     /// What the session start's transaction does, at `month` (its first
@@ -286,18 +286,7 @@ mod tests {
     async fn start(db: &Db, org: &str, user: &str, month: i64) -> Result<(), &'static str> {
         let attempt = async {
             let mut tx = db.write_tx(org).await?;
-            let new = NewSession {
-                id: new_id(),
-                call_id: new_id(),
-                org: org.to_owned(),
-                user: user.to_owned(),
-                campaign_id: None,
-                provider_type: "t".to_owned(),
-                telephony_provider: "simulated",
-                from: "+15005550006".to_owned(),
-                to: "+15005550006".to_owned(),
-                at: month,
-            };
+            let new = new_session(org, user, month);
             store_within_quotas(&mut tx, db.backend(), &new).await?;
             tx.commit().await?;
             Ok::<_, ApiError>(())
@@ -362,13 +351,7 @@ mod tests {
 
     async fn call_quotas_are_exact(db: &Db) {
         let org = org_id(1);
-        let mut tx = db.write_tx(&org).await.unwrap();
-        let user: String = sqlx::query_scalar("SELECT id FROM users WHERE organization_id = $1")
-            .bind(&org)
-            .fetch_one(&mut *tx)
-            .await
-            .unwrap();
-        tx.commit().await.unwrap();
+        let user = a_user(db, &org).await;
         let month = month_start(now());
 
         // Twenty at once, three at a time: exactly three, and the refused

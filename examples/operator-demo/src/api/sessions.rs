@@ -483,32 +483,16 @@ pub async fn end(
 mod tests {
     use super::*;
     use crate::{
-        api::testing::{drop_pg, postgres, seeded},
-        db::{DbConfig, new_id, seed::org_id},
+        api::testing::{a_user, drop_pg, new_session, postgres, seeded},
+        db::{DbConfig, seed::org_id},
     };
 
     /// A session started through the quotas, then ended twice: the second
     /// end, later, changes neither the session nor its call.
     async fn ending_twice_keeps_the_first_end(db: &Db) {
         let org = org_id(1);
+        let new = new_session(&org, &a_user(db, &org).await, 1_000);
         let mut tx = db.write_tx(&org).await.unwrap();
-        let user: String = sqlx::query_scalar("SELECT id FROM users WHERE organization_id = $1")
-            .bind(&org)
-            .fetch_one(&mut *tx)
-            .await
-            .unwrap();
-        let new = NewSession {
-            id: new_id(),
-            call_id: new_id(),
-            org: org.clone(),
-            user,
-            campaign_id: None,
-            provider_type: "t".to_owned(),
-            telephony_provider: "simulated",
-            from: DEFAULT_TO.to_owned(),
-            to: DEFAULT_TO.to_owned(),
-            at: 1_000,
-        };
         quota::store_within_quotas(&mut tx, db.backend(), &new)
             .await
             .unwrap();

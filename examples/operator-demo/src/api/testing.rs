@@ -73,3 +73,34 @@ pub(super) async fn seeded(url: &str) -> Db {
     seed(&db, plan, "$argon2id$placeholder").await.unwrap();
     db
 }
+
+/// The id of one of `org`'s seeded users.
+#[cfg(feature = "telephony")]
+pub(super) async fn a_user(db: &Db, org: &str) -> String {
+    let mut tx = db.write_tx(org).await.unwrap();
+    let user = sqlx::query_scalar("SELECT id FROM users WHERE organization_id = $1")
+        .bind(org)
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    user
+}
+
+/// A session of `user` in `org` starting at `at` (Unix seconds), with
+/// fresh ids, as a start would store it.
+#[cfg(feature = "telephony")]
+pub(super) fn new_session(org: &str, user: &str, at: i64) -> crate::db::sessions::NewSession {
+    crate::db::sessions::NewSession {
+        id: crate::db::new_id(),
+        call_id: crate::db::new_id(),
+        org: org.to_owned(),
+        user: user.to_owned(),
+        campaign_id: None,
+        provider_type: "t".to_owned(),
+        telephony_provider: "simulated",
+        from: "+15005550006".to_owned(),
+        to: "+15005550006".to_owned(),
+        at,
+    }
+}
