@@ -9,7 +9,7 @@ use std::{
 };
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, Request, Response, header};
+use http::{HeaderMap, Request, Response, header};
 use http_body::Body;
 use http_body_util::BodyExt;
 use tower_service::Service;
@@ -273,7 +273,9 @@ where
         result => {
             if let Some(entry) = stale {
                 count(CacheOutcome::Stale);
-                let over = match entry.freshness(Instant::now()) {
+                // One time for the freshness and the answer's `Age`.
+                let now = Instant::now();
+                let over = match entry.freshness(now) {
                     Freshness::IfError(over) | Freshness::Revalidate(over) => over,
                     _ => 0,
                 };
@@ -283,7 +285,7 @@ where
                     Some(&job.validators),
                     job.head,
                     status,
-                    entry.age(Instant::now()),
+                    entry.age(now),
                 ));
             }
             count(if failed {
@@ -346,17 +348,14 @@ where
         collapsed: false,
         detail,
     };
-    let mut response = from_entry(
+    // Just made from the inner service's answer: `Age: 0`.
+    Ok(from_entry(
         &entry,
         Some(&job.validators),
         job.head,
         status,
-        entry.age(Instant::now()),
-    );
-    response
-        .headers_mut()
-        .insert(header::AGE, HeaderValue::from(0));
-    Ok(response)
+        0,
+    ))
 }
 
 /// Refreshes an entry in the background (stale-while-revalidate): one
